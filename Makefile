@@ -1,0 +1,31 @@
+# The two commands a newcomer needs:  `make run`  and  `make test`  (see README.md).
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+# CPU torch 2.13.0 here; on a GPU box the same pin from PyPI is the CUDA build.
+TORCH  ?= torch==2.13.0
+# onnxruntime-gpu where a driver is visible, the CPU package elsewhere (never both).
+ORT    ?= $(shell command -v nvidia-smi >/dev/null 2>&1 && echo gpu || echo cpu)
+PYTEST_ARGS ?=
+
+.PHONY: install run test benchmark containers-check clean
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH)"
+	$(PY) -m pip install -q -e ".[$(ORT),test]"
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(VENV)/bin/fairhep bench
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+benchmark: install
+	$(PY) -m pytest tests/benchmarks --benchmark-enable --benchmark-json=results/benchmarks.json -m benchmark_suite
+
+clean:
+	rm -rf $(VENV) .pytest_cache

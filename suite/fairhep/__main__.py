@@ -1,0 +1,5 @@
+import sys
+
+from fairhep.cli import main
+
+sys.exit(main())

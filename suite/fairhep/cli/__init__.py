@@ -1,0 +1,58 @@
+"""The ``fairhep`` command line.
+
+Each module in this package adds one or more sub-commands through ``register(subparsers)``
+and sets ``func`` on its parsers; modules are discovered, so adding a command touches no
+central list. Handlers import heavy libraries (torch, onnxruntime) inside themselves so that
+``fairhep --help`` and the light commands start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import pkgutil
+import sys
+from typing import Sequence
+
+from fairhep import __version__
+from fairhep.errors import FairhepError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fairhep",
+        description="Benchmark suite for the FAIR H->bb interaction network "
+        "(Duarte et al. 2023): data, training, portability, containers, Slurm, reports.",
+    )
+    parser.add_argument("--version", action="version", version=f"fairhep {__version__}")
+    parser.add_argument(
+        "--traceback", action="store_true",
+        help="show the full traceback of an error (also FAIRHEP_TRACEBACK=1)",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except FairhepError as exc:
+        if args.traceback or os.environ.get("FAIRHEP_TRACEBACK"):
+            raise
+        print(f"fairhep {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"fairhep {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

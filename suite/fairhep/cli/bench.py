@@ -1,0 +1,68 @@
+"""``fairhep bench``: option names here are a contract with site job files and containers."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    """``100,300,500`` or a range ``100:2400:200`` (stop inclusive), comma-joinable."""
+    out: list[int] = []
+    for part in text.split(","):
+        if ":" in part:
+            start, stop, step = (int(x) for x in part.split(":"))
+            out.extend(range(start, stop + 1, step))
+        elif part.strip():
+            out.append(int(part))
+    if not out or min(out) < 1:
+        raise argparse.ArgumentTypeError(f"batch sizes must be positive integers: {text!r}")
+    return tuple(out)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "bench",
+        help="run the benchmark (embedded default: synthetic data, brief training)",
+        description="Without --data/--run: synthesise a small dataset, train the baseline IN "
+        "briefly, evaluate, and write result records. --frameworks: parity and time per batch "
+        "for every backend (Table 8). --batch-sweep: throughput and GPU utilisation vs batch "
+        "size (Figure 4).",
+    )
+    p.add_argument("--data", type=Path, help="existing dataset directory (HDF5 or NumPy test layout)")
+    p.add_argument("--run", type=Path, help="existing trained run directory")
+    p.add_argument("--results", type=Path, default=Path("results"),
+                   help="where result records go (default: ./results)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, help="epochs for training the embedded default")
+    p.add_argument("--max-jets", type=int, help="use at most this many test jets")
+    p.add_argument("--frameworks", action="store_true",
+                   help="framework parity and time per batch (paper Table 8)")
+    p.add_argument("--batch-sweep", action="store_true",
+                   help="throughput / GPU-utilisation sweep over batch sizes (paper Figure 4)")
+    p.add_argument("--backends", type=lambda s: tuple(x for x in s.split(",") if x),
+                   default=(), help="comma-separated backends (default: all; absent ones are "
+                   "reported as skipped)")
+    p.add_argument("--batch-sizes", type=_int_list,
+                   help="batch sizes, e.g. 100:2400:200,2800:4200:400")
+    p.add_argument("--repeats", type=int, default=10, help="repetitions per batch size")
+    p.add_argument("--no-report", dest="report", action="store_false",
+                   help="do not write a report at the end")
+    p.add_argument("--cache-dir", type=Path, help="where the embedded default is kept "
+                   "(default: $FAIRHEP_CACHE or ~/.cache/fairhep)")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from fairhep.bench import BenchOptions, run
+
+    opts = BenchOptions(
+        data=args.data, run=args.run, results=args.results, device=args.device,
+        seed=args.seed, epochs=args.epochs, max_jets=args.max_jets,
+        frameworks=args.frameworks, batch_sweep=args.batch_sweep, backends=args.backends,
+        batch_sizes=args.batch_sizes, repeats=args.repeats, report=args.report,
+        cache_dir=args.cache_dir,
+    )
+    run(opts)
+    return 0

@@ -1,0 +1,212 @@
+"""Reading jets: the HDF5 layout of the FAIR code, and its NumPy test layout.
+
+Everything returns the network's layout (tracks ``(N, 30, 60)``, SVs ``(N, 14, 5)``,
+float32) with integer labels (0 = QCD, 1 = H->bb). Files are read one at a time so memory
+stays bounded by a file (~100k jets, ~780 MB at full size) whatever the dataset size.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import h5py
+import numpy as np
+
+from fairhep import schema
+from fairhep.errors import DataError
+
+
+@dataclass
+class JetArrays:
+    tracks: np.ndarray  # (N, 30, 60) float32
+    svs: np.ndarray  # (N, 14, 5) float32
+    labels: np.ndarray  # (N,) int64, 0 = QCD, 1 = H->bb
+    spectators: np.ndarray | None = None  # (N, 11) float32
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def slice(self, sl: slice | np.ndarray) -> "JetArrays":
+        spec = None if self.spectators is None else self.spectators[sl]
+        return JetArrays(self.tracks[sl], self.svs[sl], self.labels[sl], spec)
+
+    @staticmethod
+    def concat(parts: Sequence["JetArrays"]) -> "JetArrays":
+        spec = None
+        if parts and all(p.spectators is not None for p in parts):
+            spec = np.concatenate([p.spectators for p in parts])  # type: ignore[misc]
+        return JetArrays(
+            np.concatenate([p.tracks for p in parts]),
+            np.concatenate([p.svs for p in parts]),
+            np.concatenate([p.labels for p in parts]),
+            spec,
+        )
+
+
+def _natural_key(path: Path) -> tuple[object, ...]:
+    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path.name))
+
+
+def list_files(directory: Path) -> list[Path]:
+    """The dataset's HDF5 files in natural order (newdata_2 before newdata_10)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise DataError(f"{directory}: dataset directory not found; pass --data DIR or run "
+                        "`fairhep data synth --out DIR`")
+    files = sorted(directory.glob(schema.H5_FILE_GLOB), key=_natural_key)
+    if not files:
+        raise DataError(f"{directory}: no {schema.H5_FILE_GLOB} files; convert or synthesise "
+                        "a dataset into it first")
+    return files
+
+
+def _split_of(h5: h5py.File) -> str:
+    for split, group in schema.H5_FEATURE_GROUP.items():
+        if group in h5:
+            return split
+    raise KeyError(f"no {' or '.join(schema.H5_FEATURE_GROUP.values())} group")
+
+
+def labels_from_onehot(target: np.ndarray, source: str) -> np.ndarray:
+    if target.ndim != 2 or target.shape[1] != len(schema.CLASSES):
+        raise DataError(f"{source}: target has shape {target.shape}, expected (N, 2)")
+    bad = np.flatnonzero(target.sum(axis=1) != 1)
+    if bad.size:
+        raise DataError(f"{source}: {bad.size} jets have no single label (first at {bad[0]}); "
+                        "regenerate the file")
+    return target.argmax(axis=1).astype(np.int64)
+
+
+def read_file(path: Path, start: int = 0, stop: int | None = None) -> JetArrays:
+    """Jets ``start:stop`` of one HDF5 file; a file of the wrong layout is a one-line DataError."""
+    path = Path(path)
+    try:
+        with h5py.File(path, "r") as h5:
+            split = _split_of(h5)
+            tracks = h5[schema.h5_dataset_name(split, schema.H5_TRACK_INDEX)]
+            svs = h5[schema.h5_dataset_name(split, schema.H5_SV_INDEX)]
+            target = h5[schema.H5_TARGET]
+            for what, ds, shape in (("tracks", tracks, schema.TRACK_SHAPE),
+                                    ("SVs", svs, schema.SV_SHAPE)):
+                if tuple(ds.shape[1:]) != shape:
+                    raise DataError(
+                        f"{path}: {what} dataset {ds.name} has shape {ds.shape}, expected "
+                        f"(N, {shape[0]}, {shape[1]}); regenerate it with fairhep data convert"
+                    )
+            sl = slice(start, stop)
+            spectators = None
+            if schema.H5_SPECTATORS in h5:
+                spectators = np.asarray(h5[schema.H5_SPECTATORS][sl], np.float32)
+                spectators = spectators.reshape(len(spectators), -1)
+            return JetArrays(
+                np.asarray(tracks[sl], np.float32),
+                np.asarray(svs[sl], np.float32),
+                labels_from_onehot(np.asarray(target[sl]), str(path)),
+                spectators,
+            )
+    except DataError:
+        raise
+    except (OSError, KeyError, ValueError, TypeError) as exc:
+        raise DataError(f"{path}: unreadable or not in the fairhep/FAIR HDF5 layout ({exc}); "
+                        "check it with `fairhep data check`") from None
+
+
+def n_jets(path: Path) -> int:
+    try:
+        with h5py.File(path, "r") as h5:
+            return int(h5[schema.H5_TARGET].shape[0])
+    except (OSError, KeyError) as exc:
+        raise DataError(f"{path}: unreadable HDF5 file ({exc}); check it with "
+                        "`fairhep data check`") from None
+
+
+def read_files(files: Sequence[Path], max_jets: int | None = None) -> JetArrays:
+    parts, total = [], 0
+    for f in files:
+        if max_jets is not None and total >= max_jets:
+            break
+        stop = None if max_jets is None else max_jets - total
+        part = read_file(f, 0, stop)
+        parts.append(part)
+        total += len(part)
+    if not parts:
+        raise DataError("no jets to read: the file list is empty")
+    return JetArrays.concat(parts)
+
+
+def iter_batches(
+    files: Sequence[Path],
+    batch_size: int,
+    shuffle: bool = False,
+    rng: np.random.Generator | None = None,
+) -> Iterator[JetArrays]:
+    """Stream batches file by file; with ``shuffle``, file order and jets within a file are
+    permuted by ``rng`` (the original code's shuffling granularity)."""
+    order = list(files)
+    if shuffle:
+        if rng is None:
+            raise ValueError("shuffle needs an rng so that a seed fixes the order")
+        order = [order[i] for i in rng.permutation(len(order))]
+    for f in order:
+        jets = read_file(f)
+        idx = rng.permutation(len(jets)) if shuffle and rng is not None else None
+        for start in range(0, len(jets), batch_size):
+            sel = slice(start, start + batch_size)
+            yield jets.slice(idx[sel]) if idx is not None else jets.slice(sel)
+
+
+def load_npy_test(directory: Path, max_jets: int | None = None) -> JetArrays:
+    """The original test layout: ``test_<k>_features_2.npy`` (tracks), ``_3`` (SVs),
+    ``test_<k>_truth_0.npy``; channels-last arrays (the older files) are transposed."""
+    directory = Path(directory)
+    ks = sorted(
+        int(m.group(1))
+        for p in directory.glob("test_*_truth_0.npy")
+        if (m := re.match(r"test_(\d+)_truth_0\.npy$", p.name))
+    )
+    if not ks:
+        raise DataError(f"{directory}: no test_<k>_truth_0.npy files (original NumPy test layout)")
+    parts, total = [], 0
+    for k in ks:
+        if max_jets is not None and total >= max_jets:
+            break
+        arrays = {}
+        for what, pattern, shape in (
+            ("tracks", schema.NPY_TEST_TRACKS, schema.TRACK_SHAPE),
+            ("svs", schema.NPY_TEST_SVS, schema.SV_SHAPE),
+        ):
+            path = directory / pattern.format(k=k)
+            try:
+                a = np.load(path, mmap_mode="r")
+            except (OSError, ValueError) as exc:
+                raise DataError(f"{path}: cannot be read ({exc})") from None
+            if tuple(a.shape[1:]) == shape[::-1]:
+                a = a.transpose(0, 2, 1)
+            elif tuple(a.shape[1:]) != shape:
+                raise DataError(f"{path}: shape {a.shape}, expected (N, {shape[0]}, {shape[1]}) "
+                                f"or channels-last (N, {shape[1]}, {shape[0]})")
+            arrays[what] = a
+        truth_path = directory / schema.NPY_TEST_TRUTH.format(k=k)
+        truth = np.load(truth_path)
+        n = len(truth) if max_jets is None else min(len(truth), max_jets - total)
+        onehot = truth[:n, : len(schema.CLASSES)]
+        parts.append(JetArrays(
+            np.ascontiguousarray(arrays["tracks"][:n], np.float32),
+            np.ascontiguousarray(arrays["svs"][:n], np.float32),
+            labels_from_onehot(onehot, str(truth_path)),
+        ))
+        total += n
+    return JetArrays.concat(parts)
+
+
+def load_dataset(directory: Path, max_jets: int | None = None) -> JetArrays:
+    """A dataset directory in either layout (HDF5 files, or the original NumPy test files)."""
+    directory = Path(directory)
+    if directory.is_dir() and not any(directory.glob(schema.H5_FILE_GLOB)) and any(
+        directory.glob("test_*_truth_0.npy")
+    ):
+        return load_npy_test(directory, max_jets)
+    return read_files(list_files(directory), max_jets)
