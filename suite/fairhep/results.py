@@ -217,6 +217,8 @@ def collect_provenance(dataset_manifest: Path | None = None) -> dict[str, Any]:
         "gpu": gpu_info(),
         "container": container_info(),
         "slurm": slurm_info(),
+        # Set by the runners from the site configuration; None for ad-hoc runs.
+        "site": os.environ.get("FAIRHEP_SITE"),
     }
     if dataset_manifest is not None and dataset_manifest.is_file():
         prov["dataset_manifest"] = str(dataset_manifest)
@@ -245,6 +247,9 @@ def write_record(
     """Fill in provenance if missing, validate, and write atomically without overwriting."""
     if not record.provenance:
         record.provenance = collect_provenance(dataset_manifest)
+    if record.task_id is None:
+        # Set by `fairhep task run` so that every record a task writes names its task.
+        record.task_id = os.environ.get("FAIRHEP_TASK_ID")
     data = record.to_dict()
     validate(data)
     path = record_path(results_dir, record)
