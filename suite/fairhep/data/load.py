@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import h5py
 import numpy as np
@@ -142,16 +142,25 @@ def iter_batches(
     batch_size: int,
     shuffle: bool = False,
     rng: np.random.Generator | None = None,
+    subsets: Mapping[Path, np.ndarray] | None = None,
 ) -> Iterator[JetArrays]:
     """Stream batches file by file; with ``shuffle``, file order and jets within a file are
-    permuted by ``rng`` (the original code's shuffling granularity)."""
+    permuted by ``rng`` (the original code's shuffling granularity). ``subsets`` restricts a
+    file to the given ascending jet indices (a split on jets, or a cap on jets per file)."""
     order = list(files)
     if shuffle:
         if rng is None:
             raise ValueError("shuffle needs an rng so that a seed fixes the order")
         order = [order[i] for i in rng.permutation(len(order))]
     for f in order:
-        jets = read_file(f)
+        subset = None if subsets is None else subsets.get(f)
+        if subset is None:
+            jets = read_file(f)
+        else:
+            # Read only up to the last selected jet: a cap of a few jets per file must not
+            # read whole 100k-jet files.
+            stop = int(subset[-1]) + 1 if len(subset) else 0
+            jets = read_file(f, 0, stop).slice(np.asarray(subset))
         idx = rng.permutation(len(jets)) if shuffle and rng is not None else None
         for start in range(0, len(jets), batch_size):
             sel = slice(start, start + batch_size)
