@@ -277,11 +277,18 @@ def load_state_dict_file(path: Path) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a bad file
-        raise CheckpointError(f"{path}: cannot be read as a PyTorch state_dict ({exc})") from exc
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise CheckpointError(
+            f"{path}: cannot be read as a PyTorch state_dict ({first})"
+        ) from exc
     if isinstance(state, Mapping) and "model" in state and isinstance(state["model"], Mapping):
         state = state["model"]
     if not isinstance(state, Mapping):
         raise CheckpointError(f"{path}: holds a {type(state).__name__}, not a state_dict")
+    not_tensors = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
+    if not_tensors:
+        raise CheckpointError(f"{path}: entries {not_tensors[:5]} are not tensors; expected a "
+                              "plain state_dict")
     return dict(state)
 
 
@@ -325,3 +332,22 @@ def load_run_model(run_dir: Path, weights: str = BEST_WEIGHTS) -> InteractionNet
         raise CheckpointError(f"{path}: missing; the run has not finished an epoch yet")
     net = model_from_state_dict(load_state_dict_file(path), config, source=str(path))
     return net.eval()
+
+
+def import_checkpoint(path: Path, run_dir: Path) -> InteractionNetwork:
+    """Make a run directory from a state_dict of the original code (variant inferred from the
+    weight shapes, every shape checked); refuses to replace an existing model."""
+    path, run_dir = Path(path), Path(run_dir)
+    if (run_dir / BEST_WEIGHTS).exists() or (run_dir / RUN_CONFIG).exists():
+        raise CheckpointError(f"{run_dir}: already holds a model; choose another --out")
+    state = load_state_dict_file(path)
+    net = model_from_state_dict(state, source=str(path)).eval()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    weights = net.state_dict()
+    for name in (BEST_WEIGHTS, LAST_WEIGHTS):
+        tmp = run_dir / f".{name}.tmp"
+        torch.save(weights, tmp)
+        tmp.replace(run_dir / name)
+    # model.json last: its presence marks a complete run directory.
+    save_run_model(run_dir, net, {"imported_from": str(path.resolve())})
+    return net
