@@ -1,0 +1,148 @@
+"""The report's figures: every figure is a PNG with the data it shows as a CSV beside it."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # reports are written on headless nodes
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Figure:
+    title: str
+    png: Path
+    csv: Path
+    caption: str = ""
+
+
+def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(header)
+        for row in rows:
+            w.writerow(["" if v is None else v for v in row])
+    return path
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def sweep_figure(
+    out_dir: Path,
+    name: str,
+    title: str,
+    points: Sequence[dict[str, Any]],
+    published_peak: tuple[float, float] | None,
+    published_util: Sequence[tuple[float, float]] = (),
+) -> Figure:
+    """Throughput box plots per batch size, GPU utilisation on a second axis (Figure 4)."""
+    sizes = sorted({int(p["batch_size"]) for p in points})
+    rates = [[float(p["jets_per_s"]) for p in points if int(p["batch_size"]) == b
+              and p.get("jets_per_s") is not None] for b in sizes]
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    width = 0.6 * (min(b - a for a, b in zip(sizes, sizes[1:])) if len(sizes) > 1 else 100)
+    ax.boxplot(rates, positions=sizes, widths=width, manage_ticks=False, patch_artist=True,
+               boxprops={"facecolor": "tab:orange", "alpha": 0.7},
+               medianprops={"color": "black"})
+    ax.set_xlabel("batch size [jets]")
+    ax.set_ylabel("throughput [jets/s]")
+    ax.set_xlim(0, max(sizes) + 200 if sizes else 1)
+    if published_peak is not None:
+        pb, pr = published_peak
+        ax.axhline(pr, color="tab:red", ls="--", lw=1)
+        ax.plot([pb], [pr], marker="*", ms=14, color="tab:red", ls="none",
+                label=f"paper: peak {pr / 1000:.0f}k jets/s at batch {pb:.0f} (A100)")
+    utils = {}
+    for b in sizes:
+        vals = [float(p["gpu_util_pct"]) for p in points
+                if int(p["batch_size"]) == b and p.get("gpu_util_pct") is not None]
+        if vals:
+            utils[b] = sum(vals) / len(vals)
+    handles, labels = ax.get_legend_handles_labels()
+    if utils or published_util:
+        ax2 = ax.twinx()
+        ax2.set_ylabel("GPU utilisation [%]", color="tab:blue")
+        ax2.set_ylim(0, 105)
+        if utils:
+            (line,) = ax2.plot(list(utils), list(utils.values()), color="tab:blue", marker="o",
+                               ms=3, label="GPU utilisation (NVML)")
+            handles.append(line)
+            labels.append(line.get_label())
+        if published_util:
+            (pl,) = ax2.plot([u[0] for u in published_util], [u[1] for u in published_util],
+                             color="tab:blue", ls=":", marker="x", label="paper: GPU utilisation")
+            handles.append(pl)
+            labels.append(pl.get_label())
+    if handles:
+        ax.legend(handles, labels, loc="lower right", fontsize=8)
+    ax.set_title(title, fontsize=10)
+    png = _save(fig, out_dir / f"{name}.png")
+    csv_path = write_csv(
+        out_dir / f"{name}.csv",
+        ["batch_size", "repeat", "time_s", "jets_per_s", "gpu_util_pct", "gpu_mem_mib", "gpu_power_w"],
+        ([p.get(k) for k in ("batch_size", "repeat", "time_s", "jets_per_s", "gpu_util_pct",
+                             "gpu_mem_mib", "gpu_power_w")] for p in points),
+    )
+    return Figure(title, png, csv_path)
+
+
+def roc_figure(out_dir: Path, name: str, curves: dict[str, tuple[list[float], list[float], float]]
+               ) -> Figure:
+    """Background mistag rate vs signal efficiency, one curve per platform."""
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    rows = []
+    for label, (fpr, tpr, auc) in curves.items():
+        ax.plot(tpr, fpr, label=f"{label} (AUC {auc:.4f})")
+        rows += [(label, f, t) for f, t in zip(fpr, tpr)]
+    ax.set_yscale("log")
+    ax.set_ylim(1e-5, 1)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel(r"H$\to$b$\bar{b}$ efficiency (true positive rate)")
+    ax.set_ylabel("QCD mistag rate (false positive rate)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    png = _save(fig, out_dir / f"{name}.png")
+    return Figure("ROC curves", png, write_csv(out_dir / f"{name}.csv", ["label", "fpr", "tpr"], rows))
+
+
+def grouped_bars(
+    out_dir: Path, name: str, title: str, ylabel: str,
+    series: dict[str, dict[str, tuple[float, float]]], published: dict[str, float] | None = None,
+) -> Figure:
+    """Mean ± std per category for several series (e.g. accuracy per split × platform)."""
+    cats = sorted({c for s in series.values() for c in s})
+    fig, ax = plt.subplots(figsize=(7, 4))
+    n = max(len(series), 1)
+    width = 0.8 / n
+    rows = []
+    for i, (label, vals) in enumerate(series.items()):
+        xs = [j + (i - (n - 1) / 2) * width for j, c in enumerate(cats) if c in vals]
+        ys = [vals[c][0] for c in cats if c in vals]
+        es = [vals[c][1] if vals[c][1] == vals[c][1] else 0 for c in cats if c in vals]
+        ax.errorbar(xs, ys, yerr=es, fmt="o", capsize=3, label=label)
+        rows += [(label, c, vals[c][0], vals[c][1]) for c in cats if c in vals]
+    if published:
+        for j, c in enumerate(cats):
+            if c in published:
+                ax.plot([j - 0.4, j + 0.4], [published[c]] * 2, color="black", ls="--", lw=1)
+                rows.append(("published", c, published[c], ""))
+        ax.plot([], [], color="black", ls="--", lw=1, label="paper")
+    ax.set_xticks(range(len(cats)), cats, fontsize=8)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=8)
+    png = _save(fig, out_dir / f"{name}.png")
+    return Figure(title, png, write_csv(out_dir / f"{name}.csv", ["series", "category", "mean", "std"], rows))
