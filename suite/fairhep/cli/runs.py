@@ -1,0 +1,152 @@
+"""``fairhep submit``, ``fairhep status`` and ``fairhep task run|list``: campaigns on sites."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _common(p: argparse.ArgumentParser, site_required: bool = True) -> None:
+    p.add_argument("--site", required=site_required, default="local",
+                   help="site name (site_configs/NAME.toml) or path to a site .toml")
+    p.add_argument("--campaign", required=True,
+                   help="built-in campaign (paper, smoke) or path to a campaign .toml")
+    p.add_argument("--site-dir", type=Path, help="look here first for site files")
+    p.add_argument("--results", type=Path,
+                   help="results root (default: the site's paths.results); the campaign's "
+                   "results go to RESULTS/SITE/CAMPAIGN")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "submit", help="run a campaign on a site: Slurm job arrays, or locally",
+        description="Slurm sites: render one sbatch script per task kind, submit the arrays "
+        "(chained with afterany dependencies, split at MaxArraySize, throttled with the site's "
+        "max_concurrent_tasks) and an aggregation job. Local sites: run the tasks here.",
+    )
+    _common(p)
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the job scripts and sbatch command lines; submit nothing")
+    p.add_argument("--resume", action="store_true",
+                   help="only tasks without a valid result (and not already queued)")
+    p.add_argument("--max-array-size", type=int,
+                   help="split arrays at this size (default: MaxArraySize from scontrol)")
+    p.set_defaults(func=_submit)
+
+    p = sub.add_parser("status", help="done / pending / running / failed tasks of a campaign")
+    _common(p)
+    p.add_argument("--tail", type=int, default=10, help="log lines shown per failed task")
+    p.set_defaults(func=_status)
+
+    p = sub.add_parser("task", help="run or list the tasks of a campaign (what a job runs)")
+    tsub = p.add_subparsers(dest="task_command", metavar="ACTION", required=True)
+    run = tsub.add_parser(
+        "run", help="run one task (skipped if its result exists)",
+        description="Run one task of CAMPAIGN: `--kind KIND INDEX` (INDEX within the kind: the "
+        "Slurm array index) or a task id (`train-s0-kfold-f0`). A task whose result record "
+        "exists is skipped; training resumes from its checkpoint; on SIGTERM training "
+        "checkpoints and the command exits 143 so that a resubmission continues.",
+    )
+    run.add_argument("campaign_pos", nargs="?", metavar="CAMPAIGN",
+                     help="campaign (or use --campaign)")
+    run.add_argument("task", metavar="INDEX|TASK_ID", help="index within --kind, or a task id")
+    run.add_argument("--kind", help="task kind the INDEX refers to (data, train, evaluate, ...)")
+    run.add_argument("--site", default="local", help="site name or .toml (default: local)")
+    run.add_argument("--campaign", help="campaign name or .toml")
+    run.add_argument("--site-dir", type=Path)
+    run.add_argument("--results", type=Path)
+    run.add_argument("--force", action="store_true", help="run even if a result exists")
+    run.set_defaults(func=_task_run)
+    lst = tsub.add_parser("list", help="the tasks of a campaign with kind, index and id")
+    lst.add_argument("campaign_pos", metavar="CAMPAIGN")
+    lst.set_defaults(func=_task_list)
+
+
+def _context(args: argparse.Namespace, campaign: str | None = None):  # -> TaskContext
+    from fairhep.campaign import load_campaign
+    from fairhep.sites import load_site
+    from fairhep.tasks import TaskContext
+
+    site = load_site(args.site, args.site_dir)
+    return TaskContext.create(site, load_campaign(campaign or args.campaign), args.results)
+
+
+def _submit(args: argparse.Namespace) -> int:
+    from fairhep.runners import submit
+
+    ctx = _context(args)
+    if args.dry_run:
+        from fairhep.sites import check_site
+
+        for w in check_site(ctx.site).warnings:
+            print(f"warning: {w}", file=sys.stderr)
+    result = submit(ctx, dry_run=args.dry_run, resume=args.resume,
+                    array_size=args.max_array_size)
+    if result.failed:
+        print(f"{len(result.failed)} task(s) failed:", file=sys.stderr)
+        for line in result.failed:
+            print(f"  {line}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from fairhep.runners import campaign_status
+
+    ctx = _context(args)
+    rows = campaign_status(ctx, tail_lines=args.tail)
+    print(f"campaign {ctx.campaign.name} on {ctx.site.name}: {ctx.layout.root}")
+    header = f"{'kind':<11}{'total':>6}{'done':>6}{'pending':>9}{'running':>9}{'failed':>8}{'not submitted':>15}"
+    print(header)
+    for r in rows:
+        print(f"{r.kind:<11}{r.total:>6}{r.done:>6}{r.pending:>9}{r.running:>9}{r.failed:>8}"
+              f"{r.not_submitted:>15}")
+    for r in rows:
+        for f in r.failures:
+            print(f"\n{f.task_id} ({f.where}): {f.state}" + (f"  log {f.log}" if f.log else ""))
+            for line in f.tail:
+                print(f"    {line}")
+    total = sum(r.total for r in rows)
+    done = sum(r.done for r in rows)
+    print(f"\n{done}/{total} tasks done" + ("" if done == total else
+          "; `fairhep submit --resume` submits the rest"))
+    return 0
+
+
+def _task_run(args: argparse.Namespace) -> int:
+    from fairhep.errors import ConfigError
+    from fairhep.tasks import EXIT_INTERRUPTED, run_task
+
+    campaign = args.campaign or args.campaign_pos
+    if not campaign:
+        raise ConfigError("task run: give the campaign (positional CAMPAIGN or --campaign)")
+    ctx = _context(args, campaign)
+    if args.kind:
+        if not args.task.isdigit():
+            raise ConfigError(f"task run: with --kind, give an index (got {args.task!r})")
+        task = ctx.tasks.get(args.kind, int(args.task))
+    else:
+        task = ctx.tasks.by_id(args.task)
+    print(f"fairhep task {task.id} ({task.kind} {task.index}) of {ctx.campaign.name} "
+          f"on {ctx.site.name}", flush=True)
+    outcome = run_task(ctx, task, force=args.force)
+    if outcome.status == "already-done":
+        print(f"{task.id}: result exists, nothing to do")
+    elif outcome.status == "interrupted":
+        print(f"{task.id}: interrupted; checkpoint kept, run it again to continue",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    else:
+        print(f"{task.id}: done ({outcome.record})")
+    return 0
+
+
+def _task_list(args: argparse.Namespace) -> int:
+    from fairhep.campaign import load_campaign
+
+    campaign = load_campaign(args.campaign_pos)
+    for t in campaign.tasks().all():
+        params = " ".join(f"{k}={v}" for k, v in t.params.items())
+        print(f"{t.kind:<11}{t.index:>4}  {t.id:<26} {params}")
+    return 0

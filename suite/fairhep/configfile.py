@@ -1,0 +1,115 @@
+"""Read a TOML file into a tree of frozen dataclasses, strictly.
+
+Site and campaign files are written by hand, so a typo must not be silently ignored: every
+key must be a field of the target dataclass and every value must have the field's type.
+Errors are one line naming the file and the dotted key (``site_configs/hal.toml: key
+'slurm.partiton' is not a known setting; known: ...``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+from fairhep.errors import ConfigError
+
+T = TypeVar("T")
+
+_TYPE_WORDS = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+
+
+def build(cls: type[T], data: dict[str, Any], source: Path, prefix: str = "") -> T:
+    """Instantiate dataclass ``cls`` from ``data``; unknown keys and wrong types are errors."""
+    hints = get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        where = f"{prefix}{key}"
+        if key not in known:
+            raise ConfigError(
+                f"{source}: key '{where}' is not a known setting; known: "
+                f"{', '.join(sorted(known))}"
+            )
+        kwargs[key] = _convert(hints[key], value, source, where)
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{source}: {prefix.rstrip('.') or 'top level'}: {exc}") from None
+
+
+def _describe(tp: Any) -> str:
+    if tp in _TYPE_WORDS:
+        return _TYPE_WORDS[tp]
+    origin = get_origin(tp)
+    if origin in (tuple, list):
+        return f"a list of {_describe(get_args(tp)[0]).removeprefix('a ').removeprefix('an ')}s"
+    if origin is dict:
+        return "a table"
+    if dataclasses.is_dataclass(tp):
+        return "a table"
+    return str(tp)
+
+
+def _convert(tp: Any, value: Any, source: Path, where: str) -> Any:
+    origin = get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = [a for a in get_args(tp) if a is not type(None)]
+        # TOML has no null: an optional setting is simply left out.
+        return _convert(args[0], value, source, where)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise _type_error(tp, value, source, where)
+        return build(tp, value, source, f"{where}.")
+    if origin in (tuple, list):
+        if not isinstance(value, list):
+            raise _type_error(tp, value, source, where)
+        item = get_args(tp)[0]
+        return tuple(_convert(item, v, source, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise _type_error(tp, value, source, where)
+        vtype = get_args(tp)[1]
+        return {str(k): _convert(vtype, v, source, f"{where}.{k}") for k, v in value.items()}
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _type_error(tp, value, source, where)
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _type_error(tp, value, source, where)
+        return value
+    if tp in (str, bool):
+        if not isinstance(value, tp):
+            raise _type_error(tp, value, source, where)
+        return value
+    if tp is typing.Any:
+        return value
+    raise TypeError(f"configfile: unsupported field type {tp!r} for {where}")  # programming error
+
+
+def _type_error(tp: Any, value: Any, source: Path, where: str) -> ConfigError:
+    shown = repr(value)
+    if len(shown) > 40:
+        shown = shown[:37] + "..."
+    return ConfigError(
+        f"{source}: key '{where}' must be {_describe(tp)}, got {type(value).__name__} {shown}"
+    )

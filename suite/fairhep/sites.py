@@ -1,0 +1,256 @@
+"""Site configurations: where and how a campaign's tasks run (``site_configs/<name>.toml``).
+
+A site file says which scheduler to use, the Slurm partition/account/QOS, the GPUs, time
+limits per task kind, the container (Apptainer, Docker or none) with its image and binds,
+modules and environment variables, and the data and results paths. Values a user must fill
+in are written as ``CHANGE-ME``; ``fairhep sites check`` warns about them and ``fairhep
+submit`` refuses to submit a site that still has them.
+
+Values that end up on ``#SBATCH`` lines (partition, account, ...) are checked against a
+strict pattern here, because sbatch parses those lines itself and no shell quoting applies
+to them; everything else is shell-quoted by the renderer.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from fairhep.configfile import build, read_toml
+from fairhep.errors import ConfigError
+
+PLACEHOLDER = "CHANGE-ME"
+SCHEDULERS = ("slurm", "local")
+RUNTIMES = ("apptainer", "docker", "none")
+# Task kinds a time limit can be given for (see fairhep.campaign.KINDS); "default" covers the rest.
+TIME_LIMIT_KEYS = (
+    "default", "data", "train", "evaluate", "export", "frameworks", "sweep", "aggregate",
+)
+
+# What may appear on an #SBATCH line: no whitespace, quotes, '$', ';', backslashes or newlines.
+_SBATCH_TOKEN = re.compile(r"^[A-Za-z0-9_.,:+=@/\[\]|&!*-]*$")
+_TIME_LIMIT = re.compile(r"^(\d+-)?\d+(:\d{1,2}){0,2}$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SITE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class SlurmSettings:
+    partition: str = ""
+    account: str = ""
+    qos: str = ""
+    constraint: str = ""
+    cpus_per_task: int = 1
+    gpus_per_task: int = 0
+    mem: str = ""  # e.g. "32G"; empty = the partition's default
+
+    def __post_init__(self) -> None:
+        for name in ("partition", "account", "qos", "constraint", "mem"):
+            value = getattr(self, name)
+            if not _SBATCH_TOKEN.match(value):
+                raise ValueError(
+                    f"slurm.{name} = {value!r} may only contain letters, digits and _.,:+=@/-"
+                    " (it is written to an #SBATCH line, where no quoting applies)"
+                )
+        if self.cpus_per_task < 1:
+            raise ValueError("slurm.cpus_per_task must be at least 1")
+        if self.gpus_per_task < 0:
+            raise ValueError("slurm.gpus_per_task must not be negative")
+
+
+@dataclass(frozen=True)
+class ContainerSettings:
+    runtime: str = "none"  # apptainer | docker | none (the fairhep command of a venv)
+    image: str = ""
+    binds: tuple[str, ...] = ()  # "SRC" or "SRC:DEST[:ro]"; data and results are bound anyway
+
+    def __post_init__(self) -> None:
+        if self.runtime not in RUNTIMES:
+            raise ValueError(f"container.runtime must be one of {', '.join(RUNTIMES)}, "
+                             f"got {self.runtime!r}")
+        if self.runtime != "none" and not self.image:
+            raise ValueError(f"container.image is required with runtime {self.runtime!r}")
+        for bind in self.binds:
+            # Apptainer splits --bind values on commas: a comma would bind another path.
+            if "," in bind or not bind:
+                raise ValueError(f"container.binds entry {bind!r} must be a non-empty path "
+                                 "without commas")
+
+
+@dataclass(frozen=True)
+class EnvironmentSettings:
+    modules: tuple[str, ...] = ()  # `module load` each, in order, before the task
+    variables: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in self.variables:
+            if not _ENV_NAME.match(name):
+                raise ValueError(f"environment.variables: {name!r} is not a valid variable name")
+
+
+@dataclass(frozen=True)
+class PathSettings:
+    data: str = ""  # training/validation HDF5 directory (campaigns with data.source = "site")
+    test_data: str = ""  # test set (HDF5 or the NumPy test layout); empty = data
+    results: str = "results"  # results root; relative = from the submitting directory
+    fairhep: str = "fairhep"  # the fairhep command when container.runtime = "none"
+
+
+@dataclass(frozen=True)
+class Site:
+    name: str = ""
+    description: str = ""
+    scheduler: str = "local"
+    cpu_arch: str = "x86_64"
+    gpu_model: str = ""
+    gpus_per_node: int = 0
+    max_concurrent_tasks: int = 0  # array throttle %N (slurm) / process pool size (local); 0 = none
+    time_limits: dict[str, str] = field(default_factory=dict)
+    slurm: SlurmSettings = field(default_factory=SlurmSettings)
+    container: ContainerSettings = field(default_factory=ContainerSettings)
+    environment: EnvironmentSettings = field(default_factory=EnvironmentSettings)
+    paths: PathSettings = field(default_factory=PathSettings)
+    source: Path | None = field(default=None, compare=False, init=False)
+
+    def __post_init__(self) -> None:
+        if self.scheduler not in SCHEDULERS:
+            raise ValueError(f"scheduler must be one of {', '.join(SCHEDULERS)}, "
+                             f"got {self.scheduler!r}")
+        if self.name and not _SITE_NAME.match(self.name):
+            raise ValueError(f"name {self.name!r} may only contain letters, digits and _.-")
+        if self.gpus_per_node < 0 or self.max_concurrent_tasks < 0:
+            raise ValueError("gpus_per_node and max_concurrent_tasks must not be negative")
+        if self.slurm.gpus_per_task > max(self.gpus_per_node, 0) and self.gpus_per_node:
+            raise ValueError(f"slurm.gpus_per_task ({self.slurm.gpus_per_task}) exceeds "
+                             f"gpus_per_node ({self.gpus_per_node})")
+        for kind, limit in self.time_limits.items():
+            if kind not in TIME_LIMIT_KEYS:
+                raise ValueError(f"time_limits.{kind}: unknown task kind; known: "
+                                 f"{', '.join(TIME_LIMIT_KEYS)}")
+            if not _TIME_LIMIT.match(limit):
+                raise ValueError(f"time_limits.{kind} = {limit!r} is not a Slurm time "
+                                 "(MINUTES, HH:MM:SS or D-HH:MM:SS)")
+
+    def time_limit(self, kind: str) -> str:
+        return self.time_limits.get(kind) or self.time_limits.get("default") or ""
+
+    def placeholders(self) -> list[str]:
+        """Dotted keys whose value still contains the CHANGE-ME placeholder."""
+        return [key for key, value in _walk(self) if isinstance(value, str) and PLACEHOLDER in value]
+
+    def resolve_path(self, value: str) -> Path:
+        """A site path as an absolute path (relative ones are taken from the current directory)."""
+        return Path(os.path.expandvars(os.path.expanduser(value))).absolute()
+
+
+def _walk(obj: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for f in fields(obj):
+        if f.name == "source":
+            continue
+        value = getattr(obj, f.name)
+        key = f"{prefix}{f.name}"
+        if is_dataclass(value):
+            yield from _walk(value, f"{key}.")
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                yield f"{key}.{k}", v
+        elif isinstance(value, tuple):
+            for i, v in enumerate(value):
+                yield f"{key}[{i}]", v
+        else:
+            yield key, value
+
+
+# ---- finding and loading site files ------------------------------------------------------
+
+def repo_site_dir() -> Path:
+    """``site_configs`` of the source tree this package was imported from (editable installs)."""
+    return Path(__file__).resolve().parents[2] / "site_configs"
+
+
+def search_dirs(site_dir: Path | None = None) -> list[Path]:
+    """Where site files are looked for, in order."""
+    dirs: list[Path] = []
+    if site_dir is not None:
+        dirs.append(Path(site_dir))
+    env = os.environ.get("FAIRHEP_SITE_CONFIGS")
+    if env:
+        dirs.extend(Path(p) for p in env.split(os.pathsep) if p)
+    dirs.append(Path("site_configs"))
+    dirs.append(repo_site_dir())
+    seen: set[Path] = set()
+    unique = []
+    for d in dirs:
+        key = d.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(d)
+    return unique
+
+
+def available_sites(site_dir: Path | None = None) -> dict[str, Path]:
+    """Site name -> file, the first directory in the search order winning."""
+    found: dict[str, Path] = {}
+    for d in search_dirs(site_dir):
+        if d.is_dir():
+            for path in sorted(d.glob("*.toml")):
+                found.setdefault(path.stem, path)
+    return found
+
+
+def load_site_file(path: Path) -> Site:
+    data = read_toml(path)
+    data.setdefault("name", path.stem)
+    site = build(Site, data, path)
+    # `source` is not a setting: keep it out of the file's key space.
+    object.__setattr__(site, "source", path)
+    return site
+
+
+def load_site(name_or_path: str | Path, site_dir: Path | None = None) -> Site:
+    """A site by name (searched as documented) or by the path of a .toml file."""
+    text = str(name_or_path)
+    if text.endswith(".toml") or os.sep in text:
+        path = Path(text)
+        if not path.is_file():
+            raise ConfigError(f"{path}: site file not found")
+        return load_site_file(path)
+    sites = available_sites(site_dir)
+    if text not in sites:
+        where = ", ".join(str(d) for d in search_dirs(site_dir))
+        known = ", ".join(sorted(sites)) or "none"
+        raise ConfigError(f"unknown site {text!r}; known sites: {known} (searched {where})")
+    return load_site_file(sites[text])
+
+
+@dataclass
+class SiteCheck:
+    site: Site
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def check_site(site: Site) -> SiteCheck:
+    """Problems a user should fix before submitting: placeholders, missing tools or paths."""
+    import shutil
+
+    report = SiteCheck(site)
+    for key in site.placeholders():
+        report.warnings.append(f"{key} is still {PLACEHOLDER}: fill it in ({site.source})")
+    if site.scheduler == "slurm" and shutil.which("sbatch") is None:
+        report.warnings.append("sbatch is not on PATH here (fine if you only render scripts "
+                               "with --dry-run on this machine)")
+    if site.scheduler == "slurm" and not site.time_limit("train"):
+        report.warnings.append("no time limit for train (time_limits.train or .default): the "
+                               "partition's default applies")
+    if site.gpus_per_node and not site.slurm.gpus_per_task and site.scheduler == "slurm":
+        report.warnings.append("gpus_per_node is set but slurm.gpus_per_task is 0: tasks will "
+                               "not get a GPU")
+    runtime = site.container.runtime
+    if runtime != "none" and PLACEHOLDER not in site.container.image:
+        if not Path(site.container.image).exists():
+            report.warnings.append(f"container.image {site.container.image} does not exist here")
+    return report
