@@ -1,0 +1,212 @@
+"""``fairhep containers``: list, render, check, build the container stacks; selftest inside one."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "containers",
+        help="Apptainer/Docker definitions of the pinned software stacks",
+        description="The container stacks of containers/stacks.toml: list them, render their "
+        "Apptainer definitions and Dockerfiles, check the committed files statically, build an "
+        "image where an engine is installed, and (inside an image) verify its pins.",
+    )
+    p.add_argument("--root", type=Path, help="fairhep source tree (default: found from the "
+                   "working directory upwards)")
+    csub = p.add_subparsers(dest="containers_command", metavar="ACTION", required=True)
+
+    ls = csub.add_parser("list", help="the stacks and what each pins")
+    ls.add_argument("--json", action="store_true", help="machine-readable output")
+    ls.set_defaults(func=_list)
+
+    rd = csub.add_parser("render", help="write containers/<stack>/{fairhep.def,Dockerfile,...}")
+    rd.add_argument("--check", action="store_true",
+                    help="write nothing; exit 1 if a committed file differs from a fresh render")
+    rd.set_defaults(func=_render)
+
+    ck = csub.add_parser("check", help="static check of every stack (no engine needed)")
+    ck.add_argument("--json", action="store_true", help="machine-readable output")
+    ck.set_defaults(func=_check)
+
+    bd = csub.add_parser(
+        "build", help="build an image with apptainer or docker",
+        description="Run `apptainer build` / `docker build` from the repository root. Where the "
+        "engine is missing, print the exact command to run on a build host and exit 3 "
+        "(nothing was built); --print-only prints it and exits 0.",
+    )
+    bd.add_argument("stack", help="stack id (see `fairhep containers list`)")
+    bd.add_argument("--runtime", choices=["apptainer", "docker"], default="apptainer")
+    bd.add_argument("--out", type=Path, help="image file: the .sif for apptainer (default "
+                    "fairhep.sif), the image-id file for docker (default fairhep-<stack>.iid)")
+    bd.add_argument("--fakeroot", action="store_true", help="apptainer build --fakeroot")
+    bd.add_argument("--print-only", action="store_true",
+                    help="print the command and exit 0 without building")
+    bd.set_defaults(func=_build)
+
+    dg = csub.add_parser("digest", help="sha256 of an image file (FAIRHEP_IMAGE_DIGEST)")
+    dg.add_argument("image", type=Path)
+    dg.set_defaults(func=_digest)
+
+    st = csub.add_parser("selftest", help="inside an image: verify the pins and run a tiny "
+                         "forward pass")
+    st.add_argument("--pins", type=Path, help="pins.json of the stack (in images: "
+                    "/opt/fairhep/pins.json)")
+    st.add_argument("--json", action="store_true", help="machine-readable output")
+    st.set_defaults(func=_selftest)
+
+
+def _root(args: argparse.Namespace) -> Path:
+    from fairhep.containers import find_root
+
+    return find_root(args.root)
+
+
+def _list(args: argparse.Namespace) -> int:
+    from fairhep.containers import STACKS_FILE, load_stacks
+
+    stacks = load_stacks(_root(args) / STACKS_FILE).stacks
+    if args.json:
+        rows = [{"id": s.id, "arch": s.arch, "platform": s.platform, "python": s.python,
+                 "cuda": s.cuda, "cudnn": s.cudnn, "torch": s.torch, "onnx": s.onnx,
+                 "onnxruntime": f"{s.onnxruntime_package}=={s.onnxruntime}",
+                 "tensorrt": s.tensorrt, "base_image": s.base.ref, "sites": list(s.sites),
+                 "absent": dict(s.absent)} for s in stacks.values()]
+        print(json.dumps(rows, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="fairhep container stacks (containers/stacks.toml)")
+    for col in ("stack", "arch", "python", "CUDA/cuDNN", "torch", "onnx", "onnxruntime",
+                "TensorRT", "base image", "sites"):
+        table.add_column(col, overflow="fold")
+    for s in stacks.values():
+        table.add_row(s.id, s.arch, s.python, f"{s.cuda}/{s.cudnn}", s.torch, s.onnx,
+                      f"{s.onnxruntime_package} {s.onnxruntime}", s.tensorrt,
+                      f"{s.base.image}:{s.base.tag}@{s.base.digest[:19]}…", ", ".join(s.sites))
+    Console(width=200).print(table)
+    return 0
+
+
+def _render(args: argparse.Namespace) -> int:
+    from fairhep.containers import stale_files, write_rendered
+
+    root = _root(args)
+    if args.check:
+        stale = stale_files(root)
+        for rel in stale:
+            print(f"{rel}: differs from a fresh render; run `fairhep containers render`",
+                  file=sys.stderr)
+        print(f"{'stale' if stale else 'up to date'}: {len(stale)} file(s) differ")
+        return 1 if stale else 0
+    written = write_rendered(root)
+    for rel in written:
+        print(f"wrote {rel}")
+    if not written:
+        print("all rendered files already up to date")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from fairhep.containers import check
+
+    reports = check(_root(args))
+    if args.json:
+        print(json.dumps([{"stack": r.stack, "ok": r.ok, "passed": r.passed,
+                           "failures": r.failures, "warnings": r.warnings} for r in reports],
+                         indent=2))
+    else:
+        for r in reports:
+            status = "ok" if r.ok else "FAILED"
+            print(f"{r.stack}: {status} ({len(r.passed)} checks passed, {len(r.failures)} failed, "
+                  f"{len(r.warnings)} warning(s))")
+            for f in r.failures:
+                print(f"  FAIL {f}")
+            for w in r.warnings:
+                print(f"  WARN {w}")
+    return 0 if all(r.ok for r in reports) else 1
+
+
+def _build(args: argparse.Namespace) -> int:
+    from fairhep.containers import (
+        EXIT_NO_ENGINE, STACKS_FILE, build_command, engine_path, engine_unavailable_reason,
+        git_sha_for_build, image_digest, load_stacks, run_env_for_image,
+    )
+    from fairhep.errors import ConfigError
+
+    root = _root(args)
+    stacks = load_stacks(root / STACKS_FILE).stacks
+    if args.stack not in stacks:
+        raise ConfigError(f"{root / STACKS_FILE}: no stack {args.stack!r} "
+                          f"(known: {', '.join(stacks)})")
+    stack = stacks[args.stack]
+    default_out = "fairhep.sif" if args.runtime == "apptainer" else f"fairhep-{stack.id}.iid"
+    out = args.out or Path(default_out)
+    sha = git_sha_for_build(root)
+    cmd = build_command(root, stack, args.runtime, out, sha, fakeroot=args.fakeroot)
+    printable = f"cd {root} && " + " ".join(_shell_quote(c) for c in cmd)
+    if args.print_only:
+        print(printable)
+        return 0
+    reason = engine_unavailable_reason(args.runtime)
+    if reason is not None:
+        print(printable)
+        print(f"{reason}; nothing was built. Run the command above on a build host "
+              f"(exit {EXIT_NO_ENGINE}).", file=sys.stderr)
+        return EXIT_NO_ENGINE
+    cmd[0] = engine_path(args.runtime) or cmd[0]
+    print(f"running: {printable}", file=sys.stderr)
+    done = subprocess.run(cmd, cwd=root)
+    if done.returncode != 0:
+        print(f"{args.runtime} build failed with exit status {done.returncode}", file=sys.stderr)
+        return done.returncode
+    out_path = out if out.is_absolute() else root / out
+    if args.runtime == "apptainer":
+        digest = image_digest(out_path)
+        print(f"built {out_path}")
+    else:
+        digest = out_path.read_text().strip()
+        print(f"built image {digest} (id file {out_path})")
+    env = run_env_for_image(out_path, digest)
+    print(f"image digest: {digest}")
+    print("pass at run time so result records name the image: "
+          + " ".join(f"--env {k}={v}" for k, v in env.items()))
+    return 0
+
+
+def _digest(args: argparse.Namespace) -> int:
+    from fairhep.containers import image_digest
+
+    print(image_digest(args.image))
+    return 0
+
+
+def _selftest(args: argparse.Namespace) -> int:
+    from fairhep.containers import selftest
+
+    result = selftest(args.pins)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        f = result.forward
+        print(f"stack {result.stack or '-'}: python {result.python}, torch {f.get('torch')} "
+              f"(CUDA {f.get('torch_cuda')}), forward pass on {f.get('device')} -> "
+              f"{'ok' if f.get('ok') else 'FAILED'} {f.get('shape')}")
+        for m in result.mismatches:
+            print(f"  pin mismatch: {m}")
+        for name, why in result.absent.items():
+            print(f"  absent by design: {name}: {why}")
+        print("selftest " + ("passed" if result.ok else "FAILED"))
+    return 0 if result.ok else 1
+
+
+def _shell_quote(text: str) -> str:
+    import shlex
+
+    return shlex.quote(text)
