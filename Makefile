@@ -27,5 +27,8 @@ test: install
 benchmark: install
 	$(PY) -m pytest tests/benchmarks --benchmark-enable --benchmark-json=results/benchmarks.json -m benchmark_suite
 
+containers-check: install
+	$(VENV)/bin/fairhep containers check
+
 clean:
 	rm -rf $(VENV) .pytest_cache
