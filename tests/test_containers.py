@@ -8,6 +8,9 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
+import sys
+import zipfile
 from importlib.metadata import version
 from pathlib import Path
 
@@ -30,6 +33,8 @@ def _tree(tmp_path: Path) -> Path:
     shutil.copytree(ROOT / "containers", root / "containers")
     for name in ("pyproject.toml", "README.md", "suite", ".dockerignore"):
         (root / name).symlink_to(ROOT / name)
+    (root / "results").mkdir()
+    (root / "results" / "published").symlink_to(ROOT / "results" / "published")
     return root
 
 
@@ -47,6 +52,35 @@ def test_required_stacks_exist() -> None:
     assert STACKS.stacks["ppc64le-cuda"].installer == "conda"
     assert STACKS.stacks["x86_64-cuda"].has_tensorrt
     assert STACKS.stacks["x86_64-cpu"].onnxruntime_package == "onnxruntime"
+
+
+def test_images_copy_everything_the_wheel_build_reads() -> None:
+    sources = C.package_sources(ROOT)
+    assert sources[:3] == ["pyproject.toml", "README.md", "suite"]
+    assert "results/published" in sources  # pyproject's force-include
+    for sid in STACK_IDS:
+        copied = [src for src, _ in C.parse_definition(ROOT / "containers" / sid / C.DEF_NAME).files]
+        assert set(sources) <= set(copied)
+
+
+def test_the_copied_sources_alone_build_the_fairhep_wheel(tmp_path) -> None:
+    """What %files/COPY put in /opt/fairhep/src is enough for the image's `pip install`."""
+    src = tmp_path / "src"
+    for rel in C.package_sources(ROOT):
+        if (ROOT / rel).is_dir():
+            shutil.copytree(ROOT / rel, src / rel, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            (src / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / rel, src / rel)
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(tmp_path / "dist"), str(src)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    wheels = list((tmp_path / "dist").glob("fairhep-*.whl"))
+    assert len(wheels) == 1
+    with zipfile.ZipFile(wheels[0]) as zf:
+        names = zf.namelist()
+    assert "fairhep/containers.py" in names and "fairhep/cli/containers.py" in names
 
 
 def test_committed_files_equal_a_fresh_render() -> None:
@@ -285,7 +319,7 @@ def test_dockerignore_keeps_the_context_small() -> None:
                  ".git/HEAD", "fairhep.sif", "suite/fairhep/__pycache__/x.pyc"):
         assert C.dockerignore_excludes(ROOT, path), path
     for path in ("pyproject.toml", "README.md", "suite/fairhep/containers.py",
-                 "containers/x86_64-cuda/requirements.txt"):
+                 "containers/x86_64-cuda/requirements.txt", "results/published/README.md"):
         assert not C.dockerignore_excludes(ROOT, path), path
 
 

@@ -395,12 +395,26 @@ def _install_lines(stack: Stack) -> list[str]:
     return lines
 
 
-def _files(stack: Stack) -> list[tuple[str, str]]:
+def package_sources(root: Path) -> list[str]:
+    """What building the fairhep wheel reads, from pyproject.toml: the project file, its
+    readme, the wheel's package directories and force-included paths. The images copy exactly
+    these, so a new force-include changes the rendered definitions (and `check` notices)."""
+    project = _load_toml(root / "pyproject.toml")
+    wheel = project.get("tool", {}).get("hatch", {}).get("build", {}).get("targets", {}) \
+        .get("wheel", {})
+    out = ["pyproject.toml"]
+    readme = project.get("project", {}).get("readme")
+    if isinstance(readme, str):
+        out.append(readme)
+    out += sorted({Path(p).parts[0] for p in wheel.get("packages", [])})
+    out += sorted(str(k).strip("/") for k in wheel.get("force-include", {}))
+    return out
+
+
+def _files(root: Path, stack: Stack) -> list[tuple[str, str]]:
     d = _stack_dir(stack).as_posix()
-    files = [
-        ("pyproject.toml", f"{IMAGE_SRC}/pyproject.toml"),
-        ("README.md", f"{IMAGE_SRC}/README.md"),
-        ("suite", f"{IMAGE_SRC}/suite"),
+    files = [(src, f"{IMAGE_SRC}/{src}") for src in package_sources(root)]
+    files += [
         (f"{d}/{REQUIREMENTS_NAME}", f"{IMAGE_ROOT}/{REQUIREMENTS_NAME}"),
         (f"{d}/{PINS_NAME}", IMAGE_PINS),
     ]
@@ -488,7 +502,7 @@ def render_stack(root: Path, stacks_file: StacksFile, stack: Stack) -> dict[Path
         "stack": stack,
         "version": __version__,
         "base_ref": stack.base.ref,
-        "files": _files(stack),
+        "files": _files(root, stack),
         "install_lines": _install_lines(stack),
         "test_lines": list(TEST_LINES),
         "def_path": (d / DEF_NAME).as_posix(),
@@ -845,7 +859,7 @@ def _check_build_context(root: Path, rep: StackReport, sources: list[str]) -> No
     for src in sources:
         probe = src
         if (root / src).is_dir():  # a file inside, as Docker decides per file
-            inside = next((p for p in sorted((root / src).rglob("*.py"))), None)
+            inside = next((p for p in sorted((root / src).rglob("*")) if p.is_file()), None)
             probe = inside.relative_to(root).as_posix() if inside else src
         rep.expect(not dockerignore_excludes(root, probe), f"{DOCKERIGNORE} admits {src}",
                    f"{DOCKERIGNORE} excludes {probe}, which the Dockerfile COPYs")
