@@ -46,6 +46,7 @@ def sweep_figure(
     points: Sequence[dict[str, Any]],
     published_peak: tuple[float, float] | None,
     published_util: Sequence[tuple[float, float]] = (),
+    published_rates: Sequence[tuple[float, float]] = (),
 ) -> Figure:
     """Throughput box plots per batch size, GPU utilisation on a second axis (Figure 4)."""
     sizes = sorted({int(p["batch_size"]) for p in points})
@@ -64,6 +65,9 @@ def sweep_figure(
         ax.axhline(pr, color="tab:red", ls="--", lw=1)
         ax.plot([pb], [pr], marker="*", ms=14, color="tab:red", ls="none",
                 label=f"paper: peak {pr / 1000:.0f}k jets/s at batch {pb:.0f} (A100)")
+    if published_rates:
+        ax.plot([r[0] for r in published_rates], [r[1] for r in published_rates], marker="x",
+                ms=9, color="tab:red", ls="none", label="paper: throughput (read off the plot)")
     utils = {}
     for b in sizes:
         vals = [float(p["gpu_util_pct"]) for p in points
@@ -120,18 +124,30 @@ def roc_figure(out_dir: Path, name: str, curves: dict[str, tuple[list[float], li
 def grouped_bars(
     out_dir: Path, name: str, title: str, ylabel: str,
     series: dict[str, dict[str, tuple[float, float]]], published: dict[str, float] | None = None,
+    order: Sequence[str] = (),
 ) -> Figure:
-    """Mean ± std per category for several series (e.g. accuracy per split × platform)."""
-    cats = sorted({c for s in series.values() for c in s})
+    """Mean ± std per category for several series (e.g. accuracy per split × platform).
+
+    A series named ``"paper X"`` is drawn as open diamonds in the colour of series ``X``;
+    ``published`` draws one dashed line per category.
+    """
+    found = {c for s in series.values() for c in s}
+    cats = [c for c in order if c in found] + sorted(found - set(order))
     fig, ax = plt.subplots(figsize=(7, 4))
     n = max(len(series), 1)
     width = 0.8 / n
     rows = []
+    colours: dict[str, Any] = {}
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, (label, vals) in enumerate(series.items()):
+        base = label.removeprefix("paper ")
+        colour = colours.setdefault(base, cycle[len(colours) % len(cycle)])
+        paper = label != base
         xs = [j + (i - (n - 1) / 2) * width for j, c in enumerate(cats) if c in vals]
         ys = [vals[c][0] for c in cats if c in vals]
         es = [vals[c][1] if vals[c][1] == vals[c][1] else 0 for c in cats if c in vals]
-        ax.errorbar(xs, ys, yerr=es, fmt="o", capsize=3, label=label)
+        ax.errorbar(xs, ys, yerr=None if paper else es, fmt="D" if paper else "o", capsize=3,
+                    color=colour, mfc="none" if paper else colour, label=label)
         rows += [(label, c, vals[c][0], vals[c][1]) for c in cats if c in vals]
     if published:
         for j, c in enumerate(cats):

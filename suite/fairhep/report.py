@@ -410,10 +410,10 @@ class Builder:
         if fig_acc:
             sec.figures.append(grouped_bars(self.fig_dir, "table57_accuracy",
                                             "Validation accuracy per split and platform",
-                                            "validation accuracy", dict(fig_acc)))
+                                            "validation accuracy", dict(fig_acc), order=SPLITS))
             sec.figures.append(grouped_bars(self.fig_dir, "table57_auc",
                                             "Validation AUC per split and platform", "AUC",
-                                            dict(fig_auc)))
+                                            dict(fig_auc), order=SPLITS))
         return sec
 
     # -- Table 8 --------------------------------------------------------------------------------
@@ -519,6 +519,8 @@ class Builder:
         peak_b, peak_r = float(f4["peak"]["batch_size"]), float(f4["peak"]["jets_per_s"])
         pub_util = [(float(p["batch_size"]), float(p["gpu_util_pct"])) for p in f4["points"]
                     if "gpu_util_pct" in p]
+        pub_rates = [(float(p["batch_size"]), float(p["jets_per_s"])) for p in f4["points"]
+                     if "jets_per_s" in p and p.get("source") == "plot"]
         sec = Section("figure4", "Figure 4 — throughput and GPU utilisation vs batch size",
                       f"Box plots of throughput (batch / time per batch) per batch size, GPU "
                       f"utilisation (NVML) on the right axis. Paper: TensorRT on an A100, peak "
@@ -572,7 +574,8 @@ class Builder:
             safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"figure4_{r.platform}_{backend}")
             sec.figures.append(sweep_figure(
                 self.fig_dir, safe, f"{backend} on {r.platform} ({gpu})", points,
-                (peak_b, peak_r), pub_util if backend == "tensorrt" else ()))
+                (peak_b, peak_r), pub_util if backend == "tensorrt" else (),
+                pub_rates if backend == "tensorrt" else ()))
         if not rows:
             rows.append([MISSING] + ["–"] * 10 +
                         ["missing: no bench.sweep records (run `fairhep bench --batch-sweep`)"])
