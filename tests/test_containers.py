@@ -59,7 +59,8 @@ def test_images_copy_everything_the_wheel_build_reads() -> None:
     assert sources[:3] == ["pyproject.toml", "README.md", "suite"]
     assert "results/published" in sources  # pyproject's force-include
     for sid in STACK_IDS:
-        copied = [src for src, _ in C.parse_definition(ROOT / "containers" / sid / C.DEF_NAME).files]
+        parsed = C.parse_definition(ROOT / "containers" / sid / C.DEF_NAME)
+        copied = [src for src, _ in parsed.files]
         assert set(sources) <= set(copied)
 
 
@@ -209,6 +210,18 @@ def test_check_fails_when_a_definition_loses_its_runscript(tmp_path, capsys) -> 
     assert "x86_64-cpu: FAILED" in out and "%runscript is 'exec python'" in out
 
 
+def test_check_fails_on_broken_shell_in_post_and_run(tmp_path, capsys) -> None:
+    root = _tree(tmp_path)
+    for name in ("fairhep.def", "Dockerfile"):
+        p = root / "containers/x86_64-cpu" / name
+        p.write_text(p.read_text().replace("python3 -m venv /opt/fairhep/env",
+                                           "if python3 -m venv /opt/fairhep/env", 1))
+    assert main(["containers", "--root", str(root), "check"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL %post: not valid sh" in out
+    assert "FAIL Dockerfile RUN: not valid sh" in out
+
+
 @pytest.mark.parametrize("old,new,key", [
     ('fairhep_extra = "cpu"', 'fairhep_extra = "cpu"\ncolour = "blue"', "unknown key 'colour'"),
     ('torch = "2.8.0+cpu"\n', "", "missing required key 'torch'"),
@@ -286,7 +299,8 @@ def test_rendered_environment_reaches_result_provenance(monkeypatch) -> None:
         if key.startswith("FAIRHEP_"):
             monkeypatch.setenv(key, value)
     monkeypatch.setenv("APPTAINER_CONTAINER", "/images/fairhep.sif")
-    for key, value in C.run_env_for_image(Path("/images/fairhep.sif"), "sha256:" + "ab" * 32).items():
+    run_env = C.run_env_for_image(Path("/images/fairhep.sif"), "sha256:" + "ab" * 32)
+    for key, value in run_env.items():
         monkeypatch.setenv(key, value)
     info = container_info()
     assert info == {"runtime": "apptainer", "stack": "x86_64-cuda", "image": "/images/fairhep.sif",

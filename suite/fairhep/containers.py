@@ -157,12 +157,13 @@ def _load_toml(path: Path) -> dict[str, Any]:
         try:
             import tomli as tomllib  # type: ignore[no-redef]
         except ModuleNotFoundError:
-            raise ConfigError(f"{path}: reading it needs Python >= 3.11 or the tomli package") from None
+            raise ConfigError(f"{path}: reading it needs Python >= 3.11 or the tomli "
+                              "package") from None
     try:
         with open(path, "rb") as fh:
             return tomllib.load(fh)
     except FileNotFoundError:
-        raise ConfigError(f"{path}: stacks file not found (run from the fairhep source tree "
+        raise ConfigError(f"{path}: not found (run from the fairhep source tree "
                           "or pass --root)") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc}); fix the syntax") from None
@@ -257,7 +258,8 @@ def load_stacks(path: Path) -> StacksFile:
         if "absent" in raw:
             if not isinstance(raw["absent"], dict):
                 raise ConfigError(f"{path}: [{where}.absent] must be a table of name = reason")
-            kw["absent"] = {k: _str(path, f"{where}.absent", k, v) for k, v in raw["absent"].items()}
+            kw["absent"] = {k: _str(path, f"{where}.absent", k, v)
+                            for k, v in raw["absent"].items()}
         if kw["installer"] not in ("pip", "conda"):
             raise ConfigError(f"{path}: [{where}] key 'installer' must be 'pip' or 'conda'")
         if kw["installer"] == "conda":
@@ -375,7 +377,8 @@ def _install_lines(stack: Stack) -> list[str]:
             f"/opt/conda/bin/conda create -y -p {IMAGE_ENV} --override-channels {channels} "
             f"--file {IMAGE_ROOT}/{CONDA_NAME}",
             "/opt/conda/bin/conda clean -afy",
-            f"/opt/conda/bin/conda list -p {IMAGE_ENV} --explicit > {IMAGE_ROOT}/conda-explicit.txt",
+            f"/opt/conda/bin/conda list -p {IMAGE_ENV} --explicit "
+            f"> {IMAGE_ROOT}/conda-explicit.txt",
         ]
     else:
         python = "python3"
@@ -787,7 +790,41 @@ def check_stack(root: Path, stacks_file: StacksFile, stack: Stack,
         rep.expect((root / src).exists(), f"build context has {src}",
                    f"{def_path.name}: %files source {src} does not exist under {root}")
     _check_build_context(root, rep, [src for src, _ in dock.files])
+    for where, script in (("%post", adef.sections.get("post", "")),
+                          ("%test", adef.test or ""),
+                          ("Dockerfile RUN", _docker_run_script(docker_path))):
+        problem = shell_syntax_problem(script)
+        rep.expect(problem is None, f"{where} is valid sh", f"{where}: {problem}")
     return rep
+
+
+def _docker_run_script(path: Path) -> str:
+    """The shell of every RUN instruction, continuation lines joined as Docker joins them."""
+    logical, scripts = "", []
+    for line in path.read_text().splitlines():
+        if not logical and line.lstrip().startswith("#"):
+            continue
+        stripped = line.rstrip()
+        if stripped.endswith("\\"):
+            logical += stripped[:-1]
+            continue
+        logical += line
+        if logical.startswith("RUN "):
+            scripts.append(logical[4:])
+        logical = ""
+    return "\n".join(scripts)
+
+
+def shell_syntax_problem(script: str) -> str | None:
+    """``sh -n`` of a build script (Apptainer runs %post with /bin/sh); None when it parses
+    or when no sh is available to ask."""
+    sh = shutil.which("sh")
+    if sh is None:
+        return None
+    done = subprocess.run([sh, "-n"], input=script, capture_output=True, text=True, timeout=20)
+    if done.returncode == 0:
+        return None
+    return "not valid sh: " + (done.stderr.strip().splitlines() or ["syntax error"])[0]
 
 
 def _same_except_sha(a: Mapping[str, str], b: Mapping[str, str],
@@ -957,9 +994,11 @@ def image_digest(path: Path) -> str:
     return f"sha256:{h.hexdigest()}"
 
 
-def run_env_for_image(path: Path, digest: str) -> dict[str, str]:
-    """The run-time environment that makes result records name the image."""
-    return {"FAIRHEP_IMAGE": str(Path(path).resolve()), "FAIRHEP_IMAGE_DIGEST": digest}
+def run_env_for_image(image: str | Path, digest: str) -> dict[str, str]:
+    """The run-time environment that makes result records name the image: a .sif path
+    (made absolute) or a Docker image name, and its digest."""
+    name = str(Path(image).resolve()) if isinstance(image, Path) else image
+    return {"FAIRHEP_IMAGE": name, "FAIRHEP_IMAGE_DIGEST": digest}
 
 
 # ---- inside the image --------------------------------------------------------------------
@@ -1042,7 +1081,8 @@ def selftest(pins_path: Path | None) -> SelftestResult:
     want_cuda = expected.get("torch_cuda", "unset")
     if want_cuda != "unset":
         got = forward.get("torch_cuda")
-        if (want_cuda is None) != (got is None) or (want_cuda and not str(got).startswith(want_cuda)):
+        wrong_kind = (want_cuda is None) != (got is None)
+        if wrong_kind or (want_cuda and not str(got).startswith(want_cuda)):
             mismatches.append(f"torch built for CUDA {got} (pinned {want_cuda})")
     return SelftestResult(
         stack=expected.get("stack") or os.environ.get("FAIRHEP_STACK"),

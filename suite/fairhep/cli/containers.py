@@ -42,8 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     bd.add_argument("stack", help="stack id (see `fairhep containers list`)")
     bd.add_argument("--runtime", choices=["apptainer", "docker"], default="apptainer")
-    bd.add_argument("--out", type=Path, help="image file: the .sif for apptainer (default "
-                    "fairhep.sif), the image-id file for docker (default fairhep-<stack>.iid)")
+    bd.add_argument("--out", type=Path, help="image file, relative to the repository root: the "
+                    ".sif for apptainer (default fairhep.sif), the image-id file for docker "
+                    "(default build/fairhep-<stack>.iid)")
     bd.add_argument("--fakeroot", action="store_true", help="apptainer build --fakeroot")
     bd.add_argument("--print-only", action="store_true",
                     help="print the command and exit 0 without building")
@@ -135,8 +136,9 @@ def _check(args: argparse.Namespace) -> int:
 
 def _build(args: argparse.Namespace) -> int:
     from fairhep.containers import (
-        EXIT_NO_ENGINE, STACKS_FILE, build_command, engine_path, engine_unavailable_reason,
-        git_sha_for_build, image_digest, load_stacks, run_env_for_image,
+        EXIT_NO_ENGINE, STACKS_FILE, build_command, docker_tag, engine_path,
+        engine_unavailable_reason, git_sha_for_build, image_digest, load_stacks,
+        run_env_for_image,
     )
     from fairhep.errors import ConfigError
 
@@ -146,7 +148,8 @@ def _build(args: argparse.Namespace) -> int:
         raise ConfigError(f"{root / STACKS_FILE}: no stack {args.stack!r} "
                           f"(known: {', '.join(stacks)})")
     stack = stacks[args.stack]
-    default_out = "fairhep.sif" if args.runtime == "apptainer" else f"fairhep-{stack.id}.iid"
+    # The docker image-id file goes under build/ (git-ignored).
+    default_out = "fairhep.sif" if args.runtime == "apptainer" else f"build/fairhep-{stack.id}.iid"
     out = args.out or Path(default_out)
     sha = git_sha_for_build(root)
     cmd = build_command(root, stack, args.runtime, out, sha, fakeroot=args.fakeroot)
@@ -161,19 +164,21 @@ def _build(args: argparse.Namespace) -> int:
               f"(exit {EXIT_NO_ENGINE}).", file=sys.stderr)
         return EXIT_NO_ENGINE
     cmd[0] = engine_path(args.runtime) or cmd[0]
+    out_path = out if out.is_absolute() else root / out
+    out_path.parent.mkdir(parents=True, exist_ok=True)
     print(f"running: {printable}", file=sys.stderr)
     done = subprocess.run(cmd, cwd=root)
     if done.returncode != 0:
         print(f"{args.runtime} build failed with exit status {done.returncode}", file=sys.stderr)
         return done.returncode
-    out_path = out if out.is_absolute() else root / out
     if args.runtime == "apptainer":
         digest = image_digest(out_path)
         print(f"built {out_path}")
+        env = run_env_for_image(out_path, digest)
     else:
         digest = out_path.read_text().strip()
-        print(f"built image {digest} (id file {out_path})")
-    env = run_env_for_image(out_path, digest)
+        print(f"built image {docker_tag(stack)} {digest} (id file {out_path})")
+        env = run_env_for_image(docker_tag(stack), digest)
     print(f"image digest: {digest}")
     print("pass at run time so result records name the image: "
           + " ".join(f"--env {k}={v}" for k, v in env.items()))
