@@ -474,7 +474,7 @@ def labels(stack: Stack, runtime: str) -> list[tuple[str, str]]:
 
 def _docker_quote(value: str) -> str:
     # JSON string escaping is what Dockerfile double quotes accept for these values.
-    return json.dumps(value)
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _environment_value_quote(value: str) -> str:
