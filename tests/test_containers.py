@@ -201,6 +201,18 @@ def test_check_fails_on_a_stale_render_and_render_fixes_it(tmp_path, capsys) -> 
     assert 'LABEL fairhep.onnx="1.18.1"' in (root / "containers/x86_64-cuda/Dockerfile").read_text()
 
 
+def test_check_fails_when_arch_and_base_platform_disagree(tmp_path, capsys) -> None:
+    root = _tree(tmp_path)
+    _edit_stacks(root, 'arch = "x86_64"\nplatform = "linux/amd64"\nos = "debian12"',
+                 'arch = "ppc64le"\nplatform = "linux/ppc64le"\nos = "debian12"')
+    assert main(["containers", "--root", str(root), "render"]) == 0
+    assert main(["containers", "--root", str(root), "check"]) == 1
+    out = capsys.readouterr().out
+    assert "x86_64-cpu: FAILED" in out
+    assert ("base image python:3.11.9-slim-bookworm@sha256:8fb09919" in out
+            and "is for linux/amd64, the stack is linux/ppc64le" in out)
+
+
 def test_check_fails_when_a_definition_loses_its_runscript(tmp_path, capsys) -> None:
     root = _tree(tmp_path)
     d = root / "containers/x86_64-cpu/fairhep.def"

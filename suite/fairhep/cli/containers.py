@@ -76,7 +76,10 @@ def _list(args: argparse.Namespace) -> int:
         rows = [{"id": s.id, "arch": s.arch, "platform": s.platform, "python": s.python,
                  "cuda": s.cuda, "cudnn": s.cudnn, "torch": s.torch, "onnx": s.onnx,
                  "onnxruntime": f"{s.onnxruntime_package}=={s.onnxruntime}",
-                 "tensorrt": s.tensorrt, "base_image": s.base.ref, "sites": list(s.sites),
+                 "tensorrt": s.tensorrt, "base_image": s.base.ref,
+                 "base_platform_verified": s.base.platform_verified,
+                 "base_digest_read_on": s.base.read_on, "base_digest_sources": list(s.base.sources),
+                 "sites": list(s.sites),
                  "absent": dict(s.absent)} for s in stacks.values()]
         print(json.dumps(rows, indent=2))
         return 0
