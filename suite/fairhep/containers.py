@@ -374,7 +374,8 @@ def _install_lines(stack: Stack) -> list[str]:
             f"wget -q -O /tmp/conda-installer.sh {shlex.quote(stack.conda.installer_url)}",
             "bash /tmp/conda-installer.sh -b -p /opt/conda",
             "rm -f /tmp/conda-installer.sh",
-            f"/opt/conda/bin/conda create -y -p {IMAGE_ENV} --override-channels {channels} "
+            f"/opt/conda/bin/conda create -y -p {IMAGE_ENV} --override-channels "
+            f"--strict-channel-priority {channels} "
             f"--file {IMAGE_ROOT}/{CONDA_NAME}",
             "/opt/conda/bin/conda clean -afy",
             f"/opt/conda/bin/conda list -p {IMAGE_ENV} --explicit "
