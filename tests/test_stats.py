@@ -167,3 +167,11 @@ def test_framework_parity_on_the_papers_table8() -> None:
     # Per-jet tolerance.
     assert stats.framework_parity(0.9, 0.99, 0.9, 0.99, 2e-3, 1e-3).verdict == "per-jet tolerance exceeded"
     assert stats.framework_parity(0.9, 0.99, 0.9, 0.99, 4e-4, 1e-3).verdict == "parity"
+
+
+def test_framework_parity_without_auc() -> None:
+    # A test sample with one class has no AUC: accuracy and per-jet checks still decide.
+    p = stats.framework_parity(0.9, None, 0.9, None, 1e-7, 1e-5)
+    assert p.auc_equal is None and math.isnan(p.d_auc)
+    assert p.verdict == "parity, AUC not compared"
+    assert stats.framework_parity(0.8, None, 0.9, 0.95).verdict == "accuracy differs"

@@ -27,7 +27,7 @@ import jinja2
 from fairhep import __version__, published, stats
 from fairhep.errors import ConfigError
 from fairhep.plots import Figure, grouped_bars, roc_figure, sweep_figure, write_csv
-from fairhep.results import RECORDS_DIR, ResultRecord, load_records, record_path
+from fairhep.results import RECORDS_DIR, RecordError, ResultRecord, iter_record_files, read_record
 
 KINDS = ("train", "evaluate", "bench.default", "bench.frameworks", "bench.sweep")
 SPLITS = ("kfold", "files", "points")
@@ -107,24 +107,28 @@ REQUIRED_METRICS = {
     "train": ("val_accuracy", "val_auc"),
     "evaluate": ("accuracy", "auc"),
     "bench.default": ("accuracy",),
-    "bench.frameworks": ("accuracy", "auc"),
+    "bench.frameworks": ("accuracy",),  # AUC is None when the test jets hold one class
 }
 
 
 def load_campaign(dirs: Sequence[Path]) -> Campaign:
     camp = Campaign(results_dirs(dirs))
     for d in camp.dirs:
-        errors: list[str] = []
-        for rec in load_records(d, None, errors):
-            r = Rec(rec, platform_label(rec), str(record_path(d, rec).relative_to(d)))
+        # Per file (rather than load_records) so that every record keeps its real file name.
+        for path in iter_record_files(d):
+            try:
+                rec = read_record(path)
+            except RecordError as exc:
+                camp.problems.append(f"{exc} — skipped")
+                continue
+            r = Rec(rec, platform_label(rec), str(path.relative_to(d)))
             lacking = [k for k in REQUIRED_METRICS.get(rec.kind, ())
                        if rec.status == "ok" and num(r.metrics, k) is None]
             if lacking:
-                camp.problems.append(f"{d / r.file}: {rec.kind} record ({r.platform}) without "
+                camp.problems.append(f"{path}: {rec.kind} record ({r.platform}) without "
                                      f"numeric metrics {', '.join(lacking)} — skipped")
                 continue
             camp.records[rec.kind].append(r)
-        camp.problems += [f"{e} — skipped" for e in errors]
     return camp
 
 
@@ -242,7 +246,7 @@ class Builder:
         ]
         groups: dict[str, list[Rec]] = defaultdict(list)
         for r in self.camp.of("train"):
-            if r.config.get("split", "kfold") == "kfold" and int(r.config.get("fold", 0) or 0) == 0:
+            if r.config.get("split", "kfold") == "kfold" and str(r.config.get("fold", 0) or 0) == "0":
                 groups[r.platform].append(r)
         plot_series: dict[str, dict[str, tuple[float, float]]] = {"val. accuracy": {}}
         auc_series: dict[str, dict[str, tuple[float, float]]] = {"AUC": {}}
@@ -291,13 +295,14 @@ class Builder:
             "p-values from 10 trials are multiples of 10 % and cannot give 12.69 %.",
         ))
         if groups:
+            order = sorted(groups, key=platform_sort)
             sec.figures.append(grouped_bars(self.fig_dir, "table4_accuracy",
                                             "Validation accuracy over seeds (kfold, fold 0)",
                                             "validation accuracy", plot_series,
-                                            {p: orig_acc for p in groups}))
+                                            {p: orig_acc for p in groups}, order=order))
             sec.figures.append(grouped_bars(self.fig_dir, "table4_auc",
                                             "Validation AUC over seeds (kfold, fold 0)", "AUC",
-                                            auc_series, {p: orig_auc for p in groups}))
+                                            auc_series, {p: orig_auc for p in groups}, order=order))
         return sec
 
     # -- Tables 5 / 7 -------------------------------------------------------------------------
@@ -464,8 +469,8 @@ class Builder:
                 if ref is None:
                     parity = "no reference record (torch)"
                 else:
-                    par = stats.framework_parity(m["accuracy"], m["auc"], ref.metrics["accuracy"],
-                                                 ref.metrics["auc"], num(m, "max_abs_dscore"),
+                    par = stats.framework_parity(m["accuracy"], num(m, "auc"), ref.metrics["accuracy"],
+                                                 num(ref.metrics, "auc"), num(m, "max_abs_dscore"),
                                                  num(m, "tolerance"))
                     parity = "reference" if r is ref else par.verdict
                     if m.get("parity_ok") is False and "per-jet" not in parity:
@@ -478,18 +483,21 @@ class Builder:
                 elif n_jets is None or n_jets < 1_000_000:
                     vs = f"n/a ({int(n_jets or 0)} jets, not the 1.8 M test set)"
                 else:
-                    pp = stats.framework_parity(m["accuracy"], m["auc"], float(pr["accuracy"]),
+                    pp = stats.framework_parity(m["accuracy"], num(m, "auc"), float(pr["accuracy"]),
                                                 float(pr["auc"]), accuracy_tol=1e-3, auc_tol=1e-3)
                     vs = (f"{pp.verdict.replace('parity (metrics only)', 'consistent')} "
                           f"(Δacc {pp.d_accuracy:+.1e}, ΔAUC {pp.d_auc:+.1e})")
                 dmax, tol = num(m, "max_abs_dscore"), num(m, "tolerance")
+                flips = num(m, "n_decisions_changed")
+                dcol = (f"{dmax:.2g} ({tol:.0e})" if dmax is not None and tol is not None else "–")
+                if flips is not None:
+                    dcol += f"; {int(flips)} decisions changed"
                 rows.append([plat, backend, str(r.config.get("device")),
                              str(r.config.get("provider") or "–"), str(r.config.get("precision") or "–"),
                              fmt(m["accuracy"], 5), fmt(None if t1 is None else 1e3 * t1, 3, MISSING),
-                             fmt(None if t128v is None else 1e3 * t128v, 3, MISSING), fmt(m["auc"], 5),
+                             fmt(None if t128v is None else 1e3 * t128v, 3, MISSING), fmt(num(m, "auc"), 5),
                              "–" if n_jets is None else str(int(n_jets)),
-                             f"{dmax:.2g} ({tol:.0e})" if dmax is not None and tol is not None else "–",
-                             parity, vs])
+                             dcol, parity, vs])
                 if t128v is not None:
                     t128[plat][f"{backend}/{r.config.get('device')}"] = (1e3 * t128v, math.nan)
         if not rows:
@@ -627,6 +635,12 @@ class Builder:
             if isinstance(fpr, list) and isinstance(tpr, list) and len(fpr) == len(tpr) > 1:
                 label = r.platform if r.platform not in curves else f"{r.platform} {r.file}"
                 curves[label] = ([float(x) for x in fpr], [float(x) for x in tpr], auc)
+        for r in self.camp.of("bench.default"):
+            roc = r.metrics.get("roc") or {}
+            fpr, tpr, auc = roc.get("fpr"), roc.get("tpr"), num(r.metrics, "auc")
+            if isinstance(fpr, list) and isinstance(tpr, list) and len(fpr) == len(tpr) > 1 and auc:
+                curves[f"{r.platform} (bench default, synthetic)"] = (
+                    [float(x) for x in fpr], [float(x) for x in tpr], auc)
         if not rows:
             rows.append([MISSING, "–", MISSING, MISSING, "–", "–",
                          "missing: no evaluate records (run `fairhep evaluate`)"])
@@ -744,7 +758,17 @@ class Builder:
         sections = []
         for make in (self.table4, self.table57, self.table8, self.figure4, self.evaluate,
                      self.bench_default, self.provenance, self.xai):
-            sections.append(make())
+            try:
+                sections.append(make())
+            except ConfigError:
+                raise  # the published values themselves are broken: nothing to compare with
+            except Exception as exc:  # one odd record must not cost the other sections
+                name = make.__name__
+                self.camp.problems.append(f"section {name} could not be built: "
+                                          f"{type(exc).__name__}: {exc}")
+                sections.append(Section(name, f"{name} — not built",
+                                        f"missing: this section failed ({type(exc).__name__}: "
+                                        f"{exc}); see Problems."))
         return sections
 
 

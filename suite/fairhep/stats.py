@@ -225,9 +225,9 @@ class Parity:
     """One backend against the reference backend (Table 8)."""
 
     d_accuracy: float
-    d_auc: float
+    d_auc: float  # nan when either AUC is unknown (one class only)
     accuracy_equal: bool
-    auc_equal: bool
+    auc_equal: bool | None  # None: not compared
     per_jet_ok: bool | None  # None: the record gives no per-jet comparison
     max_abs_dscore: float | None
     tolerance: float | None
@@ -239,18 +239,19 @@ class Parity:
             problems.append("per-jet tolerance exceeded")
         if not self.accuracy_equal:
             problems.append("accuracy differs")
-        if not self.auc_equal:
+        if self.auc_equal is False:
             problems.append("AUC differs")
         if problems:
             return "; ".join(problems)
-        return "parity" if self.per_jet_ok else "parity (metrics only)"
+        verdict = "parity" if self.per_jet_ok else "parity (metrics only)"
+        return verdict if self.auc_equal is not None else f"{verdict}, AUC not compared"
 
 
 def framework_parity(
     accuracy: float,
-    auc: float,
+    auc: float | None,
     ref_accuracy: float,
-    ref_auc: float,
+    ref_auc: float | None,
     max_abs_dscore: float | None = None,
     tolerance: float | None = None,
     accuracy_tol: float = 1e-4,
@@ -258,7 +259,7 @@ def framework_parity(
 ) -> Parity:
     """Accuracy/AUC equality within absolute tolerances and the per-jet score check."""
     d_acc = float(accuracy) - float(ref_accuracy)
-    d_auc = float(auc) - float(ref_auc)
+    d_auc = math.nan if auc is None or ref_auc is None else float(auc) - float(ref_auc)
     per_jet = None
     if max_abs_dscore is not None and tolerance is not None:
         per_jet = float(max_abs_dscore) <= float(tolerance)
@@ -266,7 +267,8 @@ def framework_parity(
     # tolerance 1e-5) from failing on binary rounding.
     eps = 1e-12
     return Parity(
-        d_acc, d_auc, abs(d_acc) <= accuracy_tol + eps, abs(d_auc) <= auc_tol + eps,
+        d_acc, d_auc, abs(d_acc) <= accuracy_tol + eps,
+        None if math.isnan(d_auc) else abs(d_auc) <= auc_tol + eps,
         per_jet, None if max_abs_dscore is None else float(max_abs_dscore),
         None if tolerance is None else float(tolerance),
     )
