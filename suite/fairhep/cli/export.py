@@ -1,0 +1,70 @@
+"""``fairhep export``: a trained run as a self-describing ONNX file or a TensorRT engine."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export",
+        help="export a trained run to ONNX (or build a TensorRT engine from it)",
+        description="--format onnx: ScoreModel (softmax inside) with inputs input_cpf "
+        "(batch, 30, 60) and input_sv (batch, 14, 5), output output1 (batch, 2), a dynamic "
+        "batch axis, and metadata_props (fairhep.*) naming features, units, padding, layout, "
+        "model id and the training-data DOI; checked with onnx.checker. --format tensorrt: "
+        "builds an engine from that ONNX file with the TensorRT Python API (needs tensorrt and "
+        "a CUDA GPU), cached by (ONNX hash, GPU, TensorRT version, precision).",
+    )
+    p.add_argument("--run", type=Path, required=True, help="trained run directory")
+    p.add_argument("--format", choices=["onnx", "tensorrt"], default="onnx")
+    p.add_argument("--out", type=Path,
+                   help="output file (default: RUN/model.onnx or RUN/model-<precision>.engine)")
+    p.add_argument("--opset", type=int, default=None, help="ONNX opset (default: 18)")
+    p.add_argument("--exporter", choices=["dynamo", "torchscript"], default="dynamo",
+                   help="torch.onnx exporter (default: dynamo)")
+    p.add_argument("--precision", choices=["fp32", "fp16"], default="fp32",
+                   help="TensorRT engine precision")
+    p.add_argument("--batch-sizes", type=_batch_sizes, default=None,
+                   help="TensorRT optimisation profile range, e.g. 1,4200 (default: 1 to 4200, "
+                   "covering the sweep)")
+    p.add_argument("--cache-dir", type=Path, help="TensorRT engine cache (default: "
+                   "$FAIRHEP_CACHE or ~/.cache/fairhep)")
+    p.set_defaults(func=_run)
+
+
+def _batch_sizes(text: str) -> tuple[int, ...]:
+    from fairhep.cli.bench import _int_list
+
+    return _int_list(text)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from fairhep.export import DEFAULT_OPSET, export_onnx, file_sha256, read_metadata
+
+    opset = args.opset or DEFAULT_OPSET
+    if args.format == "onnx":
+        path = export_onnx(args.run, args.out, opset=opset, exporter=args.exporter)
+        meta = read_metadata(path)
+        print(f"wrote {path} (opset {meta['opset']}, model {meta['model_id']}, "
+              f"sha256 {file_sha256(path)[:16]})")
+        return 0
+
+    from fairhep.backends.tensorrt_backend import build_engine, tensorrt_unavailable_reason
+    from fairhep.bench import default_cache_dir
+    from fairhep.errors import BackendUnavailable
+    from fairhep.sweep import GPU_BATCH_SIZES
+
+    # Check before exporting, so a node without TensorRT fails at once with the reason.
+    reason = tensorrt_unavailable_reason()
+    if reason:
+        raise BackendUnavailable(f"--format tensorrt: {reason}")
+    cache = args.cache_dir or default_cache_dir()
+    onnx_path = export_onnx(args.run, Path(args.run) / "model.onnx", opset=opset,
+                            exporter=args.exporter)
+    sizes = args.batch_sizes or (1, max(GPU_BATCH_SIZES))
+    out = args.out or Path(args.run) / f"model-{args.precision}.engine"
+    engine = build_engine(onnx_path, args.precision, sizes, cache, out)
+    print(f"wrote {engine} ({args.precision}, batch {min(sizes)}-{max(sizes)})")
+    return 0

@@ -1,0 +1,75 @@
+"""Set-up shared by the portability modes (``bench --frameworks`` and ``bench --batch-sweep``):
+the test jets, the ONNX export the backends build from, and the records of backends that
+cannot run here (skipped, with the reason) or broke (failed, with the error).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from rich.console import Console
+
+from fairhep import schema
+from fairhep.backends import Backend, PreparedModel, select_backends
+from fairhep.bench import BenchOptions, default_cache_dir
+from fairhep.data.load import JetArrays, load_dataset
+from fairhep.errors import FairhepError
+from fairhep.results import ResultRecord, write_record
+
+NEEDS_ONNX = ("onnxruntime", "tensorrt")
+
+
+def cache_dir(opts: BenchOptions) -> Path:
+    return Path(opts.cache_dir) if opts.cache_dir else default_cache_dir()
+
+
+def load_test_jets(data_dir: Path, max_jets: int | None) -> JetArrays:
+    """The jets the modes run on: the dataset directory as given (what ``evaluate`` reads)."""
+    jets = load_dataset(Path(data_dir), max_jets)
+    if len(jets) == 0:
+        raise FairhepError(f"{data_dir}: no jets to run on")
+    return jets
+
+
+def manifest_of(data_dir: Path) -> Path | None:
+    path = Path(data_dir) / schema.MANIFEST_NAME
+    return path if path.is_file() else None
+
+
+def prepare_model(
+    opts: BenchOptions, run_dir: Path, backends: Sequence[Backend], batch_sizes: Sequence[int]
+) -> tuple[PreparedModel, str | None]:
+    """The run and, when a runnable backend needs one, its ONNX export (cached by weights).
+
+    Returns the export error (one line) instead of raising, so that torch backends still run
+    when export breaks, and the ONNX-based ones are recorded as failed with the reason."""
+    from fairhep.export import cached_onnx
+
+    cache = cache_dir(opts)
+    model = PreparedModel(Path(run_dir), None, tuple(sorted(set(batch_sizes))), cache)
+    if not any(b.name in NEEDS_ONNX and b.available() is None for b in backends):
+        return model, None
+    try:
+        model.onnx_path = cached_onnx(Path(run_dir), cache / "onnx")
+    except FairhepError as exc:
+        return model, f"ONNX export: {exc}"
+    return model, None
+
+
+def chosen_backends(opts: BenchOptions) -> list[Backend]:
+    return select_backends(opts.backends)
+
+
+def not_run_record(
+    kind: str, backend: Backend, config: dict[str, object], status: str, reason: str,
+    opts: BenchOptions, data_dir: Path, metrics: dict[str, object] | None = None,
+) -> Path:
+    """The record of a backend that did not produce numbers: ``skipped`` or ``failed``."""
+    record = ResultRecord(kind=kind, config=config, metrics=metrics or {}, status=status)
+    record.skip(backend.label, reason)
+    return write_record(opts.results, record, manifest_of(data_dir))
+
+
+def print_skipped(console: Console, label: str, reason: str, status: str = "skipped") -> None:
+    console.print(f"[yellow]{status}[/yellow] {label}: {reason}", highlight=False)

@@ -1,0 +1,320 @@
+"""``fairhep bench --batch-sweep``: throughput and GPU utilisation vs batch size (Figure 4).
+
+For every backend and batch size, ``--repeats`` repetitions (default 10) each run
+``ceil(JETS_PER_REPEAT / batch)`` batches (host→device copy, inference, device→host copy, as
+in :mod:`fairhep.timing`); a repetition's throughput is its jets over its wall time. One
+untimed warm-up batch precedes each batch size. While it runs, :class:`GpuSampler` polls
+NVML at 20 Hz and each point gets the mean GPU utilisation, memory and power of its interval.
+
+Grids (``--batch-sizes`` overrides, e.g. ``200:2400:200,2600:4200:400`` for the paper's code):
+
+* :data:`GPU_BATCH_SIZES` follows the paper's text (§3.3.1): 100…2300 in steps of 200, then
+  2400…4000 in steps of 400, plus 4200 so the range ends where the paper's does. The paper's
+  code ran :data:`PAPER_CODE_BATCH_SIZES` (200…2400 step 200, then 2600…4200 step 400); the
+  two grids share the 100-2400 / 2400-4200 ranges and step sizes, not every point.
+* :data:`CPU_BATCH_SIZES` is the smaller grid a CPU-only node sweeps (a CPU runs the IN at
+  hundreds to a few thousand jets/s), where NVML is unavailable and says so.
+
+On a GPU node the CPU backends are left out unless named in ``--backends`` (a CPU sweep over
+the GPU grid takes hours); they are recorded as skipped with that reason.
+
+Writes one ``bench.sweep`` record per backend, plus ``sweep.csv`` (every point of every
+backend) and ``sweep.png`` (box plots per batch size, GPU utilisation on a second axis) in
+``RESULTS/artifacts/sweep/<stamp>/``; records name them relative to the results directory.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import socket
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from fairhep.backends import Backend
+from fairhep.bench import BenchOptions
+from fairhep.data.load import JetArrays
+from fairhep.errors import BackendUnavailable
+from fairhep.nvml_sampler import GpuSampler
+from fairhep.portability import (
+    chosen_backends, load_test_jets, manifest_of, not_run_record, prepare_model, print_skipped,
+)
+from fairhep.results import ResultRecord, write_record
+
+KIND = "bench.sweep"
+GPU_BATCH_SIZES: tuple[int, ...] = (
+    tuple(range(100, 2400, 200)) + tuple(range(2400, 4200, 400)) + (4200,)
+)
+PAPER_CODE_BATCH_SIZES: tuple[int, ...] = tuple(range(200, 2401, 200)) + tuple(
+    range(2600, 4201, 400)
+)
+CPU_BATCH_SIZES: tuple[int, ...] = (16, 32, 64, 128, 256, 512)
+# Jets per repetition: enough batches that a repetition lasts well over NVML's sample
+# period on a GPU (~0.5-2 s at 10-40k jets/s), and about a second per point on a CPU.
+JETS_PER_REPEAT = {"cuda": 20_000, "cpu": 512}
+ARTIFACT_DIR = "artifacts/sweep"
+CSV_COLUMNS = ("backend", "device", "provider", "precision", "batch_size", "repeat",
+               "n_batches", "n_jets", "time_s", "jets_per_s", "gpu_util_pct", "gpu_mem_mib",
+               "gpu_power_w")
+
+
+def default_grid(device: str) -> tuple[int, ...]:
+    return GPU_BATCH_SIZES if device == "cuda" else CPU_BATCH_SIZES
+
+
+def sweep_batches(jets: JetArrays, batch_size: int, n_jets: int) -> list[tuple[np.ndarray,
+                                                                               np.ndarray]]:
+    """Contiguous input batches covering ``n_jets`` (whole batches), cycling through the
+    test jets when there are fewer; built before timing so slicing is never timed."""
+    n_batches = max(1, math.ceil(n_jets / batch_size))
+    n = len(jets)
+    out = []
+    for i in range(n_batches):
+        start = (i * batch_size) % n
+        if start + batch_size <= n:
+            sl = slice(start, start + batch_size)
+            out.append((jets.tracks[sl], jets.svs[sl]))
+        else:
+            idx = (start + np.arange(batch_size)) % n
+            out.append((np.ascontiguousarray(jets.tracks[idx]),
+                        np.ascontiguousarray(jets.svs[idx])))
+    return out
+
+
+def sweep_backend(
+    backend: Backend, jets: JetArrays, batch_sizes: Sequence[int], repeats: int,
+    jets_per_repeat: int, sampler: GpuSampler, advance: Any = None,
+) -> list[dict[str, Any]]:
+    """Every (batch size, repetition) point of one prepared backend."""
+    points: list[dict[str, Any]] = []
+    clock = time.perf_counter
+    for b in batch_sizes:
+        batches = sweep_batches(jets, b, jets_per_repeat)
+        backend.predict(*batches[0])  # warm-up: shape-specific set-up is not throughput
+        n = sum(len(t) for t, _ in batches)
+        for r in range(repeats):
+            t0 = clock()
+            for tracks, svs in batches:
+                backend.predict(tracks, svs)
+            t1 = clock()
+            points.append({"batch_size": b, "repeat": r, "n_batches": len(batches),
+                           "n_jets": n, "time_s": t1 - t0, "jets_per_s": n / (t1 - t0),
+                           **sampler.window(t0, t1)})
+            if advance is not None:
+                advance()
+    return points
+
+
+def summarise(points: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median throughput and GPU utilisation per batch size; the peak of the medians."""
+    by_size: dict[int, list[dict[str, Any]]] = {}
+    for p in points:
+        by_size.setdefault(p["batch_size"], []).append(p)
+    medians = {b: float(np.median([p["jets_per_s"] for p in ps])) for b, ps in by_size.items()}
+    util = {}
+    for b, ps in by_size.items():
+        vals = [p["gpu_util_pct"] for p in ps if p["gpu_util_pct"] is not None]
+        util[b] = float(np.median(vals)) if vals else None
+    peak = max(medians, key=lambda b: medians[b])
+    return {
+        "median_jets_per_s": {str(b): v for b, v in medians.items()},
+        "median_gpu_util_pct": {str(b): v for b, v in util.items()},
+        "peak_jets_per_s": medians[peak],
+        "peak_batch_size": int(peak),
+    }
+
+
+def run_sweep(opts: BenchOptions, data_dir: Path, run_dir: Path) -> list[Path]:
+    """Sweep every selected backend over its grid; records, CSV and PNG; returns records."""
+    console = Console()
+    jets = load_test_jets(data_dir, opts.max_jets)
+    backends = chosen_backends(opts)
+    gpu_node = any(b.device == "cuda" and b.available() is None for b in backends)
+    if opts.repeats < 1:
+        raise ValueError("--repeats must be at least 1")
+
+    def grid(b: Backend) -> tuple[int, ...]:
+        return tuple(opts.batch_sizes) if opts.batch_sizes else default_grid(b.device)
+
+    all_sizes = sorted({s for b in backends for s in grid(b)})
+    model, export_error = prepare_model(opts, run_dir, backends, all_sizes)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    rel_dir = Path(ARTIFACT_DIR) / f"{stamp}_{socket.gethostname()}"
+    out_dir = Path(opts.results) / rel_dir
+    explicit = set(opts.backends)
+
+    plan: list[tuple[Backend, str | None, str]] = []
+    for b in backends:
+        reason, status = b.available(), "skipped"
+        if reason is None and opts.device == "cpu" and b.device == "cuda":
+            reason = "--device cpu: GPU backends not swept"
+        elif reason is None and opts.device == "cuda" and b.device == "cpu":
+            reason = "--device cuda: CPU backends not swept"
+        elif (reason is None and gpu_node and opts.device == "auto" and b.device == "cpu"
+              and not explicit & {b.name, b.label}):
+            reason = ("CPU backend not swept on a GPU node by default (name it in --backends "
+                      "to include it)")
+        if reason is None and b.name != "torch" and export_error:
+            reason, status = export_error, "failed"
+        plan.append((b, reason, status))
+
+    sampler = GpuSampler()
+    nvml = sampler.status()
+    console.print(f"[bold]Batch-size sweep[/bold] on {len(jets)} jets from {data_dir}, "
+                  f"{opts.repeats} repetitions per batch size", highlight=False)
+    if not sampler.available:
+        console.print(f"GPU utilisation: {_nvml_why(sampler.reason)}", highlight=False)
+
+    written: list[Path] = []
+    results: list[tuple[Backend, dict[str, Any], list[dict[str, Any]]]] = []
+    pending: list[tuple[Backend, dict[str, Any], dict[str, Any], dict[str, Any]]] = []
+    runnable = [b for b, reason, _ in plan if reason is None]
+    total = sum(len(grid(b)) * opts.repeats for b in runnable)
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=console, transient=True)
+    with progress, sampler:
+        task = progress.add_task("sweep", total=total)
+        for b, reason, status in plan:
+            sizes = grid(b)
+            per_repeat = JETS_PER_REPEAT[b.device]
+            if opts.max_jets:
+                per_repeat = min(per_repeat, opts.max_jets)
+            config = {**b.config(), "batch_sizes": list(sizes), "repeats": opts.repeats,
+                      "jets_per_repeat": per_repeat, "run": str(run_dir),
+                      "data": str(data_dir), "max_jets": opts.max_jets}
+            config.pop("reference", None)
+            if reason is not None:
+                written.append(not_run_record(KIND, b, config, status, reason, opts, data_dir,
+                                              {"nvml": _nvml_block(nvml)}))
+                print_skipped(console, b.label, reason, status)
+                continue
+            progress.update(task, description=f"sweep {b.label}")
+            t_start = time.perf_counter()
+            try:
+                b.prepare(model)
+                points = sweep_backend(b, jets, sizes, opts.repeats, per_repeat, sampler,
+                                       lambda: progress.advance(task))
+            except BackendUnavailable as exc:
+                written.append(not_run_record(KIND, b, config, "skipped", str(exc), opts,
+                                              data_dir, {"nvml": _nvml_block(nvml)}))
+                print_skipped(console, b.label, str(exc))
+                continue
+            except Exception as exc:  # a broken backend must not lose the others' results
+                reason = f"{type(exc).__name__}: {exc}"
+                written.append(not_run_record(KIND, b, config, "failed", reason, opts,
+                                              data_dir, {"nvml": _nvml_block(nvml)}))
+                print_skipped(console, b.label, reason, "failed")
+                continue
+            finally:
+                b.close()
+            results.append((b, config, points))
+            pending.append((b, config, {"points": points, **summarise(points)},
+                            {"total_s": time.perf_counter() - t_start}))
+
+    nvml = {**sampler.status(), "available": sampler.available}
+    artifacts: dict[str, str] = {}
+    if results:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_csv(out_dir / "sweep.csv", results)
+        plot_sweep(out_dir / "sweep.png", results, nvml)
+        artifacts = {"csv": str(rel_dir / "sweep.csv"), "png": str(rel_dir / "sweep.png")}
+    manifest = manifest_of(data_dir)
+    for b, config, metrics, timings in pending:
+        metrics["nvml"] = _nvml_block(nvml)
+        record = ResultRecord(kind=KIND, config=config, metrics=metrics, timings=timings,
+                              artifacts=dict(artifacts))
+        written.append(write_record(opts.results, record, manifest))
+    if results:
+        console.print(summary_table(results, nvml))
+        console.print(f"CSV: {out_dir / 'sweep.csv'}\nPNG: {out_dir / 'sweep.png'}",
+                      highlight=False)
+    return written
+
+
+def _nvml_why(reason: str | None) -> str:
+    """'NVML unavailable (<why>)', whatever prefix the reason already carries."""
+    why = (reason or "no samples taken").removeprefix("NVML unavailable: ")
+    return f"NVML unavailable ({why})"
+
+
+def _nvml_block(status: dict[str, Any]) -> dict[str, Any]:
+    return {"available": bool(status["available"]), "reason": status["reason"],
+            "hz": status["hz"], "device": status["device"], "n_samples": status["n_samples"]}
+
+
+def write_csv(path: Path, results: list[tuple[Backend, dict[str, Any], list[dict[str, Any]]]]
+              ) -> None:
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=CSV_COLUMNS)
+        w.writeheader()
+        for b, _, points in results:
+            for p in points:
+                w.writerow({"backend": b.label, "device": b.device, "provider": b.provider or "",
+                            "precision": b.precision,
+                            **{k: ("" if p[k] is None else p[k]) for k in CSV_COLUMNS[4:]}})
+
+
+def plot_sweep(path: Path, results: list[tuple[Backend, dict[str, Any], list[dict[str, Any]]]],
+               nvml: dict[str, Any]) -> None:
+    """Figure 4: throughput box plots per batch size, GPU utilisation on a second axis."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(results), 1, figsize=(10, 4.2 * len(results)), squeeze=False)
+    for ax, (b, _, points) in zip(axes[:, 0], results):
+        sizes = sorted({p["batch_size"] for p in points})
+        data = [[p["jets_per_s"] for p in points if p["batch_size"] == s] for s in sizes]
+        pos = np.arange(len(sizes))
+        ax.boxplot(data, positions=pos, widths=0.6, patch_artist=True,
+                   boxprops={"facecolor": "orange"}, medianprops={"color": "black"},
+                   flierprops={"marker": "o", "markerfacecolor": "white"})
+        ax.set_xticks(pos, [str(s) for s in sizes], rotation=45)
+        ax.set_xlabel("batch size")
+        ax.set_ylabel("throughput [jets/s]")
+        ax.set_title(f"{b.label}" + (f" ({b.provider})" if b.provider else ""))
+        ax2 = ax.twinx()
+        ax2.set_ylabel("GPU utilisation [%]", color="tab:blue")
+        ax2.set_ylim(0, 105)
+        util = [[p["gpu_util_pct"] for p in points
+                 if p["batch_size"] == s and p["gpu_util_pct"] is not None] for s in sizes]
+        if nvml["available"] and all(util):
+            ax2.plot(pos, [np.median(u) for u in util], "o-", color="tab:blue",
+                     label="GPU utilisation")
+        else:
+            ax2.text(0.5, 0.5, f"GPU utilisation: {_nvml_why(nvml.get('reason'))}",
+                     transform=ax2.transAxes, ha="center", va="center", color="tab:blue")
+    where = nvml.get("device") or socket.gethostname()
+    fig.suptitle(f"Throughput and GPU utilisation vs batch size on {where} (cf. paper Figure 4)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def summary_table(results: list[tuple[Backend, dict[str, Any], list[dict[str, Any]]]],
+                  nvml: dict[str, Any]) -> Table:
+    table = Table(title="Batch-size sweep: median jets/s over repetitions"
+                  + ("" if nvml["available"] else " (GPU utilisation: NVML unavailable)"))
+    table.add_column("Batch", justify="right")
+    summaries = [(b, summarise(points)) for b, _, points in results]
+    for b, _ in summaries:
+        table.add_column(b.label, justify="right")
+    sizes = sorted({int(s) for _, s in summaries for s in s["median_jets_per_s"]})
+    for size in sizes:
+        cells = []
+        for _, s in summaries:
+            v = s["median_jets_per_s"].get(str(size))
+            u = s["median_gpu_util_pct"].get(str(size))
+            cells.append("" if v is None else f"{v:,.0f}" + ("" if u is None else f" ({u:.0f}%)"))
+        table.add_row(str(size), *cells)
+    table.add_row("peak", *[f"{s['peak_jets_per_s']:,.0f} @ {s['peak_batch_size']}"
+                            for _, s in summaries])
+    return table
