@@ -739,6 +739,24 @@ class Builder:
                                 "The paper's platforms (Table 6)."))
         return sec
 
+    # -- campaign tasks -------------------------------------------------------------------------
+    def campaign(self) -> Section:
+        sec = Section("campaign", "Campaign tasks",
+                      "Tasks that finished (a `campaign.task` record each), per platform, "
+                      "campaign and task kind. Ad-hoc runs write none.")
+        groups: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+        for r in self.camp.of("campaign.task"):
+            if r.record.status == "ok":
+                key = (r.platform, str(r.config.get("campaign", "–")), str(r.config.get("kind", "–")))
+                groups[key].append(str(r.config.get("task") or r.record.task_id or "–"))
+        rows = [[p, c, k, str(len(ids)), ", ".join(sorted(ids)[:6]) + (" …" if len(ids) > 6 else "")]
+                for (p, c, k), ids in sorted(groups.items(),
+                                             key=lambda kv: (platform_sort(kv[0][0]), kv[0][1:]))]
+        if not rows:
+            rows.append([MISSING, "–", "–", "0", "missing: no campaign.task records (ad-hoc runs)"])
+        sec.tables.append(Table("campaign", ["Platform", "Campaign", "Task kind", "Done", "Tasks"], rows))
+        return sec
+
     # -- published-only tables ------------------------------------------------------------------
     def xai(self) -> Section:
         t9, t10 = self.pub("table9"), self.pub("table10")
@@ -757,7 +775,7 @@ class Builder:
     def build(self) -> list[Section]:
         sections = []
         for make in (self.table4, self.table57, self.table8, self.figure4, self.evaluate,
-                     self.bench_default, self.provenance, self.xai):
+                     self.bench_default, self.campaign, self.provenance, self.xai):
             try:
                 sections.append(make())
             except ConfigError:
