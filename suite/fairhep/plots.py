@@ -125,6 +125,7 @@ def grouped_bars(
     out_dir: Path, name: str, title: str, ylabel: str,
     series: dict[str, dict[str, tuple[float, float]]], published: dict[str, float] | None = None,
     order: Sequence[str] = (),
+    log: bool = False,
 ) -> Figure:
     """Mean ± std per category for several series (e.g. accuracy per split × platform).
 
@@ -156,6 +157,8 @@ def grouped_bars(
                 rows.append(("published", c, published[c], ""))
         ax.plot([], [], color="black", ls="--", lw=1, label="paper")
     ax.set_xticks(range(len(cats)), cats, fontsize=8)
+    if log:
+        ax.set_yscale("log")
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3, axis="y")

@@ -518,7 +518,9 @@ class Builder:
         if t128:
             sec.figures.append(grouped_bars(self.fig_dir, "table8_time_per_batch128",
                                             "Median time per batch of 128 jets",
-                                            "time per batch [ms]", dict(t128)))
+                                            "time per batch [ms]", dict(t128), log=True,
+                                            order=["torch/cpu", "torch/cuda", "onnxruntime/cpu",
+                                                   "onnxruntime/cuda", "tensorrt/cuda"]))
         return sec
 
     # -- Figure 4 -------------------------------------------------------------------------------
