@@ -1,0 +1,176 @@
+"""Scoring a trained IN: the paper's accuracy, scikit-learn's AUC and ROC curve.
+
+Accuracy is the paper's (Table 8): a jet is called QCD when ``score[:, 0] >= 0.5`` and
+compared with the QCD column of the target. The AUC is ``roc_auc_score`` on the H->bb score
+(the original computed it on the QCD column, which gives the same number).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score, roc_curve
+
+from fairhep import schema
+from fairhep.data import load
+from fairhep.data.load import JetArrays
+from fairhep.devices import resolve_device, synchronize
+from fairhep.errors import DataError
+from fairhep.model import BEST_WEIGHTS, InteractionNetwork, load_run_model
+
+MAX_ROC_POINTS = 200
+
+
+@dataclass
+class Predictions:
+    scores: np.ndarray  # (N, 2) softmax scores, column 0 = QCD
+    labels: np.ndarray  # (N,) 0 = QCD, 1 = H->bb
+    loss: float  # mean cross-entropy
+    seconds: float  # time in the forward passes (incl. host-device copies)
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+
+def predict(
+    net: InteractionNetwork, batches: Iterable[JetArrays], device: torch.device
+) -> Predictions:
+    """Scores and mean loss of ``net`` over a stream of batches (no gradients)."""
+    was_training = net.training
+    net.eval()
+    scores, labels, loss_sum, seconds = [], [], 0.0, 0.0
+    with torch.inference_mode():
+        for jets in batches:
+            t0 = time.perf_counter()
+            x = torch.from_numpy(jets.tracks).to(device)
+            y = torch.from_numpy(jets.svs).to(device)
+            lab = torch.from_numpy(jets.labels).to(device)
+            logits = net(x, y)
+            loss_sum += float(torch.nn.functional.cross_entropy(logits, lab, reduction="sum"))
+            scores.append(torch.softmax(logits, dim=1).cpu().numpy())
+            seconds += time.perf_counter() - t0
+            labels.append(jets.labels)
+    synchronize(device)
+    net.train(was_training)
+    if not labels:
+        raise DataError("no jets to evaluate: the dataset (or its validation part) is empty")
+    lab_all = np.concatenate(labels)
+    return Predictions(np.concatenate(scores), lab_all, loss_sum / len(lab_all), seconds)
+
+
+def accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
+    """The paper's accuracy: QCD when ``score[:, 0] >= 0.5``, against the QCD label."""
+    return float(np.mean((scores[:, schema.QCD] >= 0.5) == (labels == schema.QCD)))
+
+
+def auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """ROC AUC of the H->bb score; NaN when only one class is present (AUC undefined)."""
+    if len(np.unique(labels)) < 2:
+        return float("nan")
+    return float(roc_auc_score(labels == schema.HBB, scores[:, schema.HBB]))
+
+
+def roc_points(
+    scores: np.ndarray, labels: np.ndarray, max_points: int = MAX_ROC_POINTS
+) -> dict[str, list[float]]:
+    """The ROC curve (false/true positive rate for H->bb), thinned to at most ``max_points``
+    points with both ends kept."""
+    if len(np.unique(labels)) < 2:
+        return {"fpr": [], "tpr": []}
+    fpr, tpr, _ = roc_curve(labels == schema.HBB, scores[:, schema.HBB])
+    if len(fpr) > max_points:
+        keep = np.unique(np.linspace(0, len(fpr) - 1, max_points).round().astype(int))
+        fpr, tpr = fpr[keep], tpr[keep]
+    return {"fpr": [float(v) for v in fpr], "tpr": [float(v) for v in tpr]}
+
+
+@dataclass
+class EvalResult:
+    accuracy: float
+    auc: float
+    n_jets: int
+    roc: dict[str, list[float]]
+    loss: float
+    total_s: float
+    jets_per_s: float  # jets through the network per second of forward passes
+    device: str
+    record: Path | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+def _test_batches(data_dir: Path, batch_size: int, max_jets: int | None) -> Iterable[JetArrays]:
+    """HDF5 datasets are streamed file by file; the original NumPy test layout is memory
+    mapped by the loader and sliced."""
+    data_dir = Path(data_dir)
+    if data_dir.is_dir() and not any(data_dir.glob(schema.H5_FILE_GLOB)):
+        jets = load.load_dataset(data_dir, max_jets)
+        return (jets.slice(slice(i, i + batch_size)) for i in range(0, len(jets), batch_size))
+    files = load.list_files(data_dir)
+    subsets = None
+    if max_jets is not None:
+        subsets, left = {}, max_jets
+        for f in files:
+            take = min(left, load.n_jets(f))
+            subsets[f] = np.arange(take)
+            left -= take
+    return load.iter_batches(files, batch_size, subsets=subsets)
+
+
+def manifest_path(data_dir: Path) -> Path | None:
+    path = Path(data_dir) / schema.MANIFEST_NAME
+    return path if path.is_file() else None
+
+
+def evaluate(
+    run_dir: Path,
+    data_dir: Path,
+    device: str = "auto",
+    max_jets: int | None = None,
+    results: Path | None = None,
+    batch_size: int = 1024,
+    weights: str = BEST_WEIGHTS,
+) -> EvalResult:
+    """Score a run's model on a dataset; write an ``evaluate`` record when ``results`` is set."""
+    t0 = time.perf_counter()
+    dev = resolve_device(device)
+    net = load_run_model(Path(run_dir), weights).to(dev)
+    pred = predict(net, _test_batches(Path(data_dir), batch_size, max_jets), dev)
+    total_s = time.perf_counter() - t0
+    config = {
+        "run": str(run_dir),
+        "weights": weights,
+        "data": str(data_dir),
+        "device": str(dev),
+        "model": net.config.to_dict(),
+        "parameters": net.n_parameters(),
+        "batch_size": batch_size,
+        "max_jets": max_jets,
+    }
+    out = EvalResult(
+        accuracy=accuracy(pred.scores, pred.labels),
+        auc=auc(pred.scores, pred.labels),
+        n_jets=len(pred),
+        roc=roc_points(pred.scores, pred.labels),
+        loss=pred.loss,
+        total_s=total_s,
+        jets_per_s=len(pred) / pred.seconds if pred.seconds > 0 else float("nan"),
+        device=str(dev),
+        config=config,
+    )
+    if results is not None:
+        from fairhep.results import ResultRecord, write_record
+
+        record = ResultRecord(
+            kind="evaluate",
+            config=config,
+            metrics={"accuracy": out.accuracy, "auc": out.auc, "n_jets": out.n_jets,
+                     "loss": out.loss, "roc": out.roc},
+            timings={"total_s": out.total_s, "jets_per_s": out.jets_per_s},
+        )
+        out.record = write_record(Path(results), record, manifest_path(Path(data_dir)))
+    return out
