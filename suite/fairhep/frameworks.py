@@ -35,6 +35,7 @@ from fairhep.backends.torch_backend import TorchBackend
 from fairhep.bench import BenchOptions
 from fairhep.data.load import JetArrays
 from fairhep.errors import BackendUnavailable
+from fairhep.portability import console as make_console
 from fairhep.portability import (
     chosen_backends, load_test_jets, manifest_of, not_run_record, prepare_model, print_skipped,
 )
@@ -99,7 +100,7 @@ def _reference_scores(model: PreparedModel, jets: JetArrays) -> np.ndarray:
 
 def run_frameworks(opts: BenchOptions, data_dir: Path, run_dir: Path) -> list[Path]:
     """Run every selected backend on the same jets; one record per backend; print Table 8."""
-    console = Console()
+    console = make_console()
     jets = load_test_jets(data_dir, opts.max_jets)
     backends = chosen_backends(opts)
     model, export_error = prepare_model(opts, run_dir, backends, TIMED_BATCH_SIZES)

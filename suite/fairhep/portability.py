@@ -5,6 +5,8 @@ cannot run here (skipped, with the reason) or broke (failed, with the error).
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 from typing import Sequence
 
@@ -18,6 +20,14 @@ from fairhep.errors import FairhepError
 from fairhep.results import ResultRecord, write_record
 
 NEEDS_ONNX = ("onnxruntime", "tensorrt")
+# Batch-job logs (Slurm, containers) are not terminals: rich would fold the tables to 80
+# columns there. COLUMNS still wins when set.
+LOG_WIDTH = 150
+
+
+def console() -> Console:
+    width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else LOG_WIDTH
+    return Console(width=width)
 
 
 def cache_dir(opts: BenchOptions) -> Path:

@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -43,6 +42,7 @@ from fairhep.bench import BenchOptions
 from fairhep.data.load import JetArrays
 from fairhep.errors import BackendUnavailable
 from fairhep.nvml_sampler import GpuSampler
+from fairhep.portability import console as make_console
 from fairhep.portability import (
     chosen_backends, load_test_jets, manifest_of, not_run_record, prepare_model, print_skipped,
 )
@@ -133,7 +133,7 @@ def summarise(points: list[dict[str, Any]]) -> dict[str, Any]:
 
 def run_sweep(opts: BenchOptions, data_dir: Path, run_dir: Path) -> list[Path]:
     """Sweep every selected backend over its grid; records, CSV and PNG; returns records."""
-    console = Console()
+    console = make_console()
     jets = load_test_jets(data_dir, opts.max_jets)
     backends = chosen_backends(opts)
     gpu_node = any(b.device == "cuda" and b.available() is None for b in backends)

@@ -63,6 +63,7 @@ class Backend(ABC):
     def config(self) -> dict[str, object]:
         """The record's config block for this backend (keys fixed by the brief)."""
         return {
+            "label": self.label,
             "backend": self.name,
             "device": self.device,
             "provider": self.provider,

@@ -1,0 +1,132 @@
+"""``fairhep bench --batch-sweep`` end to end on a tiny grid (records, CSV, PNG), the grids,
+batch construction, and the NVML sampler's honesty about being unavailable."""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+
+import numpy as np
+import pytest
+from portability_inputs import inputs
+
+from fairhep.cli import main
+from fairhep.cli.bench import _int_list
+from fairhep.data.load import load_dataset
+from fairhep.gpu import nvml_unavailable_reason
+from fairhep.nvml_sampler import GpuSampler
+from fairhep.results import load_records
+from fairhep.sweep import (
+    CPU_BATCH_SIZES, CSV_COLUMNS, GPU_BATCH_SIZES, KIND, PAPER_CODE_BATCH_SIZES, sweep_batches,
+)
+
+SIZES, REPEATS, MAX_JETS = (8, 16), 2, 24
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    results = tmp_path_factory.mktemp("sweep-results")
+    i = inputs()
+    rc = main(["bench", "--batch-sweep", "--backends", "torch,onnxruntime",
+               "--batch-sizes", ",".join(map(str, SIZES)), "--repeats", str(REPEATS),
+               "--max-jets", str(MAX_JETS), "--data", str(i.data), "--run", str(i.run),
+               "--results", str(results), "--cache-dir", str(i.cache), "--no-report"])
+    return results, rc
+
+
+def test_sweep_records_points_and_nvml_status(sweep):
+    results, rc = sweep
+    assert rc == 0
+    records = load_records(results, KIND)
+    assert {(r.config["backend"], r.config["provider"]) for r in records} == {
+        ("torch", None), ("onnxruntime", "CPUExecutionProvider"),
+        ("onnxruntime", "CUDAExecutionProvider"), ("onnxruntime", "TensorrtExecutionProvider")}
+    ok = [r for r in records if r.status == "ok" and r.config["device"] == "cpu"]
+    assert {r.config["backend"] for r in ok} == {"torch", "onnxruntime"}
+    for r in ok:
+        assert r.config["batch_sizes"] == list(SIZES) and r.config["repeats"] == REPEATS
+        points = r.metrics["points"]
+        assert [(p["batch_size"], p["repeat"]) for p in points] == [
+            (b, k) for b in SIZES for k in range(REPEATS)]
+        for p in points:  # whole batches covering --max-jets jets
+            n = math.ceil(MAX_JETS / p["batch_size"]) * p["batch_size"]
+            assert p["n_jets"] == n and p["jets_per_s"] == pytest.approx(n / p["time_s"])
+        medians = {b: np.median([p["jets_per_s"] for p in points if p["batch_size"] == b])
+                   for b in SIZES}
+        assert r.metrics["peak_batch_size"] == max(medians, key=medians.get)
+        assert r.metrics["peak_jets_per_s"] == pytest.approx(max(medians.values()))
+        nvml = r.metrics["nvml"]
+        reason = nvml_unavailable_reason()
+        assert nvml["available"] is (reason is None)
+        if reason is not None:
+            assert nvml["reason"] == reason
+            assert all(p["gpu_util_pct"] is None and p["gpu_power_w"] is None for p in points)
+        assert (results / r.artifacts["csv"]).is_file()
+        assert (results / r.artifacts["png"]).is_file()
+    for r in records:
+        if r.status != "ok":
+            assert r.status == "skipped" and r.skipped[0]["reason"]
+
+
+def test_sweep_csv_has_every_point_and_png_is_an_image(sweep):
+    results, _ = sweep
+    rec = next(r for r in load_records(results, KIND) if r.status == "ok")
+    with open(results / rec.artifacts["csv"]) as fh:
+        rows = list(csv.DictReader(fh))
+    assert tuple(rows[0]) == CSV_COLUMNS
+    ok = [r for r in load_records(results, KIND) if r.status == "ok"]
+    assert len(rows) == sum(len(r.metrics["points"]) for r in ok) == len(ok) * 4
+    assert {row["backend"] for row in rows} == {"torch-cpu", "onnxruntime-cpu"}
+    assert all(float(row["jets_per_s"]) > 0 for row in rows)
+    png = (results / rec.artifacts["png"]).read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+
+def test_grids_follow_the_paper():
+    assert GPU_BATCH_SIZES[0] == 100 and GPU_BATCH_SIZES[-1] == 4200
+    low = [b for b in GPU_BATCH_SIZES if b < 2400]
+    high = [b for b in GPU_BATCH_SIZES if b >= 2400]
+    assert set(np.diff(low)) == {200} and set(np.diff(high[:-1])) == {400}
+    assert 2400 in GPU_BATCH_SIZES
+    assert PAPER_CODE_BATCH_SIZES == _int_list("200:2400:200,2600:4200:400")
+    assert len(CPU_BATCH_SIZES) < len(GPU_BATCH_SIZES)
+    assert max(CPU_BATCH_SIZES) < max(GPU_BATCH_SIZES)
+
+
+def test_sweep_batches_cycle_through_few_jets():
+    jets = load_dataset(inputs().data, max_jets=10)
+    batches = sweep_batches(jets, 4, 12)  # 3 batches: 0-3, 4-7, 8-9 + 0-1
+    assert [len(t) for t, _ in batches] == [4, 4, 4]
+    np.testing.assert_array_equal(batches[2][0], jets.tracks[[8, 9, 0, 1]])
+    np.testing.assert_array_equal(batches[1][1], jets.svs[4:8])
+    big = sweep_batches(jets, 25, 1)  # one batch larger than the data
+    assert len(big) == 1 and big[0][0].shape == (25, 30, 60)
+    assert all(b[0].flags.c_contiguous for b in batches + big)
+
+
+@pytest.mark.skipif(nvml_unavailable_reason() is None, reason="NVML works on this node")
+def test_sampler_reports_nvml_unavailable_here():
+    sampler = GpuSampler()
+    assert sampler.available is False
+    assert sampler.reason == nvml_unavailable_reason() and sampler.reason
+    with sampler:
+        t0 = time.perf_counter()
+        time.sleep(0.05)
+        window = sampler.window(t0, time.perf_counter())
+    assert window == {"gpu_util_pct": None, "gpu_mem_mib": None, "gpu_power_w": None}
+    status = sampler.status()
+    assert status["available"] is False and status["n_samples"] == 0
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(nvml_unavailable_reason() is not None, reason="needs NVML")
+def test_sampler_samples_at_10_hz_or_more():
+    with GpuSampler(hz=20) as sampler:
+        t0 = time.perf_counter()
+        time.sleep(1.0)
+        t1 = time.perf_counter()
+    inside = [s for s in sampler.samples if t0 <= s.t <= t1]
+    assert len(inside) >= 10
+    w = sampler.window(t0, t1)
+    assert 0 <= w["gpu_util_pct"] <= 100 and w["gpu_mem_mib"] > 0
