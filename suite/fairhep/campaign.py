@@ -73,6 +73,10 @@ class TrainSpec:
     max_jets: int | None = None
     fold_files: int = 5
     device: str = "auto"
+    # Model size; the defaults are the paper's baseline IN (Table 3). Toy campaigns shrink it.
+    hidden: int = 60
+    de: int = 20
+    do: int = 24
 
     def __post_init__(self) -> None:
         bad = [s for s in self.splits if s not in SPLITS]
@@ -101,7 +105,7 @@ class EvaluateSpec:
 @dataclass(frozen=True)
 class ExportSpec:
     enabled: bool = True
-    runs: tuple[str, ...] = ()  # train task ids; empty = the first training task
+    runs: tuple[str, ...] = ()  # train task ids; empty = k-fold, lowest seed and fold
 
 
 @dataclass(frozen=True)
@@ -109,7 +113,7 @@ class BenchSpec:
     """Framework parity/timing or the batch sweep, on some of the trained runs."""
 
     enabled: bool = True
-    runs: tuple[str, ...] = ()  # train task ids; empty = the first training task
+    runs: tuple[str, ...] = ()  # train task ids; empty = k-fold, lowest seed and fold
     device: str = "auto"
     max_jets: int | None = None
     backends: tuple[str, ...] = ()  # empty = every backend (absent ones are recorded as skipped)
@@ -205,13 +209,18 @@ def expand(c: Campaign) -> TaskList:
                 train_ids.append(f"train-{suffix}")
                 add("train", f"train-{suffix}", seed=seed, split=split, fold=fold)
 
+    # The run benchmarked when a section names none: k-fold first, then the lowest seed and
+    # fold, so that it does not depend on the order of the lists in the file.
+    default_run = min(kinds["train"], key=lambda t: (SPLITS.index(t.params["split"]),
+                                                     t.params["seed"], t.params["fold"])).id
+
     def selected(what: str, runs: tuple[str, ...]) -> list[str]:
         unknown = [r for r in runs if r not in train_ids]
         if unknown:
             where = c.source or c.name
             raise ConfigError(f"{where}: key '{what}.runs' names {unknown[0]!r}, which is not a "
                               f"training task of this campaign (e.g. {train_ids[0]})")
-        return list(runs) or train_ids[:1]
+        return list(runs) or [default_run]
 
     if c.evaluate.enabled:
         for tid in train_ids:

@@ -244,6 +244,7 @@ def _run_data(ctx: TaskContext, task: Task) -> dict[str, Any]:
 
 
 def _run_train(ctx: TaskContext, task: Task) -> dict[str, Any]:
+    from fairhep.model import ModelConfig
     from fairhep.train import TrainConfig, train
 
     spec = ctx.campaign.train
@@ -260,6 +261,7 @@ def _run_train(ctx: TaskContext, task: Task) -> dict[str, Any]:
         fold=task.params["fold"], epochs=spec.epochs, patience=spec.patience,
         batch_size=spec.batch_size, lr=spec.lr, device=spec.device, max_jets=spec.max_jets,
         fold_files=spec.fold_files, results=ctx.layout.records, progress=False,
+        model=ModelConfig(hidden=spec.hidden, de=spec.de, do=spec.do),
     )
     result = train(cfg)
     out: dict[str, Any] = {"run_dir": run_dir}

@@ -29,6 +29,7 @@ from typing import Iterable, Sequence
 
 import jinja2
 
+from fairhep.configfile import read_toml
 from fairhep.errors import ConfigError, FairhepError
 from fairhep.sites import PLACEHOLDER
 from fairhep.tasks import TaskContext, finished_tasks
@@ -282,11 +283,16 @@ def write_job_files(ctx: TaskContext, scripts: dict[str, str]) -> None:
     ctx.layout.logs.mkdir(parents=True, exist_ok=True)
     # The jobs read the site and campaign as they were at submission, from the results tree
     # (which containers bind), not from the source checkout.
-    for src, dst in ((ctx.site.source, frozen_site(ctx)),
-                     (ctx.campaign.source, frozen_campaign(ctx))):
+    for src, dst, name in ((ctx.site.source, frozen_site(ctx), ctx.site.name),
+                           (ctx.campaign.source, frozen_campaign(ctx), ctx.campaign.name)):
         assert src is not None
-        if Path(src).resolve() != dst.resolve():
-            dst.write_bytes(Path(src).read_bytes())
+        if Path(src).resolve() == dst.resolve():
+            continue
+        text = Path(src).read_text()
+        # The name defaults to the file's stem: keep it when the copy is called site.toml.
+        if "name" not in read_toml(Path(src)):
+            text = f"name = {json.dumps(name)}  # added by fairhep submit\n{text}"
+        dst.write_text(text)
     for kind, text in scripts.items():
         script_path(ctx, kind).write_text(text)
 

@@ -1,0 +1,181 @@
+"""The smoke campaign on a REAL single-node Slurm (Debian's slurm-wlm, started here).
+
+The fixture starts slurmctld + slurmd on localhost with runners/single-node-slurm.sh (on
+free ports, state under a temporary directory; apt-get installs Slurm first if it is missing
+and we are root) and stops them by their pid files at the end. The test is skipped, with the
+reason, only where Slurm cannot be started.
+
+Flow: `fairhep submit --site ci-slurm --campaign smoke` into a results path with a space
+and a quote in it; while one training array element runs, `scancel JOB_IDX` it; wait for
+the rest (its evaluation fails for lack of a trained run, the aggregation runs anyway
+through afterany); `fairhep status` shows the failure with its log; `submit --resume`
+submits only what has no result; check every task's result, the report, that the cancelled
+training resumed from its checkpoint, and that no earlier record changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from fairhep.campaign import load_campaign
+from fairhep.results import load_records
+from fairhep.sites import load_site
+from fairhep.tasks import TASK_RECORD_KIND, TaskContext, finished_tasks
+
+pytestmark = pytest.mark.slurm
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "runners" / "single-node-slurm.sh"
+WAIT_S = 240
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def slurm_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    if sys.platform != "linux":
+        pytest.skip("single-node Slurm: Linux only")
+    have = all(shutil.which(p) for p in ("slurmctld", "slurmd", "sbatch", "munged"))
+    if not have and (os.geteuid() != 0 or not shutil.which("apt-get")):
+        pytest.skip("Slurm is not installed and cannot be installed here (needs root and "
+                    "apt-get: apt-get install slurmctld slurmd slurm-client munge)")
+    root = tmp_path_factory.mktemp("slurm")
+    env = {**os.environ, "SLURM_ROOT": str(root), "SLURMCTLD_PORT": str(_free_port()),
+           "SLURMD_PORT": str(_free_port())}
+    proc = subprocess.run(["bash", str(SCRIPT), "start"], env=env, capture_output=True,
+                          text=True, timeout=600)
+    try:
+        if proc.returncode != 0:
+            pytest.skip(f"single-node Slurm could not be started (exit {proc.returncode}): "
+                        f"{(proc.stderr.strip().splitlines() or ['no message'])[-1]}")
+        env["SLURM_CONF"] = str(root / "etc" / "slurm.conf")
+        # Jobs inherit the submitter's environment: put this venv's `fairhep` on PATH.
+        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+        yield env
+    finally:
+        subprocess.run(["bash", str(SCRIPT), "stop"], env=env, capture_output=True, timeout=120)
+
+
+def fairhep(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "fairhep", *args], env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def squeue(env: dict[str, str]) -> dict[str, str]:
+    out = subprocess.run(["squeue", "--noheader", "--array", "--format=%i|%T"], env=env,
+                         capture_output=True, text=True, check=True).stdout
+    return dict(line.strip().split("|", 1) for line in out.splitlines() if line.strip())
+
+
+def wait_idle(env: dict[str, str], job_ids: set[str], timeout: float = WAIT_S) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(k.split("_")[0] in job_ids for k in squeue(env)):
+            return
+        time.sleep(1)
+    raise AssertionError(f"jobs {sorted(job_ids)} still queued after {timeout} s: {squeue(env)}")
+
+
+def submissions(root: Path) -> list[dict]:
+    return json.loads((root / "jobs" / "submissions.json").read_text())
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in (root / "records").rglob("*.json")}
+
+
+def test_smoke_campaign_on_single_node_slurm(slurm_env: dict[str, str], tmp_path: Path) -> None:
+    env = slurm_env
+    results = tmp_path / "it's results"  # a space and a quote: every path must be quoted
+    common = ["--site", "ci-slurm", "--campaign", "smoke", "--results", str(results)]
+    ctx = TaskContext.create(load_site("ci-slurm"), load_campaign("smoke"), results)
+    root = ctx.layout.root
+    all_ids = {t.id for t in ctx.tasks.all()}
+
+    proc = fairhep(env, "submit", *common)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("submitted ") == len(ctx.tasks.kinds())
+    first = submissions(root)[-1]["chunks"]
+    jobs = {c["kind"]: str(c["job_id"]) for c in first}
+    assert set(jobs) == set(ctx.tasks.kinds())
+
+    # Cancel training task 1 while it trains: its run directory exists, its result does not.
+    victim = ctx.tasks.by_kind["train"][1]
+    element = f"{jobs['train']}_{victim.index}"
+    run_dir = ctx.layout.run_dir(victim.id)
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        if squeue(env).get(element) == "RUNNING" and (run_dir / "model.json").exists():
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"{element} never ran: {squeue(env)}")
+    assert victim.id not in finished_tasks(ctx.layout)
+    subprocess.run(["scancel", element], env=env, check=True)
+    wait_idle(env, set(jobs.values()))
+
+    done = finished_tasks(ctx.layout)
+    lost = {victim.id, victim.id.replace("train-", "evaluate-"), "aggregate"}
+    assert set(done) == all_ids - lost, "only the cancelled training and what needs it are missing"
+    assert (run_dir / "checkpoint.pth").is_file(), "SIGTERM left no checkpoint"
+    victim_log = root / "logs" / f"train_{element}.out"
+    assert "interrupted" in victim_log.read_text() or "checkpoint" in victim_log.read_text()
+    # The aggregation ran anyway (afterany) and said what was missing.
+    partial = [r for r in load_records(root, TASK_RECORD_KIND) if r.task_id == "aggregate"]
+    assert len(partial) == 1 and partial[0].metrics["complete"] is False
+    assert victim.id in partial[0].metrics["missing"]
+
+    status = fairhep(env, "status", *common)
+    assert status.returncode == 0, status.stderr
+    assert victim.id in status.stdout and "CANCELLED" in status.stdout
+    train_row = next(line for line in status.stdout.splitlines() if line.startswith("train "))
+    assert train_row.split()[1:] == ["3", "2", "0", "0", "1", "0"]
+
+    before = snapshot(root)
+    proc = fairhep(env, "submit", "--resume", *common)
+    assert proc.returncode == 0, proc.stderr
+    again = submissions(root)[-1]["chunks"]
+    assert {(c["kind"], tuple(c["indices"])) for c in again} == {
+        ("train", (victim.index,)), ("evaluate", (victim.index,)), ("aggregate", (0,))}
+    wait_idle(env, {str(c["job_id"]) for c in again})
+
+    assert set(finished_tasks(ctx.layout)) == all_ids
+    after = snapshot(root)
+    assert {k: after[k] for k in before} == before, "a finished record was changed or lost"
+    trains = [r for r in load_records(root, "train")]
+    assert sorted(r.task_id for r in trains) == sorted(t.id for t in ctx.tasks.by_kind["train"])
+    resumed = next(r for r in trains if r.task_id == victim.id)
+    assert resumed.config["resumed"] is True, "the resubmitted training started from scratch"
+    epochs = [h["epoch"] for h in resumed.metrics["history"]]
+    assert epochs == list(range(1, load_campaign("smoke").train.epochs + 1))
+    evals = [r for r in load_records(root, "evaluate")]
+    assert sorted(r.task_id for r in evals) == sorted(t.id for t in ctx.tasks.by_kind["evaluate"])
+    for r in evals:
+        assert 0.5 < r.metrics["accuracy"] <= 1.0
+        assert r.provenance["site"] == "ci-slurm"
+        assert r.provenance["slurm"]["array_job_id"] in {jobs["evaluate"], str(again[1]["job_id"])}
+    agg = finished_tasks(ctx.layout)["aggregate"]
+    assert agg.metrics["complete"] is True and Path(agg.metrics["report"]).is_file()
+    assert (root / "report").is_dir() and any((root / "report").rglob("*.csv"))
+
+    status = fairhep(env, "status", *common)
+    assert f"{len(all_ids)}/{len(all_ids)} tasks done" in status.stdout
+    # Nothing left to do: a second resume submits nothing.
+    proc = fairhep(env, "submit", "--resume", *common)
+    assert proc.returncode == 0 and "nothing to submit" in proc.stdout
