@@ -14,6 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                           description="Jet datasets in the FAIR HDF5 layout (see fairhep.schema).")
     dsub = data.add_subparsers(dest="data_command", metavar="DATA_COMMAND", required=True)
     _register_synth(dsub)
+    _register_convert(dsub)
     _register_check(dsub)
 
 
@@ -45,6 +46,33 @@ def _register_synth(dsub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no progress bar")
     p.set_defaults(func=_synth)
+
+
+def _step_size(text: str) -> int | str:
+    """``20000`` (entries) or a memory size uproot understands, e.g. ``100 MB``."""
+    return int(text) if text.strip().isdigit() else text
+
+
+def _register_convert(dsub: argparse._SubParsersAction) -> None:
+    p = dsub.add_parser(
+        "convert",
+        help="convert CMS open-data ROOT ntuples (HiggsToBBNTuple) to the FAIR HDF5 layout",
+        description="Read TTree deepntuplizer/tree with uproot in steps, drop jets that are "
+        "neither QCD nor H->bb, cut/pad tracks (60) and SVs (5) in ntuple order, and write "
+        "newdata_<i>.h5 files (the counter runs across input files; existing files are "
+        "skipped, so an interrupted conversion resumes) plus manifest.json.",
+    )
+    p.add_argument("root_files", nargs="+", type=Path, metavar="ROOT_FILE")
+    p.add_argument("--out", type=Path, required=True, help="output directory")
+    p.add_argument("--jets-per-file", type=int, default=100_000,
+                   help="entries per output file (default 100000, as the FAIR files)")
+    p.add_argument("--step-size", type=_step_size, default=20_000,
+                   help="entries read at once, or a size like '100 MB' (default 20000)")
+    p.add_argument("--split", choices=["train", "test"], default="train",
+                   help="HDF5 group: training_subgroup (train) or testing_subgroup (test)")
+    p.add_argument("--no-progress", dest="progress", action="store_false",
+                   help="no progress bar")
+    p.set_defaults(func=_convert)
 
 
 def _register_check(dsub: argparse._SubParsersAction) -> None:
@@ -86,6 +114,23 @@ def _synth(args: argparse.Namespace) -> int:
     dt = time.perf_counter() - t0
     print(f"wrote {manifest.n_jets} jets in {len(manifest.files)} files to {args.out} "
           f"({manifest.n_jets / dt:,.0f} jets/s, difficulty {manifest.generator['difficulty']})")
+    return 0
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from fairhep.data.convert import convert, plan
+
+    t0 = time.perf_counter()
+    total = sum(c.stop - c.start for c in plan(args.root_files, args.jets_per_file))
+    with progress_bar("converting", total, args.progress) as advance:
+        manifest = convert(args.root_files, args.out, jets_per_file=args.jets_per_file,
+                           step_size=args.step_size, split=args.split, progress=advance)
+    dt = time.perf_counter() - t0
+    g = manifest.generator
+    print(f"wrote {manifest.n_jets} jets in {len(manifest.files)} files to {args.out} "
+          f"({g['entries'] / dt:,.0f} entries/s; dropped {g['dropped_unlabelled']} unlabelled, "
+          f"{g['dropped_ambiguous']} ambiguous; {g['files_skipped_existing']} existing files "
+          "skipped)")
     return 0
 
 

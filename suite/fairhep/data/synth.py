@@ -49,6 +49,7 @@ import h5py
 import numpy as np
 
 from fairhep import schema
+from fairhep.data import jagged
 from fairhep.data.load import JetArrays
 from fairhep.data.manifest import FileEntry, Manifest, sha256_file
 from fairhep.errors import DataError
@@ -185,9 +186,7 @@ def generate_jets(n: int, rng: np.random.Generator,
     n_prompt = rng.poisson(np.maximum(12 + pt / 100 - 0.6 * n_decay.sum(axis=0), 2))
     n_true = n_decay.sum(axis=0) + n_prompt
     m = int(n_true.sum())
-    jet = np.repeat(np.arange(n), n_true)
-    start = np.cumsum(n_true) - n_true
-    k = np.arange(m) - start[jet]
+    jet, k = jagged.positions(n_true)
     d1 = k < n_decay[0][jet]
     d2 = ~d1 & (k < (n_decay[0] + n_decay[1])[jet])
     decay = d1 | d2
@@ -284,16 +283,8 @@ def generate_jets(n: int, rng: np.random.Generator,
     order_t = np.argsort(jet + (0.5 - np.arctan(sig) / np.pi))
     slot = np.empty(m, np.int64)
     slot[order_t] = k  # the sorted position of each track within its jet
-    dest = jet * (schema.N_TRACK_FEATURES * schema.N_TRACKS) + slot
-    keep = slot < schema.N_TRACKS
-    cut = not keep.all()  # rare: more than 60 tracks somewhere in the block
-    if cut:
-        dest = dest[keep]
-    tracks = np.zeros((n, schema.N_TRACK_FEATURES, schema.N_TRACKS), f32)
-    flat = tracks.reshape(-1)
-    for i, name in enumerate(schema.TRACK_FEATURES):
-        values = track_feats[name]
-        flat[dest + i * schema.N_TRACKS] = values[keep] if cut else values
+    tracks = jagged.pad([track_feats[name] for name in schema.TRACK_FEATURES], jet, slot, n,
+                        schema.N_TRACKS)
 
     sig_rows = tracks[:, schema.TRACK_FEATURES.index("trackBTag_Sip2dSig"), :2]
     spec: dict[str, np.ndarray] = {

@@ -1,0 +1,36 @@
+"""Variable-length per-jet lists (tracks, SVs) into the fixed, zero-padded network layout.
+
+Shared by the converter (ntuple order kept) and the synthetic generator (which sorts first),
+so the cut-and-pad convention lives in one place.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+
+def positions(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For flat per-object rows grouped by jet: each row's jet index and position in its jet."""
+    counts = np.asarray(counts, np.int64)
+    jet = np.repeat(np.arange(len(counts)), counts)
+    start = np.cumsum(counts) - counts
+    return jet, np.arange(len(jet)) - start[jet]
+
+
+def pad(values: Sequence[np.ndarray], jet: np.ndarray, slot: np.ndarray, n_jets: int,
+        n_max: int) -> np.ndarray:
+    """``(n_jets, len(values), n_max)`` float32, channels first: row ``i`` of every feature
+    array goes to ``[jet[i], :, slot[i]]``; slots >= ``n_max`` are cut, the rest stays zero."""
+    n_feat = len(values)
+    out = np.zeros((n_jets, n_feat, n_max), np.float32)
+    keep = slot < n_max
+    cut = not keep.all()
+    dest = jet * (n_feat * n_max) + slot
+    if cut:
+        dest = dest[keep]
+    flat = out.reshape(-1)
+    for i, v in enumerate(values):
+        flat[dest + i * n_max] = v[keep] if cut else v
+    return out
