@@ -1,0 +1,57 @@
+"""Inference time of every backend on fixed batches (batch 1 and 128 of synthetic jets).
+
+Run with ``make benchmark`` (writes results/benchmarks.json); backends absent here are
+skipped with their reason. Each round is one ``Backend.predict``: host->device copy,
+inference, device->host copy, as in ``bench --frameworks``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the shared test inputs
+
+from portability_inputs import inputs, onnx_file  # noqa: E402
+
+from fairhep.backends import PreparedModel, all_backends  # noqa: E402
+from fairhep.data.load import load_dataset  # noqa: E402
+
+pytestmark = pytest.mark.benchmark_suite
+
+BACKENDS = {b.label: b for b in all_backends()}
+
+
+@pytest.fixture(scope="module")
+def jets():
+    return load_dataset(inputs().data)
+
+
+@pytest.fixture(scope="module", params=list(BACKENDS))
+def backend(request):
+    b = BACKENDS[request.param]
+    reason = b.available()
+    if reason:
+        pytest.skip(reason)
+    i = inputs()
+    needs_onnx = b.name != "torch"
+    b.prepare(PreparedModel(i.run, onnx_file() if needs_onnx else None, (1, 128), i.cache))
+    yield b
+    b.close()
+
+
+@pytest.mark.parametrize("batch_size", [1, 128])
+def test_predict(benchmark, backend, jets, batch_size):
+    idx = np.arange(batch_size) % len(jets)  # a full batch even from a small test set
+    tracks, svs = np.ascontiguousarray(jets.tracks[idx]), np.ascontiguousarray(jets.svs[idx])
+    n = batch_size
+    benchmark.group = f"batch {batch_size}"
+    benchmark.extra_info.update(backend=backend.label, provider=backend.provider,
+                                precision=backend.precision, batch_size=n)
+    backend.predict(tracks, svs)  # warm-up, not timed
+    scores = benchmark.pedantic(backend.predict, args=(tracks, svs), rounds=10,
+                                warmup_rounds=1)
+    assert scores.shape == (n, 2)
