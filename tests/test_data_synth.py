@@ -162,3 +162,18 @@ def test_cli_synth(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["data", "synth", "--out", str(out), "--files", "1", "--jets-per-file", "8",
                  "--difficulty", "0.9"]) == 1
     assert "difficulty" in capsys.readouterr().err
+
+
+def test_threads_and_block_buffers_do_not_change_the_content(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import fairhep.data.synth as synth
+
+    monkeypatch.setattr(synth, "BLOCK_JETS", 64)  # many blocks, reused buffers
+    one = synthesize(tmp_path / "one", files=1, jets_per_file=300, seed=9, workers=1)
+    three = synthesize(tmp_path / "three", files=1, jets_per_file=300, seed=9, workers=3)
+    assert one.files[0].sha256 == three.files[0].sha256
+    jets = load.read_file(tmp_path / "one" / "newdata_0.h5")
+    first = generate_jets(64, block_rng(9, 0, 0))
+    np.testing.assert_array_equal(jets.tracks[:64], first.tracks)
+    # Later blocks really are different jets, not a stale buffer.
+    assert not np.array_equal(jets.tracks[64:128], jets.tracks[:64])

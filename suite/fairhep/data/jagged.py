@@ -20,11 +20,20 @@ def positions(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def pad(values: Sequence[np.ndarray], jet: np.ndarray, slot: np.ndarray, n_jets: int,
-        n_max: int) -> np.ndarray:
+        n_max: int, out: np.ndarray | None = None) -> np.ndarray:
     """``(n_jets, len(values), n_max)`` float32, channels first: row ``i`` of every feature
-    array goes to ``[jet[i], :, slot[i]]``; slots >= ``n_max`` are cut, the rest stays zero."""
+    array goes to ``[jet[i], :, slot[i]]``; slots >= ``n_max`` are cut, the rest stays zero.
+
+    ``out`` (C-contiguous float32 of at least that size) is reused when given: a fresh array
+    of this size costs page faults that are dearer than the whole scatter (under gVisor).
+    """
     n_feat = len(values)
-    out = np.zeros((n_jets, n_feat, n_max), np.float32)
+    shape = (n_jets, n_feat, n_max)
+    if out is None:
+        out = np.zeros(shape, np.float32)
+    else:
+        out = out.reshape(-1)[: n_jets * n_feat * n_max].reshape(shape)
+        out.fill(0)
     keep = slot < n_max
     cut = not keep.all()
     dest = jet * (n_feat * n_max) + slot

@@ -42,8 +42,10 @@ only on (seed, file index, jets per file, difficulty).
 from __future__ import annotations
 
 import os
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import h5py
 import numpy as np
@@ -89,8 +91,13 @@ def _disk(rng: np.random.Generator, shape: int | tuple[int, ...], radius: float
 
 
 def generate_jets(n: int, rng: np.random.Generator,
-                  difficulty: float = DEFAULT_DIFFICULTY) -> JetArrays:
-    """``n`` jets (balanced classes, shuffled) in the network's layout, with spectators (N, 11)."""
+                  difficulty: float = DEFAULT_DIFFICULTY,
+                  buffer: np.ndarray | None = None) -> JetArrays:
+    """``n`` jets (balanced classes, shuffled) in the network's layout, with spectators (N, 11).
+
+    With ``buffer`` (float32, >= n * 30 * 60 elements) the tracks are written into it, so the
+    returned tracks are overwritten by the next call that passes the same buffer.
+    """
     f32 = np.float32
     normal = lambda size: rng.standard_normal(size, dtype=f32)  # noqa: E731
     expo = lambda size: rng.standard_exponential(size, dtype=f32)  # noqa: E731
@@ -173,8 +180,9 @@ def generate_jets(n: int, rng: np.random.Generator,
     order = np.argsort(np.where(valid_sv, -sv_dxysig, np.inf), axis=1, kind="stable")
     order = order[:, : schema.N_SVS]
     keep_sv = np.take_along_axis(valid_sv, order, axis=1)
-    svs = np.stack([np.where(keep_sv, np.take_along_axis(sv_feats[name], order, axis=1), 0)
-                    for name in schema.SV_FEATURES], axis=1).astype(f32)  # (n, 14, 5)
+    candidates = np.stack([sv_feats[name] for name in schema.SV_FEATURES], axis=1, dtype=f32)
+    svs = np.take_along_axis(candidates, order[:, None, :], axis=2)  # (n, 14, 5)
+    svs *= keep_sv[:, None, :]
     kept_x = np.where(keep_sv, np.take_along_axis(sv_x, order, axis=1), np.inf)
     kept_y = np.where(keep_sv, np.take_along_axis(sv_y, order, axis=1), np.inf)
 
@@ -284,7 +292,7 @@ def generate_jets(n: int, rng: np.random.Generator,
     slot = np.empty(m, np.int64)
     slot[order_t] = k  # the sorted position of each track within its jet
     tracks = jagged.pad([track_feats[name] for name in schema.TRACK_FEATURES], jet, slot, n,
-                        schema.N_TRACKS)
+                        schema.N_TRACKS, out=buffer)
 
     sig_rows = tracks[:, schema.TRACK_FEATURES.index("trackBTag_Sip2dSig"), :2]
     spec: dict[str, np.ndarray] = {
@@ -309,11 +317,39 @@ def block_rng(seed: int, file_index: int, block: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, file_index, block])))
 
 
-def iter_file_blocks(seed: int, file_index: int, n_jets: int, difficulty: float):
-    """The jets of one synthetic file, in blocks of at most :data:`BLOCK_JETS`."""
-    for b, start in enumerate(range(0, n_jets, BLOCK_JETS)):
-        size = min(BLOCK_JETS, n_jets - start)
-        yield start, generate_jets(size, block_rng(seed, file_index, b), difficulty)
+def default_workers() -> int:
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def iter_file_blocks(seed: int, file_index: int, n_jets: int, difficulty: float,
+                     workers: int = 1) -> Iterator[tuple[int, JetArrays]]:
+    """``(start, jets)`` for the blocks of at most :data:`BLOCK_JETS` jets of one file.
+
+    ``workers`` > 1 generates the next blocks in threads while the caller writes this one
+    (numpy releases the GIL); blocks have their own random streams, so the content does not
+    depend on it. A block's arrays stay valid until the caller asks for the next block.
+    """
+    starts = list(range(0, n_jets, BLOCK_JETS))
+    n_buf = workers + 1  # blocks in flight + the one the caller holds
+    size = min(BLOCK_JETS, n_jets) * schema.N_TRACK_FEATURES * schema.N_TRACKS
+    buffers = [np.empty(size, np.float32) for _ in range(min(n_buf, len(starts)))]
+
+    def block(b: int) -> JetArrays:
+        n = min(BLOCK_JETS, n_jets - starts[b])
+        return generate_jets(n, block_rng(seed, file_index, b), difficulty, buffers[b % n_buf])
+
+    if workers <= 1:
+        for b, start in enumerate(starts):
+            yield start, block(b)
+        return
+    with ThreadPoolExecutor(workers) as pool:
+        pending: deque[Future[JetArrays]] = deque(
+            pool.submit(block, b) for b in range(min(workers, len(starts))))
+        for b, start in enumerate(starts):
+            jets = pending.popleft().result()
+            yield start, jets
+            if b + workers < len(starts):  # reuses the buffer of block b - 1, long consumed
+                pending.append(pool.submit(block, b + workers))
 
 
 def onehot(labels: np.ndarray) -> np.ndarray:
@@ -321,7 +357,7 @@ def onehot(labels: np.ndarray) -> np.ndarray:
 
 
 def _write_h5(path: Path, seed: int, index: int, n: int, difficulty: float, split: str,
-              progress: ProgressFn | None) -> None:
+              workers: int, progress: ProgressFn | None) -> None:
     tmp = path.with_name(path.name + ".tmp")
     with h5py.File(tmp, "w") as h5:
         chunk = max(1, min(n, 1024))
@@ -334,7 +370,7 @@ def _write_h5(path: Path, seed: int, index: int, n: int, difficulty: float, spli
                                 (n, *schema.SV_SHAPE), np.float32)
         target = h5.create_dataset(schema.H5_TARGET, (n, *schema.TARGET_SHAPE), np.float32)
         spect = h5.create_dataset(schema.H5_SPECTATORS, (n, *schema.SPECTATOR_SHAPE), np.float32)
-        for start, jets in iter_file_blocks(seed, index, n, difficulty):
+        for start, jets in iter_file_blocks(seed, index, n, difficulty, workers):
             sl = slice(start, start + len(jets))
             tracks[sl] = jets.tracks
             svs[sl] = jets.svs
@@ -346,7 +382,7 @@ def _write_h5(path: Path, seed: int, index: int, n: int, difficulty: float, spli
 
 
 def _write_npy(out_dir: Path, seed: int, k: int, n: int, difficulty: float,
-               channels_last: bool, progress: ProgressFn | None) -> list[Path]:
+               channels_last: bool, workers: int, progress: ProgressFn | None) -> list[Path]:
     track_shape = schema.TRACK_SHAPE[::-1] if channels_last else schema.TRACK_SHAPE
     sv_shape = schema.SV_SHAPE[::-1] if channels_last else schema.SV_SHAPE
     specs = [
@@ -359,7 +395,7 @@ def _write_npy(out_dir: Path, seed: int, k: int, n: int, difficulty: float,
     tmps = [p.with_name(p.name + ".tmp") for p in paths]
     arrays = [np.lib.format.open_memmap(t, mode="w+", dtype=np.float32, shape=(n, *shape))
               for t, (_, shape, _) in zip(tmps, specs)]
-    for start, jets in iter_file_blocks(seed, k, n, difficulty):
+    for start, jets in iter_file_blocks(seed, k, n, difficulty, workers):
         sl = slice(start, start + len(jets))
         for arr, (_, _, get) in zip(arrays, specs):
             block = get(jets)
@@ -385,6 +421,7 @@ def synthesize(
     layout: str = "h5",
     channels_last: bool = False,
     progress: ProgressFn | None = None,
+    workers: int | None = None,
 ) -> Manifest:
     """Write ``files`` synthetic files of ``jets_per_file`` jets and the manifest into ``out_dir``.
 
@@ -392,7 +429,8 @@ def synthesize(
     ``layout="npy"``: the original NumPy test layout, ``test_<k>_features_2.npy`` (tracks),
     ``_3`` (SVs), ``test_<k>_truth_0.npy``, ``test_<k>_spectators_0.npy``; channels first
     unless ``channels_last`` (the older files' (N, 60, 30) / (N, 5, 14)).
-    ``progress`` is called with the number of jets after each block.
+    ``progress`` is called with the number of jets after each block. ``workers`` threads
+    generate blocks (default: up to 2 cores); the output does not depend on it.
     """
     d = _check_difficulty(difficulty)
     if files < 1 or jets_per_file < 1:
@@ -411,18 +449,24 @@ def synthesize(
         raise DataError(f"{out_dir}: already holds {len(stale)} other dataset file(s) "
                         f"({stale[0]}, ...); synthesise into an empty directory")
 
+    workers = default_workers() if workers is None else max(1, workers)
     entries: list[FileEntry] = []
-    for i in range(files):
-        if layout == "h5":
-            path = out_dir / schema.H5_FILE_PATTERN.format(index=i)
-            _write_h5(path, seed, i, jets_per_file, d, split, progress)
-            written = [path]
-        else:
-            written = _write_npy(out_dir, seed, i, jets_per_file, d, channels_last, progress)
-        # A NumPy file set holds one set of jets: count them once, on the truth file.
-        truth = schema.NPY_TEST_TRUTH.format(k=i)
-        entries += [FileEntry(p.name, jets_per_file if layout == "h5" or p.name == truth else 0,
-                              sha256_file(p)) for p in written]
+    # Hash each finished file in the background while the next one is generated.
+    with ThreadPoolExecutor(1) as hasher:
+        digests: list[tuple[Path, int, Future[str]]] = []
+        for i in range(files):
+            if layout == "h5":
+                path = out_dir / schema.H5_FILE_PATTERN.format(index=i)
+                _write_h5(path, seed, i, jets_per_file, d, split, workers, progress)
+                written = [path]
+            else:
+                written = _write_npy(out_dir, seed, i, jets_per_file, d, channels_last, workers,
+                                     progress)
+            # A NumPy file set holds one set of jets: count them once, on the truth file.
+            truth = schema.NPY_TEST_TRUTH.format(k=i)
+            digests += [(p, jets_per_file if layout == "h5" or p.name == truth else 0,
+                         hasher.submit(sha256_file, p)) for p in written]
+        entries = [FileEntry(p.name, jets, digest.result()) for p, jets, digest in digests]
     manifest = Manifest(
         origin="synthetic",
         files=entries,
