@@ -258,3 +258,31 @@ def test_campaign_directory_and_bad_arguments(
     assert main(["report", "--results", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "nope: results directory does not exist" in err
+
+
+def toy_train(site: str, acc: float, auc: float) -> ResultRecord:
+    return ResultRecord(
+        kind="train",
+        config={"seed": 0, "split": "kfold", "fold": 0, "model": {"hidden": 8, "de": 4, "do": 4},
+                "split_detail": {"method": "kfold", "n_train": 300, "n_valid": 100}},
+        metrics={"val_accuracy": acc, "val_auc": auc, "val_loss": 0.5, "epochs": 4},
+        timings={"train_s_per_epoch": 6.3, "valid_s_per_epoch": 0.5},
+        provenance={"fairhep_version": "0.1.0", "host": "vm", "os": "Linux", "arch": "x86_64",
+                    "python": "3.11", "packages": {}, "site": site},
+    )
+
+
+def test_toy_runs_do_not_borrow_the_papers_seed_spread(tmp_path: Path) -> None:
+    # One toy-size run per platform: no seed spread of its own, and the paper's 0.0005 is for
+    # the baseline IN on 5.2 M jets, so no verdict against the paper; identical runs on two
+    # platforms are consistent with each other whatever the spread.
+    for site in ("hal", "dgx"):
+        write_record(tmp_path / site, toy_train(site, 0.84, 0.8556))
+    build_report([tmp_path / "hal", tmp_path / "dgx"], tmp_path / "out")
+    tables = md_tables((tmp_path / "out" / "report.md").read_text())
+    main_t, spread = (rows_as_dicts(t) for t in section(tables, "Tables 5 and 7")[:2])
+    hal = next(r for r in main_t if (r["Split"], r["Platform"], r["Source"]) == ("kfold", "hal", "ours"))
+    assert hal["Model h/D_E/D_O, train jets"] == "8/4/4, 300 jets"
+    assert hal["Verdict"].startswith("undetermined: one run")
+    ours = next(r for r in spread if r["Source"] == "ours" and r["Quantity"] == "accuracy")
+    assert ours["Method"] == "identical group means" and ours["Verdict"] == "consistent"

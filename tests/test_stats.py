@@ -133,6 +133,8 @@ def test_spread_pooled_sigma_and_undetermined() -> None:
     assert res.method == "chi2" and res.sigma == pytest.approx(sigma)
     assert res.statistic == pytest.approx(chi2)
     assert stats.spread_consistency({"a": [1.0], "b": [2.0]}).verdict == "undetermined"
+    same = stats.spread_consistency({"a": [0.84], "b": [0.84]})
+    assert same.method == "identical" and same.p == 1.0 and same.verdict == "consistent"
     assert stats.spread_consistency({"a": [1.0, 2.0]}).method == "none"
 
 
