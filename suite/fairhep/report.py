@@ -649,7 +649,7 @@ class Builder:
         devices = gpu.get("devices") or []
         if gpu.get("available") and devices:
             return str(devices[0].get("name"))
-        return "no GPU (" + str(gpu.get("reason") or "not recorded") + ")"
+        return "no GPU"  # the reason is in the NVML column
 
     # -- evaluate / ROC ---------------------------------------------------------------------
     def evaluate(self) -> Section:
