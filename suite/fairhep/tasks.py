@@ -244,12 +244,12 @@ def _run_data(ctx: TaskContext, task: Task) -> dict[str, Any]:
 
 
 def _run_train(ctx: TaskContext, task: Task) -> dict[str, Any]:
-    from fairhep.model import ModelConfig
-    from fairhep.train import TrainConfig, train
-
     spec = ctx.campaign.train
     train_dir, _ = ctx.data_dirs()
     _require_data(ctx, train_dir)
+    from fairhep.model import ModelConfig
+    from fairhep.train import TrainConfig, train
+
     run_dir = ctx.layout.run_dir(task.id)
     existing = [r for r in load_records(ctx.layout.records, "train", errors=[])
                 if r.task_id == task.id and r.status == "ok"]
@@ -274,12 +274,12 @@ def _run_train(ctx: TaskContext, task: Task) -> dict[str, Any]:
 
 
 def _run_evaluate(ctx: TaskContext, task: Task) -> dict[str, Any]:
-    from fairhep.evaluate import evaluate
-
     spec = ctx.campaign.evaluate
     run_dir = _require_trained(ctx, task)
     _, test_dir = ctx.data_dirs()
     _require_data(ctx, test_dir)
+    from fairhep.evaluate import evaluate  # torch: only once the inputs are there
+
     result = evaluate(run_dir, test_dir, device=spec.device, max_jets=spec.max_jets,
                       results=ctx.layout.records, batch_size=spec.batch_size)
     return {"records": [getattr(result, "record", None)], "accuracy": result.accuracy,
@@ -287,9 +287,9 @@ def _run_evaluate(ctx: TaskContext, task: Task) -> dict[str, Any]:
 
 
 def _run_export(ctx: TaskContext, task: Task) -> dict[str, Any]:
+    run_dir = _require_trained(ctx, task)
     from fairhep.export import export_onnx
 
-    run_dir = _require_trained(ctx, task)
     return {"onnx": export_onnx(run_dir)}
 
 
@@ -305,22 +305,22 @@ def _bench_options(ctx: TaskContext, spec: Any, test_dir: Path, run_dir: Path) -
 
 
 def _run_frameworks(ctx: TaskContext, task: Task) -> dict[str, Any]:
-    from fairhep.frameworks import run_frameworks
-
     run_dir = _require_trained(ctx, task)
     _, test_dir = ctx.data_dirs()
     _require_data(ctx, test_dir)
+    from fairhep.frameworks import run_frameworks
+
     opts = _bench_options(ctx, ctx.campaign.frameworks, test_dir, run_dir)
     opts.frameworks = True
     return {"records": run_frameworks(opts, test_dir, run_dir)}
 
 
 def _run_sweep(ctx: TaskContext, task: Task) -> dict[str, Any]:
-    from fairhep.sweep import run_sweep
-
     run_dir = _require_trained(ctx, task)
     _, test_dir = ctx.data_dirs()
     _require_data(ctx, test_dir)
+    from fairhep.sweep import run_sweep
+
     opts = _bench_options(ctx, ctx.campaign.sweep, test_dir, run_dir)
     opts.batch_sweep = True
     return {"records": run_sweep(opts, test_dir, run_dir)}

@@ -48,19 +48,27 @@ def register(sub: argparse._SubParsersAction) -> None:
         "exists is skipped; training resumes from its checkpoint; on SIGTERM training "
         "checkpoints and the command exits 143 so that a resubmission continues.",
     )
-    run.add_argument("campaign_pos", nargs="?", metavar="CAMPAIGN",
-                     help="campaign (or use --campaign)")
-    run.add_argument("task", metavar="INDEX|TASK_ID", help="index within --kind, or a task id")
-    run.add_argument("--kind", help="task kind the INDEX refers to (data, train, evaluate, ...)")
-    run.add_argument("--site", default="local", help="site name or .toml (default: local)")
-    run.add_argument("--campaign", help="campaign name or .toml")
-    run.add_argument("--site-dir", type=Path)
-    run.add_argument("--results", type=Path)
-    run.add_argument("--force", action="store_true", help="run even if a result exists")
+    _run_options(run)
+    # Options may come after the positionals (`task run smoke --kind train 3`), which plain
+    # argparse cannot mix with an optional positional: the rest is re-parsed intermixed.
+    run.add_argument("words", nargs=argparse.REMAINDER, metavar="[CAMPAIGN] INDEX|TASK_ID",
+                     help="campaign (or --campaign), then the index within --kind or a task id")
     run.set_defaults(func=_task_run)
     lst = tsub.add_parser("list", help="the tasks of a campaign with kind, index and id")
     lst.add_argument("campaign_pos", metavar="CAMPAIGN")
     lst.set_defaults(func=_task_list)
+
+
+def _run_options(p: argparse.ArgumentParser, default: object = None) -> None:
+    keep = {} if default is None else {"default": default}
+    p.add_argument("--kind", help="task kind the INDEX refers to (data, train, evaluate, ...)",
+                   **keep)
+    p.add_argument("--site", help="site name or .toml (default: local)",
+                   **(keep or {"default": "local"}))
+    p.add_argument("--campaign", help="campaign name or .toml", **keep)
+    p.add_argument("--site-dir", type=Path, **keep)
+    p.add_argument("--results", type=Path, **keep)
+    p.add_argument("--force", action="store_true", help="run even if a result exists", **keep)
 
 
 def _context(args: argparse.Namespace, campaign: str | None = None):  # -> TaskContext
@@ -118,7 +126,15 @@ def _task_run(args: argparse.Namespace) -> int:
     from fairhep.errors import ConfigError
     from fairhep.tasks import EXIT_INTERRUPTED, run_task
 
-    campaign = args.campaign or args.campaign_pos
+    inner = argparse.ArgumentParser(prog="fairhep task run")
+    _run_options(inner, default=argparse.SUPPRESS)
+    inner.add_argument("positional", nargs="+", metavar="[CAMPAIGN] INDEX|TASK_ID")
+    args = inner.parse_intermixed_args(args.words, namespace=args)
+    words = args.positional
+    if len(words) > 2 or (len(words) == 2 and args.campaign):
+        raise ConfigError(f"task run: expected [CAMPAIGN] INDEX|TASK_ID, got {' '.join(words)}")
+    campaign = args.campaign or (words[0] if len(words) == 2 else None)
+    args.task = words[-1]
     if not campaign:
         raise ConfigError("task run: give the campaign (positional CAMPAIGN or --campaign)")
     ctx = _context(args, campaign)

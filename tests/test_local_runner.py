@@ -1,0 +1,124 @@
+"""The local runner: a campaign's tasks on this machine, idempotent, with status and errors.
+
+The default test runs a tiny campaign (data, three trainings, evaluations, aggregation)
+in-process; the full `smoke` campaign locally (export, frameworks, sweep too) is `slow`
+(the Slurm end-to-end test runs it on every `make test`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fairhep.campaign import load_campaign
+from fairhep.cli import main
+from fairhep.results import load_records
+from fairhep.runners import campaign_status, submit
+from fairhep.runners.local import run_local
+from fairhep.sites import load_site
+from fairhep.tasks import TASK_RECORD_KIND, TaskContext, finished_tasks
+
+TINY = """
+description = "smoke, smaller still: the local runner's test"
+[data]
+source = "synthetic"
+files = 3
+jets_per_file = 60
+test_files = 1
+seed = 7
+[train]
+seeds = [0]
+splits = ["kfold", "files", "points"]
+fold_files = 1
+epochs = 2
+batch_size = 30
+lr = 3e-3
+hidden = 8
+de = 4
+do = 4
+device = "cpu"
+[evaluate]
+device = "cpu"
+[export]
+enabled = false
+[frameworks]
+enabled = false
+[sweep]
+enabled = false
+"""
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> TaskContext:
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY)
+    return TaskContext.create(load_site("local"), load_campaign(path), tmp_path / "results")
+
+
+def test_local_runner_runs_a_campaign_end_to_end_once(tiny: TaskContext,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    ctx = tiny
+    result = submit(ctx)
+    assert result.failed == []
+    ids = {t.id for t in ctx.tasks.all()}
+    done = finished_tasks(ctx.layout)
+    assert set(done) == ids
+    assert done["aggregate"].metrics["complete"] is True
+    assert Path(done["aggregate"].metrics["report"]).is_file()
+    trains = load_records(ctx.layout.records, "train")
+    assert sorted(r.task_id for r in trains) == sorted(t.id for t in ctx.tasks.by_kind["train"])
+    assert {r.config["split"] for r in trains} == {"kfold", "files", "points"}
+    evals = load_records(ctx.layout.records, "evaluate")
+    assert len(evals) == 3
+    for r in evals:
+        assert r.provenance["site"] == "local" and r.task_id.startswith("evaluate-")
+        assert r.metrics["n_jets"] == 60 and 0.0 <= r.metrics["auc"] <= 1.0
+
+    # Idempotent: a second run finds every result and writes nothing.
+    before = sorted(p.name for p in ctx.layout.records.rglob("*.json"))
+    again = run_local(ctx, ctx.tasks.all(), progress=False)
+    assert {r.status for r in again} == {"already-done"}
+    assert sorted(p.name for p in ctx.layout.records.rglob("*.json")) == before
+
+    rows = {r.kind: r for r in campaign_status(ctx)}
+    assert all(r.done == r.total for r in rows.values())
+    assert main(["status", "--site", "local", "--campaign", str(ctx.campaign.source),
+                 "--results", str(ctx.layout.root.parent.parent)]) == 0
+    assert f"{len(ids)}/{len(ids)} tasks done" in capsys.readouterr().out
+
+
+def test_task_before_its_inputs_fails_in_one_line(tiny: TaskContext,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["task", "run", str(tiny.campaign.source), "--results",
+            str(tiny.layout.root.parent.parent), "--kind", "evaluate", "1"]
+    assert main(args) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err
+    assert "evaluate-s0-files-f0 needs the trained run of train-s0-files-f0" in err
+    assert main(["task", "run", str(tiny.campaign.source), "--kind", "train", "9"]) == 1
+    assert "no index 9" in capsys.readouterr().err
+
+
+def test_process_pool_reports_failures_with_their_logs(tiny: TaskContext) -> None:
+    ctx = tiny
+    # Evaluations without trained runs: each subprocess fails fast, with its reason logged.
+    results = run_local(ctx, list(ctx.tasks.by_kind["evaluate"]), workers=2, progress=False)
+    assert [r.status for r in results] == ["failed"] * 3
+    assert all("exit 1" in r.message and "needs the trained run" in r.message for r in results)
+    rows = {r.kind: r for r in campaign_status(ctx)}
+    assert (rows["evaluate"].failed, rows["evaluate"].done) == (3, 0)
+    assert rows["train"].not_submitted == 3
+    failure = rows["evaluate"].failures[0]
+    assert failure.log is not None and failure.log.name == "evaluate_local_0.out"
+    assert any("needs the trained run of train-s0-kfold-f0" in line for line in failure.tail)
+    assert not load_records(ctx.layout.records, TASK_RECORD_KIND, errors=[])
+
+
+@pytest.mark.slow
+def test_full_smoke_campaign_locally(tmp_path: Path) -> None:
+    ctx = TaskContext.create(load_site("local"), load_campaign("smoke"), tmp_path)
+    assert submit(ctx).failed == []
+    assert set(finished_tasks(ctx.layout)) == {t.id for t in ctx.tasks.all()}
+    assert load_records(ctx.layout.records, "bench.frameworks")
+    assert load_records(ctx.layout.records, "bench.sweep")
