@@ -10,6 +10,7 @@ import pytest
 
 from fairhep.bench import BenchOptions, run
 from fairhep.cli import main
+from fairhep.data.synth import synthesize
 from fairhep.errors import ConfigError
 from fairhep.results import load_records, read_record
 
@@ -102,3 +103,19 @@ def test_unknown_default_setting_is_a_config_error(tmp_path, monkeypatch):
     monkeypatch.setenv("FAIRHEP_BENCH_DEFAULTS", '{"jets": 5}')
     with pytest.raises(ConfigError, match="unknown key"):
         run(BenchOptions(results=tmp_path / "r", cache_dir=tmp_path / "c"))
+
+
+def test_data_without_run_trains_on_it_and_tests_on_the_held_out_file(cold, tmp_path):
+    opts, path = cold
+    train_dir = Path(read_record(path).config["training"]["data"])
+    mine = BenchOptions(data=train_dir, results=tmp_path / "results", device="cpu",
+                        cache_dir=tmp_path / "cache", extra=dict(TINY))
+    rec = read_record(run(mine)[0])
+    assert rec.config["test_files"] == ["newdata_0.h5"]  # the validation fold, never trained on
+    assert rec.metrics["n_test_jets"] == 64 and rec.metrics["n_train_jets"] == 128
+    assert rec.config["cached_data"] is None and rec.config["cached_run"] is False
+
+    npy = tmp_path / "npy"
+    synthesize(npy, files=1, jets_per_file=10, seed=1, layout="npy")
+    with pytest.raises(ConfigError, match="needs an HDF5 dataset"):
+        run(BenchOptions(data=npy, results=tmp_path / "r2", cache_dir=tmp_path / "cache"))

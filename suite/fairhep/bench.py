@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fairhep import schema
+from fairhep.data import load
 from fairhep.errors import ConfigError, FairhepError
 
 
@@ -75,6 +77,7 @@ class Prepared:
     cached_run: bool | None = None  # None: the user's run
     synth_jets_per_s: float | None = None
     default: dict[str, Any] | None = None
+    test_files: list[Path] | None = None  # None: the whole test directory
 
 
 def _settings(opts: BenchOptions) -> dict[str, Any]:
@@ -153,6 +156,13 @@ def prepare_inputs(opts: BenchOptions) -> tuple[Path, Path]:
     if opts.data is not None:
         data_dir = Path(opts.data)
         train_dir = data_dir
+        if opts.run is None:
+            if data_dir.is_dir() and not any(data_dir.glob(schema.H5_FILE_GLOB)):
+                raise ConfigError(f"{data_dir}: training the default model needs an HDF5 "
+                                  "dataset; give --run RUN_DIR to evaluate a trained model on "
+                                  "this one")
+            # Train on the user's files except the first, and test on that held-out file.
+            prep.test_files = [load.list_files(data_dir)[0]]
     else:
         key = (f"synth-g{GENERATOR_VERSION}-s{opts.seed}-{settings['train_files']}x"
                f"{settings['jets_per_file']}-t{settings['test_jets']}-d{settings['difficulty']}")
@@ -209,7 +219,8 @@ def run_default(opts: BenchOptions, data_dir: Path, run_dir: Path) -> list[Path]
     prep = opts.extra.get("prepared")
     if not isinstance(prep, Prepared):
         prep = Prepared(started=time.perf_counter())
-    ev = evaluate(run_dir, data_dir, device=opts.device, max_jets=opts.max_jets)
+    ev = evaluate(run_dir, data_dir, device=opts.device, max_jets=opts.max_jets,
+                  files=prep.test_files)
     summary_path = Path(run_dir) / SUMMARY
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
     timings = {
@@ -228,6 +239,7 @@ def run_default(opts: BenchOptions, data_dir: Path, run_dir: Path) -> list[Path]
             "training": summary.get("config"), "default": prep.default,
             "cached_data": prep.cached_data, "cached_run": prep.cached_run,
             "max_jets": opts.max_jets,
+            "test_files": ev.config["files"],
         },
         metrics={
             "accuracy": ev.accuracy, "auc": ev.auc, "loss": ev.loss,

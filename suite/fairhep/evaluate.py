@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -103,14 +103,15 @@ class EvalResult:
     config: dict[str, Any] = field(default_factory=dict)
 
 
-def _test_batches(data_dir: Path, batch_size: int, max_jets: int | None) -> Iterable[JetArrays]:
+def _test_batches(data_dir: Path, batch_size: int, max_jets: int | None,
+                  files: Sequence[Path] | None = None) -> Iterable[JetArrays]:
     """HDF5 datasets are streamed file by file; the original NumPy test layout is memory
     mapped by the loader and sliced."""
     data_dir = Path(data_dir)
-    if data_dir.is_dir() and not any(data_dir.glob(schema.H5_FILE_GLOB)):
+    if files is None and data_dir.is_dir() and not any(data_dir.glob(schema.H5_FILE_GLOB)):
         jets = load.load_dataset(data_dir, max_jets)
         return (jets.slice(slice(i, i + batch_size)) for i in range(0, len(jets), batch_size))
-    files = load.list_files(data_dir)
+    files = load.list_files(data_dir) if files is None else list(files)
     subsets = None
     if max_jets is not None:
         subsets, left = {}, max_jets
@@ -134,12 +135,14 @@ def evaluate(
     results: Path | None = None,
     batch_size: int = 1024,
     weights: str = BEST_WEIGHTS,
+    files: Sequence[Path] | None = None,
 ) -> EvalResult:
-    """Score a run's model on a dataset; write an ``evaluate`` record when ``results`` is set."""
+    """Score a run's model on a dataset (only ``files`` of it, when given: e.g. the files a
+    training held out); write an ``evaluate`` record when ``results`` is set."""
     t0 = time.perf_counter()
     dev = resolve_device(device)
     net = load_run_model(Path(run_dir), weights).to(dev)
-    pred = predict(net, _test_batches(Path(data_dir), batch_size, max_jets), dev)
+    pred = predict(net, _test_batches(Path(data_dir), batch_size, max_jets, files), dev)
     total_s = time.perf_counter() - t0
     config = {
         "run": str(run_dir),
@@ -150,6 +153,7 @@ def evaluate(
         "parameters": net.n_parameters(),
         "batch_size": batch_size,
         "max_jets": max_jets,
+        "files": None if files is None else [Path(f).name for f in files],
     }
     out = EvalResult(
         accuracy=accuracy(pred.scores, pred.labels),
