@@ -115,6 +115,10 @@ def test_smoke_campaign_on_single_node_slurm(slurm_env: dict[str, str], tmp_path
     jobs = {c["kind"]: str(c["job_id"]) for c in first}
     assert set(jobs) == set(ctx.tasks.kinds())
 
+    # A plain submit while the campaign is queued would run tasks twice: refused.
+    twice = fairhep(env, "submit", *common)
+    assert twice.returncode == 1 and "still queued or running" in twice.stderr
+
     # Cancel training task 1 while it trains: its run directory exists, its result does not.
     victim = ctx.tasks.by_kind["train"][1]
     element = f"{jobs['train']}_{victim.index}"

@@ -33,6 +33,8 @@ def submit(
     array_size: int | None = None,
     echo: Callable[[str], None] = print,
 ) -> SubmitResult:
+    if ctx.campaign.data.source == "site":
+        ctx.data_dirs()  # an empty paths.data fails here, not in every task
     if ctx.site.scheduler == "local":
         return _submit_local(ctx, dry_run, resume, echo)
     return _submit_slurm(ctx, dry_run, resume, array_size, echo)
@@ -61,6 +63,9 @@ def _submit_slurm(ctx: TaskContext, dry_run: bool, resume: bool, array_size: int
     from fairhep.runners import slurm
 
     scripts = slurm.render_scripts(ctx)
+    error = None if dry_run else slurm.placeholder_error(ctx)
+    if error:
+        raise error
     if resume:
         busy = slurm.queued_indices(ctx)
         todo = [t for t in pending_tasks(ctx) if t.index not in busy.get(t.kind, set())]
@@ -69,6 +74,13 @@ def _submit_slurm(ctx: TaskContext, dry_run: bool, resume: bool, array_size: int
             todo += list(ctx.tasks.by_kind["aggregate"])
     else:
         todo = ctx.tasks.all()
+        if not dry_run:
+            busy = slurm.queued_indices(ctx)
+            if busy:
+                n = sum(len(v) for v in busy.values())
+                raise slurm.SlurmError(
+                    f"{n} task(s) of {ctx.campaign.name} on {ctx.site.name} are still queued or "
+                    "running: wait for them, scancel them, or add --resume to submit the rest")
     by_kind: dict[str, list[int]] = {}
     for t in todo:
         by_kind.setdefault(t.kind, []).append(t.index)
@@ -85,9 +97,6 @@ def _submit_slurm(ctx: TaskContext, dry_run: bool, resume: bool, array_size: int
         echo(slurm.submission_listing(ctx, chunks).rstrip("\n") if chunks
              else "# nothing to submit: every task has a result")
         return SubmitResult(todo)
-    error = slurm.placeholder_error(ctx)
-    if error:
-        raise error
     if not chunks:
         echo("nothing to submit: every task has a result (or is queued)")
         return SubmitResult([])

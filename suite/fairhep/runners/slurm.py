@@ -133,7 +133,7 @@ def task_command(ctx: TaskContext, kind: str) -> list[list[str | Raw]]:
             lines.append(["--volume", b if ":" in b else f"{b}:{b}"])
         names = ["OMP_NUM_THREADS", *site.environment.variables, *_SLURM_PASS]
         lines.append([w for n in dict.fromkeys(names) for w in ("--env", n)])
-    return [*lines, [site.container.image, *fairhep_args]]
+    return [*lines, [site.container.image], fairhep_args]
 
 
 # Provenance wants the Slurm ids inside the container too (see fairhep.results.slurm_info).
@@ -180,6 +180,10 @@ def render_script(ctx: TaskContext, kind: str) -> str:
 
 
 def render_scripts(ctx: TaskContext) -> dict[str, str]:
+    if "%" in str(ctx.layout.logs):
+        # sbatch expands %A, %a, %j ... anywhere in --output.
+        raise ConfigError(f"results path {ctx.layout.root} contains '%', which sbatch would "
+                          "expand in log file names: choose a path without it")
     return {kind: render_script(ctx, kind) for kind in ctx.tasks.kinds()}
 
 
@@ -367,6 +371,9 @@ def _squeue() -> dict[str, str]:
         return {}
     proc = subprocess.run(["squeue", "--noheader", "--array", "--format=%i|%T"],
                           capture_output=True, text=True, timeout=60)
+    if proc.returncode != 0:
+        msg = (proc.stderr.strip().splitlines() or ["no message"])[-1]
+        raise SlurmError(f"squeue failed ({msg}): is slurmctld up and SLURM_CONF right?")
     states = {}
     for line in proc.stdout.splitlines():
         job, _, state = line.strip().partition("|")
@@ -415,6 +422,8 @@ def job_states(ctx: TaskContext) -> list[ElementState]:
 def queued_indices(ctx: TaskContext) -> dict[str, set[int]]:
     """Tasks whose latest element is still pending or running: --resume leaves them alone."""
     busy: dict[str, set[int]] = {}
+    if not load_submissions(ctx):
+        return busy  # nothing submitted yet: no need to ask Slurm
     for e in job_states(ctx):
         if e.state not in ENDED and e.state != "UNKNOWN":
             busy.setdefault(e.kind, set()).add(e.index)
