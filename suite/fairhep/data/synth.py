@@ -22,18 +22,6 @@ ntuples (all values in the units of :mod:`fairhep.schema`):
   descending dxy significance; cut at 60 / 5 and zero-padded; classes balanced (half of
   each in every block of jets, order shuffled).
 
-Difficulty
-----------
-``difficulty`` (default :data:`DEFAULT_DIFFICULTY`) is the fraction of jets whose whole
-underlying physics is generated as the *other* class while keeping their label: QCD jets
-from g->bb splittings that land at the Higgs mass with a balanced two-prong structure, and
-H->bb jets that look like light QCD (neither b hadron reconstructed, mass mis-measured).
-Such jets are indistinguishable from the other class, so even a perfect classifier reaches
-an AUC of at most about ``1 - difficulty``; ``0`` leaves only the natural overlap (QCD heavy
-flavour). The default is calibrated so that the baseline IN trained briefly (Adam, lr 1e-3,
-batch 128, a few epochs on ~20k jets) scores an AUC of about 0.97: clearly below 1, so that
-a regression (a shuffled feature, a broken export) stays visible.
-
 Seeding: every block of :data:`BLOCK_JETS` jets of file ``i`` draws from its own stream
 ``SeedSequence([seed, i, block])``, so files are independent and a file's content depends
 only on (seed, file index, jets per file, difficulty).
@@ -54,13 +42,12 @@ from fairhep import schema
 from fairhep.data import jagged
 from fairhep.data.load import JetArrays
 from fairhep.data.manifest import FileEntry, Manifest, sha256_file
+from fairhep.data.synth_options import (DEFAULT_DIFFICULTY, DIFFICULTY_DOC, LAYOUTS,
+                                        MAX_DIFFICULTY)
 from fairhep.errors import DataError
 
-DEFAULT_DIFFICULTY = 0.02
-MAX_DIFFICULTY = 0.5  # beyond one half the labels would simply be inverted
 BLOCK_JETS = 4096  # jets generated at once: cache-sized (fastest), fixes the random streams
 GENERATOR_VERSION = "1"
-LAYOUTS = ("h5", "npy")
 
 # Jet radius (AK8): tracks and vertices live within it.
 _JET_R = 0.8
@@ -72,6 +59,8 @@ _HADRON_MASS = {"b": 5.3, "c": 1.9}
 _UNUSED_SHAPES = {0: (27, 1), 1: (10, 100)}
 
 ProgressFn = Callable[[int], None]
+
+__doc__ = f"{__doc__}\n{DIFFICULTY_DOC}"
 
 
 def _check_difficulty(difficulty: float | None) -> float:
