@@ -260,11 +260,13 @@ def test_campaign_directory_and_bad_arguments(
     assert err.count("\n") == 1 and "nope: results directory does not exist" in err
 
 
-def toy_train(site: str, acc: float, auc: float) -> ResultRecord:
+def toy_train(site: str, acc: float, auc: float, model: tuple = (8, 4, 4), n: int = 300,
+              run: str = "runs/toy") -> ResultRecord:
     return ResultRecord(
         kind="train",
-        config={"seed": 0, "split": "kfold", "fold": 0, "model": {"hidden": 8, "de": 4, "do": 4},
-                "split_detail": {"method": "kfold", "n_train": 300, "n_valid": 100}},
+        config={"seed": 0, "split": "kfold", "fold": 0, "run": run,
+                "model": dict(zip(("hidden", "de", "do"), model)),
+                "split_detail": {"method": "kfold", "n_train": n, "n_valid": 100}},
         metrics={"val_accuracy": acc, "val_auc": auc, "val_loss": 0.5, "epochs": 4},
         timings={"train_s_per_epoch": 6.3, "valid_s_per_epoch": 0.5},
         provenance={"fairhep_version": "0.1.0", "host": "vm", "os": "Linux", "arch": "x86_64",
@@ -278,11 +280,18 @@ def test_toy_runs_do_not_borrow_the_papers_seed_spread(tmp_path: Path) -> None:
     # platforms are consistent with each other whatever the spread.
     for site in ("hal", "dgx"):
         write_record(tmp_path / site, toy_train(site, 0.84, 0.8556))
+    # Same platform and seed, another setup (the bench default): a separate row, not a re-run.
+    write_record(tmp_path / "hal", toy_train("hal", 0.935, 0.9598, (60, 20, 24), 8000, "runs/bench"))
     build_report([tmp_path / "hal", tmp_path / "dgx"], tmp_path / "out")
     tables = md_tables((tmp_path / "out" / "report.md").read_text())
+    t4 = [r for r in rows_as_dicts(section(tables, "Table 4")[0]) if r["Source"] == "ours"]
+    assert sorted((r["Platform"], r["Model h/D_E/D_O, train jets"], r["Val. accuracy"]) for r in t4) == [
+        ("dgx", "8/4/4, 300 jets", "0.8400"), ("hal", "60/20/24, 8000 jets", "0.9350"),
+        ("hal", "8/4/4, 300 jets", "0.8400")]
     main_t, spread = (rows_as_dicts(t) for t in section(tables, "Tables 5 and 7")[:2])
-    hal = next(r for r in main_t if (r["Split"], r["Platform"], r["Source"]) == ("kfold", "hal", "ours"))
-    assert hal["Model h/D_E/D_O, train jets"] == "8/4/4, 300 jets"
-    assert hal["Verdict"].startswith("undetermined: one run")
-    ours = next(r for r in spread if r["Source"] == "ours" and r["Quantity"] == "accuracy")
+    hal = [r for r in main_t if (r["Split"], r["Platform"], r["Source"]) == ("kfold", "hal", "ours")]
+    assert [r["Model h/D_E/D_O, train jets"] for r in hal] == ["60/20/24, 8000 jets", "8/4/4, 300 jets"]
+    assert all(r["Verdict"].startswith("undetermined: one run") for r in hal)
+    ours = next(r for r in spread if r["Source"] == "ours [8/4/4, 300 jets]"
+                and r["Quantity"] == "accuracy")
     assert ours["Method"] == "identical group means" and ours["Verdict"] == "consistent"

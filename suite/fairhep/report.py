@@ -185,18 +185,28 @@ def paper_like(r: "Rec") -> bool:
             and n is not None and n >= FULL_DATASET_MIN_TRAIN_JETS)
 
 
+def setup_key(r: "Rec") -> tuple[Any, ...]:
+    """Model size and the order of magnitude of the training set (half decades): splits of
+    one dataset (5.2 M vs 5.13 M jets, or 300 vs 360) share a setup, a toy run does not."""
+    m = r.config.get("model") or {}
+    n = n_train(r)
+    bucket = None if not n else round(2 * math.log10(n))
+    return (tuple(m.get(k) for k in ("hidden", "de", "do")), bucket)
+
+
 def setup(recs: Sequence["Rec"]) -> str:
     """Model size and training-set size of a group of train records, e.g. '60/20/24, 5.2M jets'."""
-    seen: list[str] = []
-    for r in recs:
-        m = r.config.get("model") or {}
-        size = "/".join(str(m.get(k, "?")) for k in ("hidden", "de", "do")) if m else "?"
-        n = n_train(r)
-        text = f"{size}, {n / 1e6:.2g}M jets" if n and n >= 1e5 else (
-            f"{size}, {int(n)} jets" if n else size)
-        if text not in seen:
-            seen.append(text)
-    return "; ".join(seen) or "–"
+    sizes = sorted({"/".join(str(x) for x in setup_key(r)[0]) if r.config.get("model") else "?"
+                    for r in recs})
+    ns = sorted({int(n) for n in (n_train(r) for r in recs) if n})
+
+    def jets(n: int) -> str:
+        return f"{n / 1e6:.3g}M" if n >= 100_000 else str(n)
+
+    text = "; ".join(sizes) or "?"
+    if ns:
+        text += f", {jets(ns[0])}" + (f"–{jets(ns[-1])}" if len(ns) > 1 else "") + " jets"
+    return text
 
 
 BACKEND_ORDER = ("torch", "onnxruntime", "tensorrt")
@@ -207,6 +217,12 @@ def backend_sort(r: "Rec") -> tuple[int, str, str, str]:
     return (BACKEND_ORDER.index(b) if b in BACKEND_ORDER else len(BACKEND_ORDER), b,
             "0" if r.config.get("device") == "cpu" else str(r.config.get("device")),
             str(r.config.get("provider")))
+
+
+def run_identity(r: "Rec") -> tuple[Any, ...]:
+    """What makes two train records the same run: a resumed or re-run seed counts once."""
+    return (r.platform, r.config.get("split"), r.config.get("seed"), r.config.get("fold"),
+            r.config.get("run") or r.config.get("data"))
 
 
 def latest_per(recs: Iterable[Rec], key: Callable[[Rec], Any]) -> list[Rec]:
@@ -247,6 +263,23 @@ class Builder:
         self.pub_dir = published_dir
         self.fig_dir = out / "figures"
 
+    def setup_labels(self) -> dict[tuple[Any, ...], str]:
+        """One label per setup, over every train record of the campaign (so that the label of
+        a setup is the same in every table cell)."""
+        keyed: dict[tuple[Any, ...], list[Rec]] = defaultdict(list)
+        for r in self.camp.of("train"):
+            keyed[setup_key(r)].append(r)
+        return {k: setup(v) for k, v in keyed.items()}
+
+    def by_setup(self, recs: Iterable[Rec]) -> dict[str, list[Rec]]:
+        """Train records grouped by setup: different setups are never averaged together (a toy
+        smoke run is not a seed of the paper's training)."""
+        labels = self.setup_labels()
+        out: dict[str, list[Rec]] = defaultdict(list)
+        for r in recs:
+            out[labels[setup_key(r)]].append(r)
+        return dict(out)
+
     def pub(self, name: str) -> dict[str, Any]:
         return published.load(name, self.pub_dir)
 
@@ -277,14 +310,17 @@ class Builder:
              str(t4["original"]["val_accuracy"]),
              str(t4["original"]["val_auc"]), "–", "–", "–"],
         ]
-        groups: dict[str, list[Rec]] = defaultdict(list)
+        groups: dict[tuple[str, str], list[Rec]] = defaultdict(list)
+        labels = self.setup_labels()
         for r in self.camp.of("train"):
             if r.config.get("split", "kfold") == "kfold" and str(r.config.get("fold", 0) or 0) == "0":
-                groups[r.platform].append(r)
+                groups[(r.platform, labels[setup_key(r)])].append(r)
         plot_series: dict[str, dict[str, tuple[float, float]]] = {"val. accuracy": {}}
         auc_series: dict[str, dict[str, tuple[float, float]]] = {"AUC": {}}
-        for plat in sorted(groups, key=platform_sort):
-            recs = latest_per(groups[plat], lambda r: r.config.get("seed"))
+        several = len({k[1] for k in groups}) > 1
+        for plat, stp in sorted(groups, key=lambda k: (platform_sort(k[0]), k[1])):
+            recs = latest_per(groups[(plat, stp)], run_identity)
+            cat = f"{plat} [{stp}]" if several else plat
             acc = stats.summarize([r.metrics["val_accuracy"] for r in recs])
             auc = stats.summarize([r.metrics["val_auc"] for r in recs])
             if acc.n >= 2:
@@ -296,10 +332,10 @@ class Builder:
             else:
                 p_acc = p_auc = math.nan
                 v = "undetermined (needs ≥ 2 seeds)"
-            rows.append([plat, "ours", str(acc.n), setup(recs), acc.fmt(4), auc.fmt(4), fmt_p(p_acc),
+            rows.append([plat, "ours", str(acc.n), stp, acc.fmt(4), auc.fmt(4), fmt_p(p_acc),
                          fmt_p(p_auc), v])
-            plot_series["val. accuracy"][plat] = (acc.mean, acc.std)
-            auc_series["AUC"][plat] = (auc.mean, auc.std)
+            plot_series["val. accuracy"][cat] = (acc.mean, acc.std)
+            auc_series["AUC"][cat] = (auc.mean, auc.std)
         if not groups:
             rows.append([MISSING, "ours", "0", "–", MISSING, MISSING, "–", "–",
                          "missing: no train records with split=kfold, fold=0"])
@@ -328,14 +364,14 @@ class Builder:
             "p-values from 10 trials are multiples of 10 % and cannot give 12.69 %.",
         ))
         if groups:
-            order = sorted(groups, key=platform_sort)
+            order = list(plot_series["val. accuracy"])
             sec.figures.append(grouped_bars(self.fig_dir, "table4_accuracy",
                                             "Validation accuracy over seeds (kfold, fold 0)",
                                             "validation accuracy", plot_series,
-                                            {p: orig_acc for p in groups}, order=order))
+                                            {p: orig_acc for p in order}, order=order))
             sec.figures.append(grouped_bars(self.fig_dir, "table4_auc",
                                             "Validation AUC over seeds (kfold, fold 0)", "AUC",
-                                            auc_series, {p: orig_auc for p in groups}, order=order))
+                                            auc_series, {p: orig_auc for p in order}, order=order))
         return sec
 
     # -- Tables 5 / 7 -------------------------------------------------------------------------
@@ -369,11 +405,13 @@ class Builder:
         rows: list[list[str]] = []
         fig_acc: dict[str, dict[str, tuple[float, float]]] = defaultdict(dict)
         fig_auc: dict[str, dict[str, tuple[float, float]]] = defaultdict(dict)
+        labels = self.setup_labels()
+        setups = set(labels.values())
         for split, plat in sorted(keys, key=lambda k: (split_sort(k[0]), platform_sort(k[1]))):
-            recs = latest_per(by_key.get((split, plat), []),
-                              lambda r: (r.platform, r.config.get("seed"), r.config.get("fold")))
             pubrow = pub_cells.get((split, plat))
-            if recs:
+            cell = self.by_setup(latest_per(by_key.get((split, plat), []), run_identity))
+            for stp, recs in sorted(cell.items()):
+                series = plat if len(setups) == 1 else f"{plat} [{stp}]"
                 m = {k: stats.summarize([r.metrics[k] for r in recs if num(r.metrics, k) is not None])
                      for k in ("val_accuracy", "val_auc", "val_loss", "epochs")}
                 tt = stats.summarize([r.timings["train_s_per_epoch"] for r in recs
@@ -394,13 +432,13 @@ class Builder:
                         verdict = ("undetermined: one run, and the paper's seed spread applies "
                                    "only to the baseline IN on the full dataset")
                 time = (f"{fmt(tt.mean, 1)} ({fmt(tv.mean, 1)})" if tt.n else MISSING)
-                rows.append([split, plat, "ours", str(len(recs)), setup(recs),
+                rows.append([split, plat, "ours", str(len(recs)), stp,
                              fmt(m["epochs"].mean, 1, MISSING),
                              m["val_accuracy"].fmt(4), m["val_loss"].fmt(4), time,
                              m["val_auc"].fmt(4), verdict])
-                fig_acc[plat][split] = (m["val_accuracy"].mean, m["val_accuracy"].std)
-                fig_auc[plat][split] = (m["val_auc"].mean, m["val_auc"].std)
-            else:
+                fig_acc[series][split] = (m["val_accuracy"].mean, m["val_accuracy"].std)
+                fig_auc[series][split] = (m["val_auc"].mean, m["val_auc"].std)
+            if not cell:
                 why = f"missing: no train records with split={split} on {plat}"
                 rows.append([split, plat, "ours", "0", "–", MISSING, MISSING, MISSING, MISSING,
                              MISSING, why])
@@ -430,17 +468,22 @@ class Builder:
                               res.detail, fmt(res.statistic, 2), str(res.dof), fmt_p(res.p),
                               res.verdict])
 
+        per_setup: dict[str, dict[tuple[str, str], list[Rec]]] = defaultdict(dict)
+        for k, v in by_key.items():
+            for stp, recs in self.by_setup(latest_per(v, run_identity)).items():
+                per_setup[stp][k] = recs
         for key in ("val_accuracy", "val_auc"):
-            ours_cells = {k: [r.metrics[key] for r in latest_per(
-                v, lambda r: (r.platform, r.config.get("seed"), r.config.get("fold")))
-                if num(r.metrics, key) is not None] for k, v in by_key.items()}
-            ours_cells = {k: v for k, v in ours_cells.items() if v}
+            for stp, cells in sorted(per_setup.items()):
+                ours_cells = {k: [r.metrics[key] for r in v if num(r.metrics, key) is not None]
+                              for k, v in cells.items()}
+                ours_cells = {k: v for k, v in ours_cells.items() if v}
+                borrow = all(paper_like(r) for v in cells.values() for r in v)
+                label = "ours" if len(per_setup) == 1 else f"ours [{stp}]"
+                spread_rows(label, "across platforms", ours_cells, key, along=1, borrow=borrow)
+                spread_rows(label, "across splits", ours_cells, key, along=0, borrow=borrow)
             pub7 = {(row["split"], row["platform"]): [float(row[key])]
                     for row in self.pub("table7")["rows"]}
-            borrow = all(paper_like(r) for v in by_key.values() for r in v)
-            spread_rows("ours", "across platforms", ours_cells, key, along=1, borrow=borrow)
             spread_rows("paper (Table 7)", "across platforms", pub7, key, along=1)
-            spread_rows("ours", "across splits", ours_cells, key, along=0, borrow=borrow)
             spread_rows("paper (Table 7)", "across splits", pub7, key, along=0)
         if not srows:
             srows.append(["ours", "–", "–", "–", "–", "missing: fewer than two platforms or "
