@@ -95,7 +95,9 @@ def test_platform_keys() -> None:
 def test_environment_and_argument_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     copy = tmp_path / "pub"
     shutil.copytree(REPO_PUBLISHED, copy)
-    text = (copy / "table4.toml").read_text().replace("val_accuracy = 12.69", "val_accuracy = 99.99")
+    text = (
+        (copy / "table4.toml").read_text().replace("val_accuracy = 12.69", "val_accuracy = 99.99")
+    )
     (copy / "table4.toml").write_text(text)
     assert str(published.load("table4", copy)["p_value"]["val_accuracy"]) == "99.99"
     monkeypatch.setenv(published.PUBLISHED_ENV, str(copy))

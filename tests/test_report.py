@@ -36,7 +36,9 @@ def md_tables(md: str) -> dict[str, list[list[list[str]]]]:
             section, current = line[3:].strip(), None
             out[section] = []
         elif line.startswith("|") and section is not None:
-            cells = [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
+            cells = [
+                c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]
+            ]
             if all(set(c) <= {"-", " "} for c in cells):
                 continue
             if current is None:
@@ -75,10 +77,15 @@ def test_table4_numbers(replay: tuple[Path, str, dict]) -> None:
     ours = {r["Platform"]: r for r in rows if r["Source"] == "ours"}
     assert set(ours) == set(SITES)
     paper = next(r for r in rows if r["Source"] == "paper (this work)")
-    assert paper["Val. accuracy"] == "0.9545 ± 0.0005" and paper["p (accuracy ≥ 0.9550)"] == "12.69%"
+    assert (
+        paper["Val. accuracy"] == "0.9545 ± 0.0005" and paper["p (accuracy ≥ 0.9550)"] == "12.69%"
+    )
     for site in SITES:
-        recs = [r for r in fixture_records("train")
-                if r["provenance"]["site"] == site and r["config"]["split"] == "kfold"]
+        recs = [
+            r
+            for r in fixture_records("train")
+            if r["provenance"]["site"] == site and r["config"]["split"] == "kfold"
+        ]
         acc = [r["metrics"]["val_accuracy"] for r in recs]
         auc = [r["metrics"]["val_auc"] for r in recs]
         m, s = statistics.mean(acc), statistics.stdev(acc)
@@ -103,7 +110,9 @@ def test_tables57_numbers_missing_rows_and_spread(replay: tuple[Path, str, dict]
     for (split, site, source), r in cell.items():
         if source != "ours" or r["Runs"] == "0":
             continue
-        recs = [x for x in train if x["provenance"]["site"] == site and x["config"]["split"] == split]
+        recs = [
+            x for x in train if x["provenance"]["site"] == site and x["config"]["split"] == split
+        ]
         assert r["Runs"] == str(len(recs))
         loss = [x["metrics"]["val_loss"] for x in recs]
         assert r["Val. loss"] == f"{statistics.mean(loss):.4f} ± {statistics.stdev(loss):.4f}"
@@ -120,11 +129,23 @@ def test_tables57_numbers_missing_rows_and_spread(replay: tuple[Path, str, dict]
     assert ("files", "dgx", "ours") not in cell  # neither published nor measured
     # Spread: the paper's own Method 1 accuracies with sigma 0.0005 give chi2 = 9.92.
     srows = rows_as_dicts(spread)
-    paper_kfold = next(r for r in srows if r["Source"] == "paper (Table 7)" and r["Within"] == "kfold"
-                       and r["Quantity"] == "accuracy" and r["Comparison"] == "across platforms")
+    paper_kfold = next(
+        r
+        for r in srows
+        if r["Source"] == "paper (Table 7)"
+        and r["Within"] == "kfold"
+        and r["Quantity"] == "accuracy"
+        and r["Comparison"] == "across platforms"
+    )
     assert paper_kfold["Statistic"] == "9.92" and paper_kfold["Verdict"] == "inconsistent"
-    ours_kfold = next(r for r in srows if r["Source"] == "ours" and r["Within"] == "kfold"
-                      and r["Quantity"] == "accuracy" and r["Comparison"] == "across platforms")
+    ours_kfold = next(
+        r
+        for r in srows
+        if r["Source"] == "ours"
+        and r["Within"] == "kfold"
+        and r["Quantity"] == "accuracy"
+        and r["Comparison"] == "across platforms"
+    )
     assert ours_kfold["Groups"] == "hal, dgx, thetagpu" and "ANOVA" in ours_kfold["Method"]
 
 
@@ -134,15 +155,23 @@ def test_table8_frameworks_and_skipped(replay: tuple[Path, str, dict]) -> None:
     published_rows, ours, skipped = (rows_as_dicts(t) for t in t8[:3])
     app = [r for r in published_rows if r["Test data"] == "apptainer"]
     assert [r["Parity vs PyTorch (same rows)"] for r in app] == [
-        "reference", "accuracy differs; AUC differs", "accuracy differs; AUC differs"]
-    recs = {(r["provenance"]["site"], r["config"]["backend"], r["config"]["device"]): r
-            for r in fixture_records("bench.frameworks")}
+        "reference",
+        "accuracy differs; AUC differs",
+        "accuracy differs; AUC differs",
+    ]
+    recs = {
+        (r["provenance"]["site"], r["config"]["backend"], r["config"]["device"]): r
+        for r in fixture_records("bench.frameworks")
+    }
     shown = {(r["Platform"], r["Backend"], r["Device"]): r for r in ours}
     ok = {k for k, r in recs.items() if r["status"] == "ok"}
     assert set(shown) == ok
     for key in ok:
         m = recs[key]["metrics"]
-        assert shown[key]["Time/batch 128 [ms]"] == f"{1e3 * m['time_per_batch']['128']['median_s']:.3f}"
+        assert (
+            shown[key]["Time/batch 128 [ms]"]
+            == f"{1e3 * m['time_per_batch']['128']['median_s']:.3f}"
+        )
         assert shown[key]["Accuracy"] == f"{m['accuracy']:.5f}"
     assert shown[("thetagpu", "torch", "cpu")]["Parity"] == "reference"
     assert shown[("thetagpu", "tensorrt", "cuda")]["Parity"] == "parity"
@@ -176,7 +205,9 @@ def test_evaluate_default_and_provenance(replay: tuple[Path, str, dict]) -> None
         row = next(r for r in ev if r["Platform"] == rec["provenance"]["site"])
         assert row["AUC"] == f"{rec['metrics']['auc']:.5f}"
     roc_csv = (html.parent / "figures" / "roc.csv").read_text().splitlines()
-    assert len(roc_csv) == 1 + sum(len(r["metrics"]["roc"]["fpr"]) for r in fixture_records("evaluate"))
+    assert len(roc_csv) == 1 + sum(
+        len(r["metrics"]["roc"]["fpr"]) for r in fixture_records("evaluate")
+    )
     bd = rows_as_dicts(section(tables, "Default benchmark")[0])
     assert len(bd) == 3
     prov = {r["Platform"]: r for r in rows_as_dicts(section(tables, "Provenance")[0])}
@@ -212,9 +243,20 @@ def test_malformed_records_are_named_and_skipped(tmp_path: Path) -> None:
     del good["provenance"]
     (train_dir / "broken_schema.json").write_text(json.dumps(good))
     # Schema-valid but without the metrics a train row needs.
-    rec = ResultRecord(kind="train", config={"seed": 99, "split": "kfold"}, metrics={"epochs": 3},
-                       provenance={"fairhep_version": "0.1.0", "host": "x", "os": "Linux",
-                                   "arch": "x86_64", "python": "3.11", "packages": {}, "site": "hal"})
+    rec = ResultRecord(
+        kind="train",
+        config={"seed": 99, "split": "kfold"},
+        metrics={"epochs": 3},
+        provenance={
+            "fairhep_version": "0.1.0",
+            "host": "x",
+            "os": "Linux",
+            "arch": "x86_64",
+            "python": "3.11",
+            "packages": {},
+            "site": "hal",
+        },
+    )
     empty_metrics = write_record(site, rec)
     out = build_report([site], tmp_path / "out")
     md = (tmp_path / "out" / "report.md").read_text()
@@ -225,7 +267,9 @@ def test_malformed_records_are_named_and_skipped(tmp_path: Path) -> None:
     # The good records still make the table.
     rows = rows_as_dicts(section(md_tables(md), "Table 4")[0])
     hal = next(r for r in rows if r["Source"] == "ours")
-    recs = [json.loads(p.read_text()) for p in (FIXTURES / "hal" / "records" / "train").glob("*.json")]
+    recs = [
+        json.loads(p.read_text()) for p in (FIXTURES / "hal" / "records" / "train").glob("*.json")
+    ]
     acc = [r["metrics"]["val_accuracy"] for r in recs if r["config"]["split"] == "kfold"]
     assert hal["Val. accuracy"] == f"{statistics.mean(acc):.4f} ± {statistics.stdev(acc):.4f}"
     assert "broken_schema.json" in out.read_text()
@@ -233,7 +277,9 @@ def test_malformed_records_are_named_and_skipped(tmp_path: Path) -> None:
 
 def test_empty_results_say_what_is_missing(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
-    assert main(["report", "--results", str(tmp_path / "empty"), "--out", str(tmp_path / "out")]) == 0
+    assert (
+        main(["report", "--results", str(tmp_path / "empty"), "--out", str(tmp_path / "out")]) == 0
+    )
     md = (tmp_path / "out" / "report.md").read_text()
     tables = md_tables(md)
     t4 = rows_as_dicts(section(tables, "Table 4")[0])
@@ -252,25 +298,40 @@ def test_campaign_directory_and_bad_arguments(
     # A campaign directory holding one results directory per site is searched below.
     assert results_dirs([FIXTURES]) == [FIXTURES / s for s in sorted(SITES)]
     assert results_dirs([FIXTURES / "hal", FIXTURES / "hal"]) == [FIXTURES / "hal"]
-    counts = {k: len(fixture_records(k)) for k in
-              ("bench.default", "bench.frameworks", "bench.sweep", "evaluate", "train")}
+    counts = {
+        k: len(fixture_records(k))
+        for k in ("bench.default", "bench.frameworks", "bench.sweep", "evaluate", "train")
+    }
     assert ("Records read: " + ", ".join(f"{k} {n}" for k, n in counts.items())) in replay[1]
     assert main(["report", "--results", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "nope: results directory does not exist" in err
 
 
-def toy_train(site: str, acc: float, auc: float, model: tuple = (8, 4, 4), n: int = 300,
-              run: str = "runs/toy") -> ResultRecord:
+def toy_train(
+    site: str, acc: float, auc: float, model: tuple = (8, 4, 4), n: int = 300, run: str = "runs/toy"
+) -> ResultRecord:
     return ResultRecord(
         kind="train",
-        config={"seed": 0, "split": "kfold", "fold": 0, "run": run,
-                "model": dict(zip(("hidden", "de", "do"), model)),
-                "split_detail": {"method": "kfold", "n_train": n, "n_valid": 100}},
+        config={
+            "seed": 0,
+            "split": "kfold",
+            "fold": 0,
+            "run": run,
+            "model": dict(zip(("hidden", "de", "do"), model)),
+            "split_detail": {"method": "kfold", "n_train": n, "n_valid": 100},
+        },
         metrics={"val_accuracy": acc, "val_auc": auc, "val_loss": 0.5, "epochs": 4},
         timings={"train_s_per_epoch": 6.3, "valid_s_per_epoch": 0.5},
-        provenance={"fairhep_version": "0.1.0", "host": "vm", "os": "Linux", "arch": "x86_64",
-                    "python": "3.11", "packages": {}, "site": site},
+        provenance={
+            "fairhep_version": "0.1.0",
+            "host": "vm",
+            "os": "Linux",
+            "arch": "x86_64",
+            "python": "3.11",
+            "packages": {},
+            "site": site,
+        },
     )
 
 
@@ -281,17 +342,29 @@ def test_toy_runs_do_not_borrow_the_papers_seed_spread(tmp_path: Path) -> None:
     for site in ("hal", "dgx"):
         write_record(tmp_path / site, toy_train(site, 0.84, 0.8556))
     # Same platform and seed, another setup (the bench default): a separate row, not a re-run.
-    write_record(tmp_path / "hal", toy_train("hal", 0.935, 0.9598, (60, 20, 24), 8000, "runs/bench"))
+    write_record(
+        tmp_path / "hal", toy_train("hal", 0.935, 0.9598, (60, 20, 24), 8000, "runs/bench")
+    )
     build_report([tmp_path / "hal", tmp_path / "dgx"], tmp_path / "out")
     tables = md_tables((tmp_path / "out" / "report.md").read_text())
     t4 = [r for r in rows_as_dicts(section(tables, "Table 4")[0]) if r["Source"] == "ours"]
-    assert sorted((r["Platform"], r["Model h/D_E/D_O, train jets"], r["Val. accuracy"]) for r in t4) == [
-        ("dgx", "8/4/4, 300 jets", "0.8400"), ("hal", "60/20/24, 8000 jets", "0.9350"),
-        ("hal", "8/4/4, 300 jets", "0.8400")]
+    assert sorted(
+        (r["Platform"], r["Model h/D_E/D_O, train jets"], r["Val. accuracy"]) for r in t4
+    ) == [
+        ("dgx", "8/4/4, 300 jets", "0.8400"),
+        ("hal", "60/20/24, 8000 jets", "0.9350"),
+        ("hal", "8/4/4, 300 jets", "0.8400"),
+    ]
     main_t, spread = (rows_as_dicts(t) for t in section(tables, "Tables 5 and 7")[:2])
-    hal = [r for r in main_t if (r["Split"], r["Platform"], r["Source"]) == ("kfold", "hal", "ours")]
-    assert [r["Model h/D_E/D_O, train jets"] for r in hal] == ["60/20/24, 8000 jets", "8/4/4, 300 jets"]
+    hal = [
+        r for r in main_t if (r["Split"], r["Platform"], r["Source"]) == ("kfold", "hal", "ours")
+    ]
+    assert [r["Model h/D_E/D_O, train jets"] for r in hal] == [
+        "60/20/24, 8000 jets",
+        "8/4/4, 300 jets",
+    ]
     assert all(r["Verdict"].startswith("undetermined: one run") for r in hal)
-    ours = next(r for r in spread if r["Source"] == "ours [8/4/4, 300 jets]"
-                and r["Quantity"] == "accuracy")
+    ours = next(
+        r for r in spread if r["Source"] == "ours [8/4/4, 300 jets]" and r["Quantity"] == "accuracy"
+    )
     assert ours["Method"] == "identical group means" and ours["Verdict"] == "consistent"

@@ -42,9 +42,16 @@ def test_normal_p_value_on_the_papers_summary_numbers() -> None:
 def test_candidate_methods_against_the_printed_p_values() -> None:
     """Which methods can give 12.69 % / 9.27 % once the printed mean/std rounding is allowed?"""
     t4 = published.load("table4")
-    acc = (t4["original"]["val_accuracy"], t4["this_work"]["val_accuracy_mean"],
-           t4["this_work"]["val_accuracy_std"])
-    auc = (t4["original"]["val_auc"], t4["this_work"]["val_auc_mean"], t4["this_work"]["val_auc_std"])
+    acc = (
+        t4["original"]["val_accuracy"],
+        t4["this_work"]["val_accuracy_mean"],
+        t4["this_work"]["val_accuracy_std"],
+    )
+    auc = (
+        t4["original"]["val_auc"],
+        t4["this_work"]["val_auc_mean"],
+        t4["this_work"]["val_auc_std"],
+    )
     p_acc, p_auc = float(t4["p_value"]["val_accuracy"]) / 100, float(t4["p_value"]["val_auc"]) / 100
 
     # normal: the accuracy bounds by hand, corners of the rounding box (mean ± 0.00005,
@@ -76,10 +83,12 @@ def test_student_and_prediction_against_the_t_cdf_by_hand() -> None:
     mean, std, pub = 0.95, 0.01, 0.96
     t = (pub - mean) / std
     assert stats.upper_tail_p(pub, mean, std, 2, "student") == pytest.approx(
-        0.5 - math.atan(t) / math.pi, rel=1e-9)
+        0.5 - math.atan(t) / math.pi, rel=1e-9
+    )
     tp = t / math.sqrt(1 + 1 / 2)
     assert stats.upper_tail_p(pub, mean, std, 2, "prediction") == pytest.approx(
-        0.5 - math.atan(tp) / math.pi, rel=1e-9)
+        0.5 - math.atan(tp) / math.pi, rel=1e-9
+    )
     assert math.isnan(stats.upper_tail_p(pub, mean, 0.0, 2))
     with pytest.raises(ValueError):
         stats.upper_tail_p(pub, mean, std, 2, "bayes")
@@ -164,10 +173,14 @@ def test_framework_parity_on_the_papers_table8() -> None:
     assert not p.accuracy_equal and not p.auc_equal
     assert p.verdict == "accuracy differs; AUC differs"
     # One printed unit apart (0.97506 vs 0.97507) at tolerance 1e-5 is still equal.
-    assert stats.framework_parity(Decimal("0.97506"), 0.99103, Decimal("0.97507"), 0.99103,
-                                  accuracy_tol=1e-5).accuracy_equal
+    assert stats.framework_parity(
+        Decimal("0.97506"), 0.99103, Decimal("0.97507"), 0.99103, accuracy_tol=1e-5
+    ).accuracy_equal
     # Per-jet tolerance.
-    assert stats.framework_parity(0.9, 0.99, 0.9, 0.99, 2e-3, 1e-3).verdict == "per-jet tolerance exceeded"
+    assert (
+        stats.framework_parity(0.9, 0.99, 0.9, 0.99, 2e-3, 1e-3).verdict
+        == "per-jet tolerance exceeded"
+    )
     assert stats.framework_parity(0.9, 0.99, 0.9, 0.99, 4e-4, 1e-3).verdict == "parity"
 
 

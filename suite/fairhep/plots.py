@@ -50,28 +50,57 @@ def sweep_figure(
 ) -> Figure:
     """Throughput box plots per batch size, GPU utilisation on a second axis (Figure 4)."""
     sizes = sorted({int(p["batch_size"]) for p in points})
-    rates = [[float(p["jets_per_s"]) for p in points if int(p["batch_size"]) == b
-              and p.get("jets_per_s") is not None] for b in sizes]
+    rates = [
+        [
+            float(p["jets_per_s"])
+            for p in points
+            if int(p["batch_size"]) == b and p.get("jets_per_s") is not None
+        ]
+        for b in sizes
+    ]
     fig, ax = plt.subplots(figsize=(8, 4.5))
     width = 0.6 * (min(b - a for a, b in zip(sizes, sizes[1:])) if len(sizes) > 1 else 100)
-    ax.boxplot(rates, positions=sizes, widths=width, manage_ticks=False, patch_artist=True,
-               boxprops={"facecolor": "tab:orange", "alpha": 0.7},
-               medianprops={"color": "black"})
+    ax.boxplot(
+        rates,
+        positions=sizes,
+        widths=width,
+        manage_ticks=False,
+        patch_artist=True,
+        boxprops={"facecolor": "tab:orange", "alpha": 0.7},
+        medianprops={"color": "black"},
+    )
     ax.set_xlabel("batch size [jets]")
     ax.set_ylabel("throughput [jets/s]")
     ax.set_xlim(0, max(sizes) + 200 if sizes else 1)
     if published_peak is not None:
         pb, pr = published_peak
         ax.axhline(pr, color="tab:red", ls="--", lw=1)
-        ax.plot([pb], [pr], marker="*", ms=14, color="tab:red", ls="none",
-                label=f"paper: peak {pr / 1000:.0f}k jets/s at batch {pb:.0f} (A100)")
+        ax.plot(
+            [pb],
+            [pr],
+            marker="*",
+            ms=14,
+            color="tab:red",
+            ls="none",
+            label=f"paper: peak {pr / 1000:.0f}k jets/s at batch {pb:.0f} (A100)",
+        )
     if published_rates:
-        ax.plot([r[0] for r in published_rates], [r[1] for r in published_rates], marker="x",
-                ms=9, color="tab:red", ls="none", label="paper: throughput (read off the plot)")
+        ax.plot(
+            [r[0] for r in published_rates],
+            [r[1] for r in published_rates],
+            marker="x",
+            ms=9,
+            color="tab:red",
+            ls="none",
+            label="paper: throughput (read off the plot)",
+        )
     utils = {}
     for b in sizes:
-        vals = [float(p["gpu_util_pct"]) for p in points
-                if int(p["batch_size"]) == b and p.get("gpu_util_pct") is not None]
+        vals = [
+            float(p["gpu_util_pct"])
+            for p in points
+            if int(p["batch_size"]) == b and p.get("gpu_util_pct") is not None
+        ]
         if vals:
             utils[b] = sum(vals) / len(vals)
     handles, labels = ax.get_legend_handles_labels()
@@ -80,13 +109,25 @@ def sweep_figure(
         ax2.set_ylabel("GPU utilisation [%]", color="tab:blue")
         ax2.set_ylim(0, 105)
         if utils:
-            (line,) = ax2.plot(list(utils), list(utils.values()), color="tab:blue", marker="o",
-                               ms=3, label="GPU utilisation (NVML)")
+            (line,) = ax2.plot(
+                list(utils),
+                list(utils.values()),
+                color="tab:blue",
+                marker="o",
+                ms=3,
+                label="GPU utilisation (NVML)",
+            )
             handles.append(line)
             labels.append(line.get_label())
         if published_util:
-            (pl,) = ax2.plot([u[0] for u in published_util], [u[1] for u in published_util],
-                             color="tab:blue", ls=":", marker="x", label="paper: GPU utilisation")
+            (pl,) = ax2.plot(
+                [u[0] for u in published_util],
+                [u[1] for u in published_util],
+                color="tab:blue",
+                ls=":",
+                marker="x",
+                label="paper: GPU utilisation",
+            )
             handles.append(pl)
             labels.append(pl.get_label())
     if handles:
@@ -95,15 +136,37 @@ def sweep_figure(
     png = _save(fig, out_dir / f"{name}.png")
     csv_path = write_csv(
         out_dir / f"{name}.csv",
-        ["batch_size", "repeat", "time_s", "jets_per_s", "gpu_util_pct", "gpu_mem_mib", "gpu_power_w"],
-        ([p.get(k) for k in ("batch_size", "repeat", "time_s", "jets_per_s", "gpu_util_pct",
-                             "gpu_mem_mib", "gpu_power_w")] for p in points),
+        [
+            "batch_size",
+            "repeat",
+            "time_s",
+            "jets_per_s",
+            "gpu_util_pct",
+            "gpu_mem_mib",
+            "gpu_power_w",
+        ],
+        (
+            [
+                p.get(k)
+                for k in (
+                    "batch_size",
+                    "repeat",
+                    "time_s",
+                    "jets_per_s",
+                    "gpu_util_pct",
+                    "gpu_mem_mib",
+                    "gpu_power_w",
+                )
+            ]
+            for p in points
+        ),
     )
     return Figure(title, png, csv_path)
 
 
-def roc_figure(out_dir: Path, name: str, curves: dict[str, tuple[list[float], list[float], float]]
-               ) -> Figure:
+def roc_figure(
+    out_dir: Path, name: str, curves: dict[str, tuple[list[float], list[float], float]]
+) -> Figure:
     """Background mistag rate vs signal efficiency, one curve per platform."""
     fig, ax = plt.subplots(figsize=(6, 4.5))
     rows = []
@@ -118,12 +181,18 @@ def roc_figure(out_dir: Path, name: str, curves: dict[str, tuple[list[float], li
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     png = _save(fig, out_dir / f"{name}.png")
-    return Figure("ROC curves", png, write_csv(out_dir / f"{name}.csv", ["label", "fpr", "tpr"], rows))
+    return Figure(
+        "ROC curves", png, write_csv(out_dir / f"{name}.csv", ["label", "fpr", "tpr"], rows)
+    )
 
 
 def grouped_bars(
-    out_dir: Path, name: str, title: str, ylabel: str,
-    series: dict[str, dict[str, tuple[float, float]]], published: dict[str, float] | None = None,
+    out_dir: Path,
+    name: str,
+    title: str,
+    ylabel: str,
+    series: dict[str, dict[str, tuple[float, float]]],
+    published: dict[str, float] | None = None,
     order: Sequence[str] = (),
     log: bool = False,
 ) -> Figure:
@@ -147,8 +216,16 @@ def grouped_bars(
         xs = [j + (i - (n - 1) / 2) * width for j, c in enumerate(cats) if c in vals]
         ys = [vals[c][0] for c in cats if c in vals]
         es = [vals[c][1] if vals[c][1] == vals[c][1] else 0 for c in cats if c in vals]
-        ax.errorbar(xs, ys, yerr=None if paper else es, fmt="D" if paper else "o", capsize=3,
-                    color=colour, mfc="none" if paper else colour, label=label)
+        ax.errorbar(
+            xs,
+            ys,
+            yerr=None if paper else es,
+            fmt="D" if paper else "o",
+            capsize=3,
+            color=colour,
+            mfc="none" if paper else colour,
+            label=label,
+        )
         rows += [(label, c, vals[c][0], vals[c][1]) for c in cats if c in vals]
     if published:
         for j, c in enumerate(cats):
@@ -164,4 +241,6 @@ def grouped_bars(
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=8)
     png = _save(fig, out_dir / f"{name}.png")
-    return Figure(title, png, write_csv(out_dir / f"{name}.csv", ["series", "category", "mean", "std"], rows))
+    return Figure(
+        title, png, write_csv(out_dir / f"{name}.csv", ["series", "category", "mean", "std"], rows)
+    )

@@ -13,11 +13,16 @@ values are edited.
 from __future__ import annotations
 
 import os
-import tomllib
+import sys
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10 (tomli has the same API, parse_float included)
+    import tomli as tomllib
 
 from fairhep.errors import ConfigError
 
@@ -71,7 +76,7 @@ def citation(directory: Path | str | None = None) -> str:
     p = load("paper", directory)["paper"]
     first = p["authors"].split(",")[0]
     return (
-        f"{first} et al., \"{p['title']}\", {p['journal']} {p['volume']} ({p['year']}) "
+        f'{first} et al., "{p["title"]}", {p["journal"]} {p["volume"]} ({p["year"]}) '
         f"{p['article']}, doi:{p['doi']}, arXiv:{p['arxiv']}"
     )
 

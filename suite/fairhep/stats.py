@@ -176,7 +176,12 @@ def spread_consistency(
     if sizes.min() >= 2 and within_ss > 0:
         res = sps.f_oneway(*data.values())
         return SpreadTest(
-            "anova", float(res.statistic), g - 1, float(res.pvalue), None, g,
+            "anova",
+            float(res.statistic),
+            g - 1,
+            float(res.pvalue),
+            None,
+            g,
             f"one-way ANOVA, {g} groups, {int(sizes.sum())} runs",
         )
     origin = "given"
@@ -188,7 +193,12 @@ def spread_consistency(
     grand = float((sizes * means).sum() / sizes.sum())
     chi2 = float((sizes * (means - grand) ** 2).sum() / sigma**2)
     return SpreadTest(
-        "chi2", chi2, g - 1, float(sps.chi2.sf(chi2, g - 1)), float(sigma), g,
+        "chi2",
+        chi2,
+        g - 1,
+        float(sps.chi2.sf(chi2, g - 1)),
+        float(sigma),
+        g,
         f"chi-square of {g} group means, sigma = {sigma:.2g} ({origin})",
     )
 
@@ -271,8 +281,11 @@ def framework_parity(
     # tolerance 1e-5) from failing on binary rounding.
     eps = 1e-12
     return Parity(
-        d_acc, d_auc, abs(d_acc) <= accuracy_tol + eps,
+        d_acc,
+        d_auc,
+        abs(d_acc) <= accuracy_tol + eps,
         None if math.isnan(d_auc) else abs(d_auc) <= auc_tol + eps,
-        per_jet, None if max_abs_dscore is None else float(max_abs_dscore),
+        per_jet,
+        None if max_abs_dscore is None else float(max_abs_dscore),
         None if tolerance is None else float(tolerance),
     )

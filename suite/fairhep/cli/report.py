@@ -15,17 +15,28 @@ def register(sub: argparse._SubParsersAction) -> None:
         "directories below it), compare them with the paper's published tables, and write "
         "report.md, report.html (self-contained), figures/*.png + *.csv and tables/*.csv.",
     )
-    p.add_argument("--results", type=Path, nargs="+", default=[Path("results")], metavar="DIR",
-                   help="results directories (default: ./results); a campaign directory with "
-                   "one results directory per task/site also works")
-    p.add_argument("--out", type=Path,
-                   help="output directory (default: reports/report-<UTC time>)")
-    p.add_argument("--published", type=Path,
-                   help="directory with the published tables (default: $FAIRHEP_PUBLISHED, the "
-                   "installed copy, or results/published of the source tree)")
-    p.add_argument("--p-method", choices=["normal", "student", "prediction", "empirical"],
-                   default="normal", help="p-value of the published Table 4 values (see "
-                   "fairhep.stats; default: normal)")
+    p.add_argument(
+        "--results",
+        type=Path,
+        nargs="+",
+        default=[Path("results")],
+        metavar="DIR",
+        help="results directories (default: ./results); a campaign directory with "
+        "one results directory per task/site also works",
+    )
+    p.add_argument("--out", type=Path, help="output directory (default: reports/report-<UTC time>)")
+    p.add_argument(
+        "--published",
+        type=Path,
+        help="directory with the published tables (default: $FAIRHEP_PUBLISHED, the "
+        "installed copy, or results/published of the source tree)",
+    )
+    p.add_argument(
+        "--p-method",
+        choices=["normal", "student", "prediction", "empirical"],
+        default="normal",
+        help="p-value of the published Table 4 values (see fairhep.stats; default: normal)",
+    )
     p.add_argument("--title", help="report title")
     p.set_defaults(func=_run)
 
@@ -34,8 +45,9 @@ def _run(args: argparse.Namespace) -> int:
     from fairhep.report import build_report
 
     out = args.out or Path("reports") / datetime.now(timezone.utc).strftime("report-%Y%m%d-%H%M%S")
-    html = build_report(args.results, out, p_method=args.p_method,
-                        published_dir=args.published, title=args.title)
+    html = build_report(
+        args.results, out, p_method=args.p_method, published_dir=args.published, title=args.title
+    )
     print(f"report: {html.parent / 'report.md'}")
     print(f"report: {html}")
     return 0
