@@ -47,7 +47,7 @@ from fairhep.data.synth_options import (DEFAULT_DIFFICULTY, DIFFICULTY_DOC, LAYO
 from fairhep.errors import DataError
 
 BLOCK_JETS = 4096  # jets generated at once: cache-sized (fastest), fixes the random streams
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"  # bump whenever the same seed gives different bytes
 
 # Jet radius (AK8): tracks and vertices live within it.
 _JET_R = 0.8
@@ -171,7 +171,7 @@ def generate_jets(n: int, rng: np.random.Generator,
     keep_sv = np.take_along_axis(valid_sv, order, axis=1)
     candidates = np.stack([sv_feats[name] for name in schema.SV_FEATURES], axis=1, dtype=f32)
     svs = np.take_along_axis(candidates, order[:, None, :], axis=2)  # (n, 14, 5)
-    svs *= keep_sv[:, None, :]
+    svs = np.where(keep_sv[:, None, :], svs, f32(0))  # exact zeros, never -0.0
     kept_x = np.where(keep_sv, np.take_along_axis(sv_x, order, axis=1), np.inf)
     kept_y = np.where(keep_sv, np.take_along_axis(sv_y, order, axis=1), np.inf)
 
