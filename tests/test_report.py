@@ -258,12 +258,21 @@ def test_malformed_records_are_named_and_skipped(tmp_path: Path) -> None:
         },
     )
     empty_metrics = write_record(site, rec)
+    failed = ResultRecord(
+        kind="train",
+        status="failed",
+        config={"seed": 98, "split": "kfold"},
+        provenance=rec.provenance,
+    )
+    failed.skip("training", "CUDA error: out of memory")
+    failed_path = write_record(site, failed)
     out = build_report([site], tmp_path / "out")
     md = (tmp_path / "out" / "report.md").read_text()
     problems = md.split("## Problems")[1].split("\n## ")[0]
     assert "broken_truncated.json" in problems and "not a readable JSON" in problems
     assert "broken_schema.json" in problems and "provenance" in problems
     assert empty_metrics.name in problems and "val_accuracy" in problems
+    assert failed_path.name in problems and "status failed (training: CUDA error" in problems
     # The good records still make the table.
     rows = rows_as_dicts(section(md_tables(md), "Table 4")[0])
     hal = next(r for r in rows if r["Source"] == "ours")

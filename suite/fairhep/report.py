@@ -120,6 +120,11 @@ REQUIRED_METRICS = {
 }
 
 
+# Kinds whose sections count only runs that finished; frameworks and sweeps list their
+# skipped/failed backends themselves.
+ONLY_OK_KINDS = ("train", "evaluate", "bench.default")
+
+
 def load_campaign(dirs: Sequence[Path]) -> Campaign:
     camp = Campaign(results_dirs(dirs))
     for d in camp.dirs:
@@ -131,6 +136,13 @@ def load_campaign(dirs: Sequence[Path]) -> Campaign:
                 camp.problems.append(f"{exc} — skipped")
                 continue
             r = Rec(rec, platform_label(rec), str(path.relative_to(d)))
+            if rec.status != "ok" and rec.kind in ONLY_OK_KINDS:
+                why = "; ".join(f"{s.get('what')}: {s.get('reason')}" for s in rec.skipped)
+                camp.problems.append(
+                    f"{path}: {rec.kind} record ({r.platform}) has status {rec.status}"
+                    f"{f' ({why})' if why else ''} — not counted"
+                )
+                continue
             lacking = [
                 k
                 for k in REQUIRED_METRICS.get(rec.kind, ())
