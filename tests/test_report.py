@@ -305,7 +305,10 @@ def test_campaign_directory_and_bad_arguments(
     replay: tuple[Path, str, dict], tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     # A campaign directory holding one results directory per site is searched below.
-    assert results_dirs([FIXTURES]) == [FIXTURES / s for s in sorted(SITES)]
+    assert results_dirs([FIXTURES]) == sorted(
+        [FIXTURES / s for s in SITES]
+        + [FIXTURES / "real" / "bench-local", FIXTURES / "real" / "smoke-local"]
+    )
     assert results_dirs([FIXTURES / "hal", FIXTURES / "hal"]) == [FIXTURES / "hal"]
     counts = {
         k: len(fixture_records(k))
@@ -377,3 +380,33 @@ def test_toy_runs_do_not_borrow_the_papers_seed_spread(tmp_path: Path) -> None:
         r for r in spread if r["Source"] == "ours [8/4/4, 300 jets]" and r["Quantity"] == "accuracy"
     )
     assert ours["Method"] == "identical group means" and ours["Verdict"] == "consistent"
+
+
+def test_real_records_replay(tmp_path: Path) -> None:
+    """Records written by the real bench and smoke campaign on a CPU-only VM."""
+    real = FIXTURES / "real"
+    build_report([real], tmp_path / "out")
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "None: every record was read." in md
+    tables = md_tables(md)
+    t4 = [r for r in rows_as_dicts(section(tables, "Table 4")[0]) if r["Source"] == "ours"]
+    bench = json.loads(next(real.glob("bench-local/records/train/*.json")).read_text())
+    row = next(r for r in t4 if r["Model h/D_E/D_O, train jets"].startswith("60/20/24"))
+    assert row["Val. accuracy"] == f"{bench['metrics']['val_accuracy']:.4f}"
+    assert row["Verdict"] == "undetermined (needs ≥ 2 seeds)"
+    t8 = section(tables, "Table 8")
+    ours, skipped = rows_as_dicts(t8[1]), rows_as_dicts(t8[2])
+    assert {(r["Backend"], r["Parity"]) for r in ours} == {
+        ("torch", "reference"),
+        ("onnxruntime", "parity"),
+    }
+    assert all(r["vs paper"].startswith("n/a (") for r in ours)
+    reasons = " ".join(r["Reason"] for r in skipped)
+    assert "CUDA" in reasons and "tensorrt" in reasons
+    f4 = rows_as_dicts(section(tables, "Figure 4")[0])
+    measured = [r for r in f4 if not r["Verdict"].startswith("skipped")]
+    assert {r["Backend"] for r in measured} == {"torch", "onnxruntime"}
+    assert all(r["Verdict"] == "not comparable (paper: TensorRT)" for r in measured)
+    campaign = rows_as_dicts(section(tables, "Campaign tasks")[0])
+    n_tasks = len(list(real.glob("*/records/campaign.task/*.json")))
+    assert sum(int(r["Done"]) for r in campaign) == n_tasks
