@@ -7,7 +7,8 @@
 #
 # Environment: SLURM_ROOT (state, logs, config; default /tmp/fairhep-slurm),
 # SLURMCTLD_PORT / SLURMD_PORT (default 6817 / 6818: choose others to run beside another
-# Slurm). Installs slurmctld, slurmd, slurm-client and munge with apt-get if missing (root).
+# Slurm), SLURM_MAX_ARRAY_SIZE (MaxArraySize; unset = Slurm's default of 1001; the tests make
+# it tiny so that fairhep has to split arrays). Installs slurmctld, slurmd, slurm-client and munge with apt-get if missing (root).
 set -euo pipefail
 ROOT=${SLURM_ROOT:-/tmp/fairhep-slurm}
 CTLD_PORT=${SLURMCTLD_PORT:-6817}
@@ -15,6 +16,13 @@ D_PORT=${SLURMD_PORT:-6818}
 export SLURM_CONF="$ROOT/etc/slurm.conf"
 
 stop() {
+  # Cancel what is still queued first: slurmstepd outlives slurmd and would keep jobs running.
+  if [ -s "$ROOT/run/slurmctld.pid" ] && scancel --user "$(id -un)" 2>/dev/null; then
+    for _ in $(seq 30); do
+      [ -z "$(squeue --noheader --user "$(id -un)" 2>/dev/null)" ] && break
+      sleep 0.5
+    done
+  fi
   for name in slurmd slurmctld; do
     pidfile="$ROOT/run/$name.pid"
     if [ -s "$pidfile" ]; then
@@ -75,6 +83,7 @@ SlurmdLogFile=$ROOT/log/slurmd.log
 ReturnToService=2
 MinJobAge=3600
 KillWait=5
+${SLURM_MAX_ARRAY_SIZE:+MaxArraySize=$SLURM_MAX_ARRAY_SIZE}
 SchedulerParameters=batch_sched_delay=0,sched_min_interval=0,bf_interval=1
 NodeName=localhost NodeAddr=127.0.0.1 CPUs=$NCPU RealMemory=$MEM_MB State=UNKNOWN
 PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP

@@ -38,6 +38,7 @@ pytestmark = pytest.mark.slurm
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "runners" / "single-node-slurm.sh"
 WAIT_S = 240
+MAX_ARRAY_SIZE = 2
 
 
 def _free_port() -> int:
@@ -56,7 +57,9 @@ def slurm_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
                     "apt-get: apt-get install slurmctld slurmd slurm-client munge)")
     root = tmp_path_factory.mktemp("slurm")
     env = {**os.environ, "SLURM_ROOT": str(root), "SLURMCTLD_PORT": str(_free_port()),
-           "SLURMD_PORT": str(_free_port())}
+           "SLURMD_PORT": str(_free_port()),
+           # Tiny MaxArraySize: the 3-task arrays must be split into chunks of 2 for real.
+           "SLURM_MAX_ARRAY_SIZE": str(MAX_ARRAY_SIZE)}
     proc = subprocess.run(["bash", str(SCRIPT), "start"], env=env, capture_output=True,
                           text=True, timeout=600)
     try:
@@ -110,10 +113,13 @@ def test_smoke_campaign_on_single_node_slurm(slurm_env: dict[str, str], tmp_path
 
     proc = fairhep(env, "submit", *common)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.count("submitted ") == len(ctx.tasks.kinds())
+    assert proc.stdout.count("submitted ") == len(ctx.tasks.kinds()) + 2  # two split arrays
     first = submissions(root)[-1]["chunks"]
     jobs = {c["kind"]: str(c["job_id"]) for c in first}
     assert set(jobs) == set(ctx.tasks.kinds())
+    # MaxArraySize read from scontrol: 3 trainings = elements 0-1, then 0 with offset 2.
+    train_chunks = [c for c in first if c["kind"] == "train"]
+    assert [(c["offset"], c["indices"]) for c in train_chunks] == [(0, [0, 1]), (2, [2])]
 
     # A plain submit while the campaign is queued would run tasks twice: refused.
     twice = fairhep(env, "submit", *common)
@@ -121,7 +127,7 @@ def test_smoke_campaign_on_single_node_slurm(slurm_env: dict[str, str], tmp_path
 
     # Cancel training task 1 while it trains: its run directory exists, its result does not.
     victim = ctx.tasks.by_kind["train"][1]
-    element = f"{jobs['train']}_{victim.index}"
+    element = f"{train_chunks[0]['job_id']}_{victim.index}"
     run_dir = ctx.layout.run_dir(victim.id)
     deadline = time.monotonic() + WAIT_S
     while time.monotonic() < deadline:
@@ -132,7 +138,7 @@ def test_smoke_campaign_on_single_node_slurm(slurm_env: dict[str, str], tmp_path
         raise AssertionError(f"{element} never ran: {squeue(env)}")
     assert victim.id not in finished_tasks(ctx.layout)
     subprocess.run(["scancel", element], env=env, check=True)
-    wait_idle(env, set(jobs.values()))
+    wait_idle(env, {str(c["job_id"]) for c in first})
 
     done = finished_tasks(ctx.layout)
     lost = {victim.id, victim.id.replace("train-", "evaluate-"), "aggregate"}
@@ -173,7 +179,12 @@ def test_smoke_campaign_on_single_node_slurm(slurm_env: dict[str, str], tmp_path
     for r in evals:
         assert 0.5 < r.metrics["accuracy"] <= 1.0
         assert r.provenance["site"] == "ci-slurm"
-        assert r.provenance["slurm"]["array_job_id"] in {jobs["evaluate"], str(again[1]["job_id"])}
+        assert r.provenance["slurm"]["array_job_id"] in {
+            str(c["job_id"]) for c in first + again if c["kind"] == "evaluate"}
+    # The task in the second chunk ran with its offset: array element 0 -> task index 2.
+    third = next(r for r in trains if r.task_id == ctx.tasks.by_kind["train"][2].id)
+    assert third.provenance["slurm"]["array_task_id"] == "0"
+    assert third.provenance["slurm"]["array_job_id"] == str(train_chunks[1]["job_id"])
     agg = finished_tasks(ctx.layout)["aggregate"]
     assert agg.metrics["complete"] is True and Path(agg.metrics["report"]).is_file()
     assert (root / "report").is_dir() and any((root / "report").rglob("*.csv"))

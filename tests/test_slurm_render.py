@@ -217,7 +217,6 @@ def test_hostile_site_values_are_passed_literally(tmp_path: Path, runtime: str) 
     for call, kind in zip(runs, scripts):
         argv = call["argv"]
         assert call["EVIL_VAR"] == EVIL
-        assert argv[-2:] == ["--kind", kind] or argv[-3:-1] == ["--kind", kind]
         assert argv[-3:] == ["--kind", kind, "0"]
         results_root = str(tmp_path / f"results {EVIL}")
         assert argv[argv.index("--results") + 1] == results_root
@@ -234,8 +233,7 @@ def test_hostile_site_values_are_passed_literally(tmp_path: Path, runtime: str) 
     sbatch = [c["argv"] for c in calls if c["prog"] == "sbatch"]
     assert len(sbatch) == len(chunks)
     logs = str(tmp_path / f"results {EVIL}" / "evil" / "camp" / "logs")
-    assert sbatch[0][:3] == ["--parsable", "--array=0%2", f"--output={logs}/data_%A_%a.out"] or \
-        sbatch[0][2] == f"--output={logs}/{chunks[0].kind}_%A_%a.out"
+    assert sbatch[0][:3] == ["--parsable", "--array=0%2", f"--output={logs}/train_%A_%a.out"]
     assert any(a == "--dependency=afterany:4242" for a in sbatch[1])
     assert shlex.split(listing.splitlines()[0].split("=$(", 1)[1].rstrip(")"))[0] == "sbatch"
 
