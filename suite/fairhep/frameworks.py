@@ -126,7 +126,6 @@ def run_frameworks(opts: BenchOptions, data_dir: Path, run_dir: Path) -> list[Pa
             metrics = {"tolerance": backend.tolerance}
             written.append(not_run_record(KIND, backend, config, status, reason, opts,
                                           data_dir, metrics))
-            print_skipped(console, backend.label, reason, status)
             rows.append({"backend": backend, "status": status, "reason": reason})
             continue
         t_start = time.perf_counter()
@@ -149,14 +148,12 @@ def run_frameworks(opts: BenchOptions, data_dir: Path, run_dir: Path) -> list[Pa
         except BackendUnavailable as exc:
             written.append(not_run_record(KIND, backend, config, "skipped", str(exc), opts,
                                           data_dir, {"tolerance": backend.tolerance}))
-            print_skipped(console, backend.label, str(exc))
             rows.append({"backend": backend, "status": "skipped", "reason": str(exc)})
             continue
         except Exception as exc:  # a broken backend must not lose the others' results
             reason = f"{type(exc).__name__}: {exc}"
             written.append(not_run_record(KIND, backend, config, "failed", reason, opts,
                                           data_dir, {"tolerance": backend.tolerance}))
-            print_skipped(console, backend.label, reason, "failed")
             rows.append({"backend": backend, "status": "failed", "reason": reason})
             continue
         finally:
@@ -181,13 +178,13 @@ def _progress(console: Console) -> Progress:
 
 def _ms(entry: dict[str, Any]) -> str:
     return (f"{entry['median_s'] * 1e3:.3f} "
-            f"[{entry['p5_s'] * 1e3:.3f}, {entry['p95_s'] * 1e3:.3f}]")
+            f"\\[{entry['p5_s'] * 1e3:.3f}, {entry['p95_s'] * 1e3:.3f}]")
 
 
 def results_table(rows: list[dict[str, Any]]) -> Table:
     """The printed Table 8: one row per backend that ran (the others are listed after it)."""
     table = Table(title="Inference across frameworks (cf. paper Table 8); time/batch in ms: "
-                  "median [p5, p95], incl. host<->device copies")
+                  "median \\[p5, p95], incl. host<->device copies")
     for col in ("Backend", "Prec.", "Status", "Accuracy", "AUC", "max|Δscore|",
                 "ms/batch @1", "ms/batch @128", "Jets @1/@128"):
         table.add_column(col, overflow="fold")

@@ -1,7 +1,8 @@
 """``fairhep bench --batch-sweep``: throughput and GPU utilisation vs batch size (Figure 4).
 
 For every backend and batch size, ``--repeats`` repetitions (default 10) each run
-``ceil(JETS_PER_REPEAT / batch)`` batches (host→device copy, inference, device→host copy, as
+``ceil(JETS_PER_REPEAT / batch)`` batches (``--max-jets`` lowers JETS_PER_REPEAT; with fewer
+test jets than that, batches cycle through them) (host→device copy, inference, device→host copy, as
 in :mod:`fairhep.timing`); a repetition's throughput is its jets over its wall time. One
 untimed warm-up batch precedes each batch size. While it runs, :class:`GpuSampler` polls
 NVML at 20 Hz and each point gets the mean GPU utilisation, memory and power of its interval.
@@ -290,8 +291,9 @@ def plot_sweep(path: Path, results: list[tuple[Backend, dict[str, Any], list[dic
             ax2.plot(pos, [np.median(u) for u in util], "o-", color="tab:blue",
                      label="GPU utilisation")
         else:
-            ax2.text(0.5, 0.5, f"GPU utilisation: {_nvml_why(nvml.get('reason'))}",
-                     transform=ax2.transAxes, ha="center", va="center", color="tab:blue")
+            ax2.text(0.5, 0.93, f"GPU utilisation: {_nvml_why(nvml.get('reason'))}",
+                     transform=ax2.transAxes, ha="center", va="top", color="tab:blue",
+                     bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "tab:blue"})
     where = nvml.get("device") or socket.gethostname()
     fig.suptitle(f"Throughput and GPU utilisation vs batch size on {where} (cf. paper Figure 4)")
     fig.tight_layout()
@@ -301,8 +303,9 @@ def plot_sweep(path: Path, results: list[tuple[Backend, dict[str, Any], list[dic
 
 def summary_table(results: list[tuple[Backend, dict[str, Any], list[dict[str, Any]]]],
                   nvml: dict[str, Any]) -> Table:
-    table = Table(title="Batch-size sweep: median jets/s over repetitions"
-                  + ("" if nvml["available"] else " (GPU utilisation: NVML unavailable)"))
+    table = Table(title="Sweep: median jets/s (GPU util.)",
+                  caption=None if nvml["available"] else
+                  f"GPU utilisation: {_nvml_why(nvml.get('reason'))}")
     table.add_column("Batch", justify="right")
     summaries = [(b, summarise(points)) for b, _, points in results]
     for b, _ in summaries:

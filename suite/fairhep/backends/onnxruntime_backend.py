@@ -108,8 +108,12 @@ class OnnxRuntimeBackend(Backend):
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3  # errors only: EP fallbacks are checked below
         providers: list[Any] = [(self.provider, self._provider_options(model))]
+        # Nodes an EP does not take fall back to the next one in the list.
+        if (self.provider == "TensorrtExecutionProvider"
+                and "CUDAExecutionProvider" in ort.get_available_providers()):
+            providers.append("CUDAExecutionProvider")
         if self.provider != "CPUExecutionProvider":
-            providers.append("CPUExecutionProvider")  # for nodes the EP does not take
+            providers.append("CPUExecutionProvider")
         try:
             session = ort.InferenceSession(str(model.onnx_path), opts, providers=providers)
         except Exception as exc:  # ORT raises its own Fail/RuntimeException types

@@ -27,10 +27,22 @@ MIN_VERSION = (8, 6)
 WORKSPACE_BYTES = 2 << 30
 
 
+_LOGGER: Any = None
+
+
 def _trt() -> Any:
     import tensorrt
 
     return tensorrt
+
+
+def _logger() -> Any:
+    """One logger per process: TensorRT warns when builder and runtime get different ones."""
+    global _LOGGER
+    if _LOGGER is None:
+        trt = _trt()
+        _LOGGER = trt.Logger(trt.Logger.WARNING)
+    return _LOGGER
 
 
 def tensorrt_unavailable_reason() -> str | None:
@@ -89,7 +101,7 @@ def build_engine(
         return cached
 
     trt = _trt()
-    logger = trt.Logger(trt.Logger.WARNING)
+    logger = _logger()
     builder = trt.Builder(logger)
     major = int(trt.__version__.split(".")[0])
     # TensorRT 10 networks are always explicit-batch; 8.x must be told.
@@ -157,7 +169,7 @@ class TensorRTBackend(Backend):
 
         trt = _trt()
         path = build_engine(model.onnx_path, self.precision, model.batch_sizes, model.cache_dir)
-        runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+        runtime = trt.Runtime(_logger())
         self._engine = runtime.deserialize_cuda_engine(path.read_bytes())
         if self._engine is None:
             raise BackendUnavailable(f"tensorrt: cannot deserialise engine {path}")
