@@ -77,7 +77,7 @@ def test_unknown_site_is_one_line_listing_known_sites(capsys: pytest.CaptureFixt
 @pytest.mark.parametrize(
     ("body", "key", "words"),
     [
-        ('scheduler = "slurm"\n[slurm]\npartiton = "gpu"\n', "slurm.partiton", "not a known setting"),
+        ('[slurm]\npartiton = "gpu"\n', "slurm.partiton", "not a known setting"),
         ('gpus_per_node = "4"\n', "gpus_per_node", "must be an integer"),
         ('[container]\nbinds = "/data"\n', "container.binds", "must be a list"),
         ('[time_limits]\ntrain = 5\n', "time_limits.train", "must be a string"),
@@ -107,7 +107,8 @@ def test_unknown_keys_and_wrong_types_name_file_and_key(
         ('[time_limits]\ntrain = "one day"\n', "time_limits.train"),
         ('[time_limits]\ntraining = "01:00:00"\n', "unknown task kind"),
         ('[environment.variables]\n"A B" = "1"\n', "not a valid variable name"),
-        ('[container]\nruntime = "apptainer"\nimage = "x.sif"\nbinds = ["/a,/b"]\n', "without commas"),
+        ('[container]\nruntime = "apptainer"\nimage = "x.sif"\nbinds = ["/a,/b"]\n',
+         "without commas"),
     ],
 )
 def test_values_that_would_break_a_job_script_are_refused(

@@ -107,7 +107,9 @@ def test_resume_style_subsets_compress_to_short_array_specs() -> None:
         ("aggregate", "0%2", ["train_0", "evaluate_0"])]
 
 
-def test_submit_refuses_placeholders_but_dry_run_renders(capsys: pytest.CaptureFixture[str]) -> None:
+def test_submit_refuses_placeholders_but_dry_run_renders(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     ctx = context("thetagpu", "paper")
     with pytest.raises(ConfigError, match="CHANGE-ME"):
         submit(ctx, array_size=1001)
@@ -214,7 +216,7 @@ def test_hostile_site_values_are_passed_literally(tmp_path: Path, runtime: str) 
     calls = [json.loads(line) for line in record.read_text().splitlines()]
     runs = [c for c in calls if c["prog"] == {"none": "fairhep"}.get(runtime, runtime)]
     assert len(runs) == len(scripts)
-    for call, kind in zip(runs, scripts):
+    for call, kind in zip(runs, scripts, strict=True):
         argv = call["argv"]
         assert call["EVIL_VAR"] == EVIL
         assert argv[-3:] == ["--kind", kind, "0"]

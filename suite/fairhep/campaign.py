@@ -47,7 +47,8 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 @dataclass(frozen=True)
 class DataSpec:
-    source: str = "site"  # "site": the site's paths.data / paths.test_data; "synthetic": a data task
+    # "site": the site's paths.data / paths.test_data; "synthetic": a data task makes them
+    source: str = "site"
     files: int = 4  # synthetic training/validation files
     jets_per_file: int = 500
     test_files: int = 1

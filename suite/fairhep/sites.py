@@ -139,7 +139,8 @@ class Site:
 
     def placeholders(self) -> list[str]:
         """Dotted keys whose value still contains the CHANGE-ME placeholder."""
-        return [key for key, value in _walk(self) if isinstance(value, str) and PLACEHOLDER in value]
+        return [key for key, value in _walk(self)
+                if isinstance(value, str) and PLACEHOLDER in value]
 
     def resolve_path(self, value: str) -> Path:
         """A site path as an absolute path (relative ones are taken from the current directory)."""

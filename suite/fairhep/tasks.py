@@ -79,7 +79,9 @@ class Layout:
 
 
 def results_root(site: Site, override: Path | None = None) -> Path:
-    return Path(override).absolute() if override is not None else site.resolve_path(site.paths.results)
+    if override is not None:
+        return Path(override).absolute()
+    return site.resolve_path(site.paths.results)
 
 
 def layout_for(site: Site, campaign: Campaign, results: Path | None = None) -> Layout:

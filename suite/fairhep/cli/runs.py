@@ -105,7 +105,8 @@ def _status(args: argparse.Namespace) -> int:
     ctx = _context(args)
     rows = campaign_status(ctx, tail_lines=args.tail)
     print(f"campaign {ctx.campaign.name} on {ctx.site.name}: {ctx.layout.root}")
-    header = f"{'kind':<11}{'total':>6}{'done':>6}{'pending':>9}{'running':>9}{'failed':>8}{'not submitted':>15}"
+    header = (f"{'kind':<11}{'total':>6}{'done':>6}{'pending':>9}{'running':>9}{'failed':>8}"
+              f"{'not submitted':>15}")
     print(header)
     for r in rows:
         print(f"{r.kind:<11}{r.total:>6}{r.done:>6}{r.pending:>9}{r.running:>9}{r.failed:>8}"

@@ -31,8 +31,8 @@ def _list(args: argparse.Namespace) -> int:
     for name, path in available_sites(args.site_dir).items():
         try:
             site = load_site_file(path)
-            summary = (f"{site.scheduler:<6} {site.cpu_arch:<8} "
-                       f"{(site.gpu_model or '-'):<6} {site.container.runtime:<9} {site.description}")
+            summary = (f"{site.scheduler:<6} {site.cpu_arch:<8} {(site.gpu_model or '-'):<6} "
+                       f"{site.container.runtime:<9} {site.description}")
         except FairhepError as exc:
             summary = f"INVALID: {exc}"
         print(f"{name:<10} {summary}  [{path}]")
@@ -67,8 +67,11 @@ def _check(args: argparse.Namespace) -> int:
     from fairhep.errors import FairhepError
     from fairhep.sites import available_sites, check_site, load_site, load_site_file
 
-    targets = ([(args.name, lambda: load_site(args.name, args.site_dir))] if args.name else
-               [(n, (lambda p=p: load_site_file(p))) for n, p in available_sites(args.site_dir).items()])
+    if args.name:
+        targets = [(args.name, lambda: load_site(args.name, args.site_dir))]
+    else:
+        targets = [(n, (lambda p=p: load_site_file(p)))
+                   for n, p in available_sites(args.site_dir).items()]
     errors = 0
     for name, load in targets:
         try:

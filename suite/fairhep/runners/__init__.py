@@ -70,8 +70,9 @@ def _submit_slurm(ctx: TaskContext, dry_run: bool, resume: bool, array_size: int
         busy = slurm.queued_indices(ctx)
         todo = [t for t in pending_tasks(ctx) if t.index not in busy.get(t.kind, set())]
         # The report is rebuilt whenever something else runs again.
-        if todo and "aggregate" in ctx.tasks.by_kind and not any(t.kind == "aggregate" for t in todo):
-            todo += list(ctx.tasks.by_kind["aggregate"])
+        aggregate = list(ctx.tasks.by_kind.get("aggregate", ()))
+        if todo and aggregate and not any(t.kind == "aggregate" for t in todo):
+            todo += aggregate
     else:
         todo = ctx.tasks.all()
         if not dry_run:
@@ -105,8 +106,9 @@ def _submit_slurm(ctx: TaskContext, dry_run: bool, resume: bool, array_size: int
     job_ids: dict[str, list[str]] = {}
     for c in submitted:
         job_ids.setdefault(c.kind, []).append(str(c.job_id))
-        echo(f"submitted {c.kind}: job {c.job_id} array {c.array_spec(ctx.site.max_concurrent_tasks)}"
-             + (f" after {', '.join(c.depends_on)}" if c.depends_on else ""))
+        after = f" after {', '.join(c.depends_on)}" if c.depends_on else ""
+        echo(f"submitted {c.kind}: job {c.job_id} "
+             f"array {c.array_spec(ctx.site.max_concurrent_tasks)}{after}")
     return SubmitResult(todo, job_ids)
 
 

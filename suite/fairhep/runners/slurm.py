@@ -128,7 +128,8 @@ def task_command(ctx: TaskContext, kind: str) -> list[list[str | Raw]]:
         # docker: the engine passes neither the job's environment nor its GPU allocation.
         lines = [["docker", "run", "--rm", "--user", Raw('"$(id -u):$(id -g)"')]]
         if gpus:
-            lines.append(["--gpus", Raw('"\\"device=${CUDA_VISIBLE_DEVICES:?no GPU allocated}\\""')])
+            gpu_list = Raw('"\\"device=${CUDA_VISIBLE_DEVICES:?no GPU allocated}\\""')
+            lines.append(["--gpus", gpu_list])
         for b in bind_paths(ctx):
             lines.append(["--volume", b if ":" in b else f"{b}:{b}"])
         names = ["OMP_NUM_THREADS", *site.environment.variables, *_SLURM_PASS]
