@@ -247,3 +247,11 @@ def test_paths_slurm_or_containers_would_misread_are_refused(tmp_path: Path) -> 
     ctx = TaskContext.create(load_site(site_file), load_campaign("smoke"))
     with pytest.raises(ConfigError, match="contains ','"):
         slurm.render_scripts(ctx)
+
+
+def test_status_before_any_submission_needs_no_slurm(tmp_path: Path) -> None:
+    from fairhep.runners import campaign_status
+
+    rows = {r.kind: r for r in campaign_status(context("hal", "paper", tmp_path))}
+    assert (rows["train"].total, rows["train"].not_submitted, rows["train"].done) == (140, 140, 0)
+    assert rows["aggregate"].not_submitted == 1

@@ -400,6 +400,8 @@ def job_states(ctx: TaskContext) -> list[ElementState]:
     """The Slurm state of the latest submitted element of every task without a result."""
     done = finished_tasks(ctx.layout)
     elements = latest_elements(ctx)
+    if not elements:
+        return []  # nothing submitted: no need to ask Slurm
     queued = _squeue()
     remembered: dict[str, str] = {}
     asked: set[str] = set()
@@ -423,8 +425,6 @@ def job_states(ctx: TaskContext) -> list[ElementState]:
 def queued_indices(ctx: TaskContext) -> dict[str, set[int]]:
     """Tasks whose latest element is still pending or running: --resume leaves them alone."""
     busy: dict[str, set[int]] = {}
-    if not load_submissions(ctx):
-        return busy  # nothing submitted yet: no need to ask Slurm
     for e in job_states(ctx):
         if e.state not in ENDED and e.state != "UNKNOWN":
             busy.setdefault(e.kind, set()).add(e.index)
