@@ -14,10 +14,12 @@ from sklearn.metrics import roc_auc_score
 from fairhep import schema
 from fairhep.backends import TOLERANCE, all_backends
 from fairhep.backends.onnxruntime_backend import OnnxRuntimeBackend
+from fairhep.bench import BenchOptions
 from fairhep.cli import main
 from fairhep.data.load import load_dataset
 from fairhep.frameworks import KIND, parity_metrics, scores_metrics
 from fairhep.model import ScoreModel, load_run_model
+from fairhep.portability import device_excluded
 from fairhep.results import load_records
 from fairhep.timing import BatchTimes
 
@@ -140,3 +142,14 @@ def test_parity_fails_beyond_tolerance():
     assert bad["parity_ok"] is False and bad["max_abs_dscore"] == pytest.approx(3e-5, rel=1e-2)
     assert scores_metrics(ref, labels)["accuracy"] == 1.0
     assert scores_metrics(ref, np.zeros(20, np.int64))["auc"] is None  # one class only
+
+
+def test_device_option_excludes_backends_but_keeps_the_reference():
+    opts = {d: BenchOptions(device=d) for d in ("auto", "cpu", "cuda")}
+    by_label = {b.label: b for b in all_backends()}
+    assert device_excluded(opts["auto"], by_label["tensorrt-fp16"]) is None
+    assert device_excluded(opts["cpu"], by_label["torch-cuda"]) == (
+        "--device cpu: GPU backends not run")
+    assert device_excluded(opts["cuda"], by_label["onnxruntime-cpu"]) == (
+        "--device cuda: CPU backends not run")
+    assert device_excluded(opts["cuda"], by_label["torch-cpu"]) is None

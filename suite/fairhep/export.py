@@ -71,7 +71,9 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def onnx_metadata(net: InteractionNetwork, opset: int, weights: str = BEST_WEIGHTS) -> dict[str, str]:
+def onnx_metadata(
+    net: InteractionNetwork, opset: int, weights: str = BEST_WEIGHTS
+) -> dict[str, str]:
     """The metadata_props written into the .onnx (all values are strings, as ONNX wants)."""
     desc = schema.describe()
     c = net.config

@@ -37,7 +37,8 @@ from fairhep.data.load import JetArrays
 from fairhep.errors import BackendUnavailable
 from fairhep.portability import console as make_console
 from fairhep.portability import (
-    chosen_backends, load_test_jets, manifest_of, not_run_record, prepare_model, print_skipped,
+    chosen_backends, device_excluded, load_test_jets, manifest_of, not_run_record,
+    prepare_model, print_skipped,
 )
 from fairhep.results import ResultRecord, write_record
 from fairhep.timing import BatchTimes, time_batches
@@ -116,7 +117,8 @@ def run_frameworks(opts: BenchOptions, data_dir: Path, run_dir: Path) -> list[Pa
                   f"{data_dir} (reference: PyTorch CPU fp32)", highlight=False)
     for backend in backends:
         config = {**backend.config(), **base_config}
-        reason = backend.available()
+        # torch-cpu stays with --device cuda: it is the reference every backend is judged by.
+        reason = backend.available() or device_excluded(opts, backend)
         if reason is None and backend.name != "torch" and export_error:
             reason = export_error
             status = "failed"

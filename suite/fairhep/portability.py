@@ -71,6 +71,15 @@ def chosen_backends(opts: BenchOptions) -> list[Backend]:
     return select_backends(opts.backends)
 
 
+def device_excluded(opts: BenchOptions, backend: Backend) -> str | None:
+    """Why ``--device`` leaves this backend out (None: it does not)."""
+    if opts.device == "cpu" and backend.device == "cuda":
+        return "--device cpu: GPU backends not run"
+    if opts.device == "cuda" and backend.device == "cpu" and backend.label != "torch-cpu":
+        return "--device cuda: CPU backends not run"
+    return None
+
+
 def not_run_record(
     kind: str, backend: Backend, config: dict[str, object], status: str, reason: str,
     opts: BenchOptions, data_dir: Path, metrics: dict[str, object] | None = None,

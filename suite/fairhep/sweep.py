@@ -1,11 +1,12 @@
 """``fairhep bench --batch-sweep``: throughput and GPU utilisation vs batch size (Figure 4).
 
 For every backend and batch size, ``--repeats`` repetitions (default 10) each run
-``ceil(JETS_PER_REPEAT / batch)`` batches (``--max-jets`` lowers JETS_PER_REPEAT; with fewer
-test jets than that, batches cycle through them) (host→device copy, inference, device→host copy, as
-in :mod:`fairhep.timing`); a repetition's throughput is its jets over its wall time. One
-untimed warm-up batch precedes each batch size. While it runs, :class:`GpuSampler` polls
-NVML at 20 Hz and each point gets the mean GPU utilisation, memory and power of its interval.
+``ceil(JETS_PER_REPEAT / batch)`` batches, each timed as in :mod:`fairhep.timing` (host→device
+copy, inference, device→host copy); ``--max-jets`` lowers JETS_PER_REPEAT, and with fewer
+test jets than that the batches cycle through them. A repetition's throughput is its jets
+over its wall time. One untimed warm-up batch precedes each batch size. While it runs,
+:class:`GpuSampler` polls NVML at 20 Hz and each point gets the mean GPU utilisation, memory
+and power of its interval.
 
 Grids (``--batch-sizes`` overrides, e.g. ``200:2400:200,2600:4200:400`` for the paper's code):
 
@@ -45,7 +46,8 @@ from fairhep.errors import BackendUnavailable
 from fairhep.nvml_sampler import GpuSampler
 from fairhep.portability import console as make_console
 from fairhep.portability import (
-    chosen_backends, load_test_jets, manifest_of, not_run_record, prepare_model, print_skipped,
+    chosen_backends, device_excluded, load_test_jets, manifest_of, not_run_record,
+    prepare_model, print_skipped,
 )
 from fairhep.results import ResultRecord, write_record
 
@@ -153,10 +155,8 @@ def run_sweep(opts: BenchOptions, data_dir: Path, run_dir: Path) -> list[Path]:
 
     plan: list[tuple[Backend, str | None, str]] = []
     for b in backends:
-        reason, status = b.available(), "skipped"
-        if reason is None and opts.device == "cpu" and b.device == "cuda":
-            reason = "--device cpu: GPU backends not swept"
-        elif reason is None and opts.device == "cuda" and b.device == "cpu":
+        reason, status = b.available() or device_excluded(opts, b), "skipped"
+        if reason is None and opts.device == "cuda" and b.device == "cpu":
             reason = "--device cuda: CPU backends not swept"
         elif (reason is None and gpu_node and opts.device == "auto" and b.device == "cpu"
               and not explicit & {b.name, b.label}):
