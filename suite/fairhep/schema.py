@@ -148,6 +148,9 @@ H5_FEATURE_PREFIX = {"train": "training", "test": "testing"}
 # Keys are read in alphabetical order by the original code: index 2 = tracks, 3 = SVs.
 H5_TRACK_INDEX = 2
 H5_SV_INDEX = 3
+# Per-jet shapes of the feature groups the IN does not use (0: jet-level fj_*, 1: pfcand_*):
+# written only as empty placeholders so that indices 2/3 keep meaning tracks/SVs.
+H5_UNUSED_SHAPES: dict[int, tuple[int, int]] = {0: (27, 1), 1: (10, 100)}
 H5_TARGET = "target_subgroup/target"
 H5_SPECTATORS = "spectator_subgroup/spectators"
 JETS_PER_FILE = 100_000
