@@ -146,3 +146,14 @@ def test_cli_convert(ntuples: list[TinyNtuple], tmp_path: Path,
     assert main(["data", "convert", str(tmp_path / "absent.root"), "--out", str(out)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "absent.root: ROOT file not found" in err
+
+
+def test_range_without_labelled_jets_gives_an_empty_file(tmp_path: Path) -> None:
+    nt = write_tiny_ntuple(tmp_path / "n.root", np.array([2, 1, 4, 3]), np.array([1, 0, 2, 1]),
+                           np.array([HBB, QCD, NEITHER, NEITHER]))
+    out = tmp_path / "out"
+    manifest = convert([nt.path], out, jets_per_file=2)
+    assert [f.jets for f in manifest.files] == [2, 0]
+    assert len(load.read_file(out / "newdata_1.h5")) == 0
+    assert check_dataset(out).ok
+    assert not list(out.glob("*.tmp"))

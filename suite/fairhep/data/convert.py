@@ -31,7 +31,7 @@ import h5py
 import numpy as np
 
 from fairhep import schema
-from fairhep.data import jagged
+from fairhep.data import h5layout, jagged
 from fairhep.data.manifest import FileEntry, Manifest, sha256_file
 from fairhep.errors import DataError
 
@@ -145,6 +145,17 @@ def _convert_chunk(chunk: _Chunk, path: Path, split: str, step_size: int | str,
     tmp = path.with_name(path.name + ".tmp")
     counts = {"entries": chunk.stop - chunk.start, "jets": 0, "dropped_unlabelled": 0,
               "dropped_ambiguous": 0}
+    try:
+        _write_chunk(tree, chunk, tmp, split, step_size, counts, progress)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # never leave a half-written file behind
+        raise
+    os.replace(tmp, path)
+    return counts
+
+
+def _write_chunk(tree: Any, chunk: _Chunk, tmp: Path, split: str, step_size: int | str,
+                 counts: dict[str, int], progress: ProgressFn | None) -> None:
     with h5py.File(tmp, "w") as h5:
         tracks = _create(h5, schema.h5_dataset_name(split, schema.H5_TRACK_INDEX),
                          schema.TRACK_SHAPE)
@@ -168,18 +179,13 @@ def _convert_chunk(chunk: _Chunk, path: Path, split: str, step_size: int | str,
             if progress:
                 progress(len(keep))
         n = counts["jets"]
-        # Unused FAIR feature groups (fj_*, pfcand_*): keep the index convention, no storage.
-        for i, shape in ((0, (27, 1)), (1, (10, 100))):
-            h5.create_dataset(schema.h5_dataset_name(split, i), (n, *shape), np.float32,
-                              chunks=(max(1, min(n, 1024)), *shape), fillvalue=0)
+        h5layout.create_placeholders(h5, split, n)
         h5.attrs[_ATTR + "source"] = str(chunk.source)
         h5.attrs[_ATTR + "entry_start"] = chunk.start
         h5.attrs[_ATTR + "entry_stop"] = chunk.stop
         for key in ("dropped_unlabelled", "dropped_ambiguous"):
             h5.attrs[_ATTR + key] = counts[key]
         h5.attrs[_ATTR + "schema_version"] = schema.SCHEMA_VERSION
-    os.replace(tmp, path)
-    return counts
 
 
 def _existing(chunk: _Chunk, path: Path) -> dict[str, int]:

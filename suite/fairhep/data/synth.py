@@ -39,7 +39,7 @@ import h5py
 import numpy as np
 
 from fairhep import schema
-from fairhep.data import jagged
+from fairhep.data import h5layout, jagged
 from fairhep.data.load import JetArrays
 from fairhep.data.manifest import FileEntry, Manifest, sha256_file
 from fairhep.data.synth_options import (DEFAULT_DIFFICULTY, DIFFICULTY_DOC, LAYOUTS,
@@ -47,16 +47,13 @@ from fairhep.data.synth_options import (DEFAULT_DIFFICULTY, DIFFICULTY_DOC, LAYO
 from fairhep.errors import DataError
 
 BLOCK_JETS = 4096  # jets generated at once: cache-sized (fastest), fixes the random streams
-GENERATOR_VERSION = "2"  # bump whenever the same seed gives different bytes
+GENERATOR_VERSION = "3"  # bump whenever the same seed gives different bytes
 
 # Jet radius (AK8): tracks and vertices live within it.
 _JET_R = 0.8
 # Proper decay lengths c*tau (cm) and hadron masses (GeV) of b and c hadrons.
 _CTAU = {"b": 0.045, "c": 0.015}
 _HADRON_MASS = {"b": 5.3, "c": 1.9}
-# Unused feature groups of the FAIR files (jet-level fj_* and pfcand_* arrays): created so
-# that indices 2/3 keep meaning tracks/SVs, never written, hence never stored.
-_UNUSED_SHAPES = {0: (27, 1), 1: (10, 100)}
 
 ProgressFn = Callable[[int], None]
 
@@ -349,10 +346,7 @@ def _write_h5(path: Path, seed: int, index: int, n: int, difficulty: float, spli
               workers: int, progress: ProgressFn | None) -> None:
     tmp = path.with_name(path.name + ".tmp")
     with h5py.File(tmp, "w") as h5:
-        chunk = max(1, min(n, 1024))
-        for i, shape in _UNUSED_SHAPES.items():
-            h5.create_dataset(schema.h5_dataset_name(split, i), (n, *shape), np.float32,
-                              chunks=(chunk, *shape), fillvalue=0)
+        h5layout.create_placeholders(h5, split, n)
         tracks = h5.create_dataset(schema.h5_dataset_name(split, schema.H5_TRACK_INDEX),
                                    (n, *schema.TRACK_SHAPE), np.float32)
         svs = h5.create_dataset(schema.h5_dataset_name(split, schema.H5_SV_INDEX),
