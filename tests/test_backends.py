@@ -98,3 +98,39 @@ def test_time_batches_keeps_order_and_counts_batches():
     assert s["n_batches"] == math.ceil(20 / 8) == len(timed.times_s)
     assert s["n_jets"] == 20
     assert 0 < s["p5_s"] <= s["median_s"] <= s["p95_s"]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("make", [lambda: TorchBackend("cuda"),
+                                  lambda: OnnxRuntimeBackend("CUDAExecutionProvider"),
+                                  lambda: TensorRTBackend("fp32"),
+                                  lambda: TensorRTBackend("fp16")])
+def test_gpu_backends_match_the_cpu_reference(make):
+    backend = make()
+    reason = backend.available()
+    if reason:
+        pytest.skip(reason)
+    jets = load_dataset(inputs().data)
+    ref = TorchBackend("cpu")
+    ref.prepare(_prepared())
+    backend.prepare(_prepared())
+    for n in (1, 37, 128):
+        idx = np.arange(n) % len(jets)
+        t, s = np.ascontiguousarray(jets.tracks[idx]), np.ascontiguousarray(jets.svs[idx])
+        assert np.abs(backend.predict(t, s) - ref.predict(t, s)).max() <= backend.tolerance
+    backend.close()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(importlib.util.find_spec("tensorrt") is None,
+                    reason="tensorrt: module not installed")
+def test_tensorrt_engine_is_cached_by_onnx_gpu_version_precision():
+    from fairhep.backends.tensorrt_backend import build_engine, engine_path
+
+    cache = inputs().cache
+    first = build_engine(onnx_file(), "fp32", (1, 128), cache)
+    assert first == engine_path(onnx_file(), cache, "fp32", (1, 128))
+    stamp = first.stat().st_mtime_ns
+    assert build_engine(onnx_file(), "fp32", (1, 128), cache) == first
+    assert first.stat().st_mtime_ns == stamp  # reused, not rebuilt
+    assert engine_path(onnx_file(), cache, "fp16", (1, 128)) != first
