@@ -100,7 +100,8 @@ def read_file(path: Path, start: int = 0, stop: int | None = None) -> JetArrays:
             spectators = None
             if schema.H5_SPECTATORS in h5:
                 spectators = np.asarray(h5[schema.H5_SPECTATORS][sl], np.float32)
-                spectators = spectators.reshape(len(spectators), -1)
+                # Explicit width: reshape(0, -1) is ambiguous for a file without jets.
+                spectators = spectators.reshape(len(spectators), int(np.prod(spectators.shape[1:])))
             return JetArrays(
                 np.asarray(tracks[sl], np.float32),
                 np.asarray(svs[sl], np.float32),
