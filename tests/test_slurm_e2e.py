@@ -131,7 +131,8 @@ def test_smoke_campaign_on_single_node_slurm(slurm_env: dict[str, str], tmp_path
     run_dir = ctx.layout.run_dir(victim.id)
     deadline = time.monotonic() + WAIT_S
     while time.monotonic() < deadline:
-        if squeue(env).get(element) == "RUNNING" and (run_dir / "model.json").exists():
+        # model.json is written when training starts; smoke trains for several seconds more.
+        if (run_dir / "model.json").exists() and squeue(env).get(element) == "RUNNING":
             break
         time.sleep(0.1)
     else:
