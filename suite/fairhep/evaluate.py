@@ -21,6 +21,7 @@ from fairhep.data import load
 from fairhep.data.load import JetArrays
 from fairhep.devices import resolve_device, synchronize
 from fairhep.errors import DataError
+from fairhep.hostmem import retain_freed_memory
 from fairhep.model import BEST_WEIGHTS, InteractionNetwork, load_run_model
 
 MAX_ROC_POINTS = 200
@@ -141,6 +142,7 @@ def evaluate(
     training held out); write an ``evaluate`` record when ``results`` is set."""
     t0 = time.perf_counter()
     dev = resolve_device(device)
+    retain_freed_memory()
     net = load_run_model(Path(run_dir), weights).to(dev)
     pred = predict(net, _test_batches(Path(data_dir), batch_size, max_jets, files), dev)
     total_s = time.perf_counter() - t0

@@ -35,6 +35,7 @@ from fairhep.data import load
 from fairhep.devices import resolve_device, synchronize
 from fairhep.errors import ConfigError
 from fairhep.evaluate import accuracy, auc, manifest_path, predict
+from fairhep.hostmem import retain_freed_memory
 from fairhep.model import (
     BEST_WEIGHTS,
     LAST_WEIGHTS,
@@ -230,6 +231,7 @@ def train(cfg: TrainConfig) -> TrainResult:
                           f"(got {cfg.epochs}, {cfg.patience}, {cfg.batch_size}, {cfg.lr})")
     cfg = replace(cfg, data=Path(cfg.data), out=Path(cfg.out))
     device = resolve_device(cfg.device)
+    retain_freed_memory()
     split = _split_for(cfg)
     if split.n_train == 0 or split.n_valid == 0:
         raise ConfigError(f"{cfg.data}: the {cfg.split} split leaves {split.n_train} training "
