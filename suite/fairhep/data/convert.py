@@ -15,8 +15,8 @@ What the FAIR converter does, made explicit:
 * Tracks and SVs keep the ntuple order (tracks by descending 2-D IP significance, SVs by
   descending dxy significance), are cut at 60 / 5 and zero-padded, float32, channels first.
 * Reading goes through ``uproot`` in steps of ``step_size`` entries (or a size such as
-  ``"100 MB"``) and writing appends to the HDF5 datasets, so memory is bounded by one step
-  plus one output file's worth of nothing: the whole dataset is never in memory.
+  ``"100 MB"``) and each step is appended to the growing HDF5 datasets on disk, so memory
+  is bounded by one step: neither the dataset nor an output file is ever held in memory.
 """
 
 from __future__ import annotations
