@@ -17,6 +17,8 @@ from fairhep.results import load_records, read_record
 TINY = {"train_files": 3, "jets_per_file": 64, "test_jets": 128, "epochs": 1,
         "batch_size": 32, "lr": 3e-3}
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 @pytest.fixture(scope="module")
 def cold(tmp_path_factory) -> tuple[BenchOptions, Path]:

@@ -19,6 +19,8 @@ from fairhep.train import TrainConfig, train
 
 TEST_SEED = 21
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:

@@ -27,6 +27,8 @@ from fairhep.train import CHECKPOINT, SUMMARY, TrainConfig, should_stop, train
 SMALL = dict(hidden=8, de=4, do=4)
 SMALL_ARGS = ["--hidden", "8", "--de", "4", "--do", "4"]
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 @pytest.fixture(scope="module")
 def eleven_files(tmp_path_factory) -> Path:
@@ -45,7 +47,9 @@ def small_data(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def resume_data(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("resume")
-    synthesize(d, files=3, jets_per_file=96, seed=13)
+    # Epochs of ~50 batches: long enough that a signal sent just after the first epoch's
+    # checkpoint lands inside the second epoch.
+    synthesize(d, files=3, jets_per_file=400, seed=13)
     return d
 
 
@@ -187,8 +191,9 @@ def _train_cmd(data: Path, out: Path) -> list[str]:
 
 
 def _env() -> dict[str, str]:
-    # Same thread count in every process, so float reductions happen in the same order.
-    return {**os.environ, "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2"}
+    # Same thread count in every process, so float reductions happen in the same order; one
+    # thread, because spinning OpenMP threads slow a tiny model down on a busy machine.
+    return {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def _start_and_signal(cmd: list[str], out: Path, sig: int, delay: float) -> int:
@@ -224,7 +229,7 @@ def uninterrupted(resume_data, tmp_path_factory) -> Path:
 def test_sigterm_checkpoints_mid_epoch_and_resume_matches(resume_data, tmp_path, uninterrupted):
     out = tmp_path / "run"
     cmd = _train_cmd(resume_data, out)
-    assert _start_and_signal(cmd, out, signal.SIGTERM, 0.05) == 143
+    assert _start_and_signal(cmd, out, signal.SIGTERM, 0.1) == 143
     state = torch.load(out / CHECKPOINT, weights_only=True)["state"]
     assert 1 <= state["epoch"] < 3 and state["batch"] > 0  # stopped inside an epoch
     assert not (out / SUMMARY).exists()
@@ -239,7 +244,7 @@ def test_sigterm_checkpoints_mid_epoch_and_resume_matches(resume_data, tmp_path,
 def test_sigkill_resumes_from_the_epoch_checkpoint(resume_data, tmp_path, uninterrupted):
     out = tmp_path / "run"
     cmd = _train_cmd(resume_data, out)
-    assert _start_and_signal(cmd, out, signal.SIGKILL, 0.05) == -signal.SIGKILL
+    assert _start_and_signal(cmd, out, signal.SIGKILL, 0.1) == -signal.SIGKILL
     state = torch.load(out / CHECKPOINT, weights_only=True)["state"]
     assert state["batch"] == 0 and state["epoch"] < 3  # only epoch checkpoints survive a kill
     done = subprocess.run(cmd, env=_env(), capture_output=True, text=True)
