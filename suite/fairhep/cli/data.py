@@ -41,7 +41,8 @@ def _register_synth(dsub: argparse._SubParsersAction) -> None:
     p.add_argument("--difficulty", type=float, default=None,
                    help="fraction of jets generated with the other class's physics, in "
                    f"[0, {synth.MAX_DIFFICULTY}]; AUC <= ~1-difficulty "
-                   f"(default {synth.DEFAULT_DIFFICULTY}: baseline IN AUC ~0.97)")
+                   f"(default {synth.DEFAULT_DIFFICULTY}: baseline IN AUC ~0.97 after 3 "
+                   "epochs on 20k jets)")
     p.add_argument("--split", choices=["train", "test"], default="train",
                    help="HDF5 group: training_subgroup (train) or testing_subgroup (test)")
     p.add_argument("--layout", choices=list(synth.LAYOUTS), default="h5",
