@@ -121,3 +121,13 @@ def test_data_without_run_trains_on_it_and_tests_on_the_held_out_file(cold, tmp_
     synthesize(npy, files=1, jets_per_file=10, seed=1, layout="npy")
     with pytest.raises(ConfigError, match="needs an HDF5 dataset"):
         run(BenchOptions(data=npy, results=tmp_path / "r2", cache_dir=tmp_path / "cache"))
+
+
+def test_bench_ends_with_a_report_of_what_it_ran(cold):
+    opts, path = cold
+    (report_dir,) = (Path(opts.results) / "reports").iterdir()
+    md = (report_dir / "report.md").read_text()
+    html = (report_dir / "report.html").read_text()
+    auc = read_record(path).metrics["auc"]
+    assert f"{auc:.4f}" in md and f"{auc:.4f}" in html
+    assert "<img" in html and 'src="http' not in html

@@ -286,4 +286,21 @@ def run(opts: BenchOptions) -> list[Path]:
         written += run_sweep(opts, data_dir, run_dir)
     if not (opts.frameworks or opts.batch_sweep):
         written += run_default(opts, data_dir, run_dir)
+    if opts.report and written:
+        write_report(opts)
     return written
+
+
+def write_report(opts: BenchOptions) -> Path:
+    """A report of everything in the results directory, next to its records, so each bench
+    run leaves a readable summary (a new folder each time; records are never touched)."""
+    from datetime import datetime, timezone
+
+    from rich.console import Console
+
+    from fairhep.report import build_report
+
+    stamp = datetime.now(timezone.utc).strftime("bench-%Y%m%d-%H%M%S")
+    html = build_report([Path(opts.results)], Path(opts.results) / "reports" / stamp)
+    Console().print(f"report: {html.parent / 'report.md'}\nreport: {html}")
+    return html
