@@ -69,3 +69,16 @@ def test_malformed_records_are_reported_and_skipped(tmp_path: Path) -> None:
 def test_schema_rejects_a_bad_status(tmp_path: Path) -> None:
     with pytest.raises(RecordError, match="status"):
         write_record(tmp_path, ResultRecord(kind="train", status="great"))
+
+
+def test_apptainer_image_digest_is_computed_from_the_sif(tmp_path: Path, monkeypatch) -> None:
+    import hashlib
+
+    sif = tmp_path / "fairhep.sif"
+    sif.write_bytes(b"SIF image bytes" * 1000)
+    monkeypatch.setenv("APPTAINER_CONTAINER", str(sif))
+    monkeypatch.delenv("FAIRHEP_IMAGE_DIGEST", raising=False)
+    info = results.container_info()
+    assert info is not None
+    assert info["image"] == str(sif)
+    assert info["image_digest"] == "sha256:" + hashlib.sha256(sif.read_bytes()).hexdigest()

@@ -985,14 +985,12 @@ def engine_unavailable_reason(runtime: str) -> str | None:
 
 def image_digest(path: Path) -> str:
     """``sha256:<hex>`` of an image file (a .sif): what runners pass as FAIRHEP_IMAGE_DIGEST."""
-    h = hashlib.sha256()
+    from fairhep.data.manifest import sha256_file
+
     try:
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
+        return f"sha256:{sha256_file(Path(path))}"
     except OSError as exc:
         raise FairhepError(f"{path}: cannot read the image to digest it ({exc.strerror})") from None
-    return f"sha256:{h.hexdigest()}"
 
 
 def run_env_for_image(image: str | Path, digest: str) -> dict[str, str]:

@@ -12,6 +12,7 @@ features add kinds without touching this module.
 
 from __future__ import annotations
 
+import functools
 import getpass
 import hashlib
 import json
@@ -176,15 +177,30 @@ def container_info() -> dict[str, Any] | None:
         runtime = "docker"
     if runtime is None and not env.get("FAIRHEP_STACK"):
         return None
+    image = (env.get("FAIRHEP_IMAGE") or env.get("APPTAINER_CONTAINER")
+             or env.get("SINGULARITY_CONTAINER"))
+    digest = env.get("FAIRHEP_IMAGE_DIGEST")
+    if digest is None and runtime == "apptainer" and image and Path(image).is_file():
+        # Apptainer names the .sif it runs; where that file is visible inside the container,
+        # its digest identifies the image even when the job did not pass one.
+        digest = _file_digest(image)
     return {
         "runtime": runtime or env.get("FAIRHEP_CONTAINER_RUNTIME", "unknown"),
         "stack": env.get("FAIRHEP_STACK"),
-        "image": env.get("FAIRHEP_IMAGE")
-        or env.get("APPTAINER_CONTAINER")
-        or env.get("SINGULARITY_CONTAINER"),
-        "image_digest": env.get("FAIRHEP_IMAGE_DIGEST"),
+        "image": image,
+        "image_digest": digest,
         "base_image": env.get("FAIRHEP_BASE_IMAGE"),
     }
+
+
+@functools.lru_cache(maxsize=4)
+def _file_digest(path: str) -> str | None:
+    from fairhep.data.manifest import sha256_file
+
+    try:
+        return f"sha256:{sha256_file(Path(path))}"
+    except OSError:
+        return None
 
 
 SLURM_VARIABLES = (
