@@ -53,15 +53,12 @@ REFERENCE_BATCH = 1024
 
 
 def scores_metrics(scores: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
-    """Accuracy (QCD score >= 0.5 vs QCD label) and AUC (None when one class is absent)."""
-    from sklearn.metrics import roc_auc_score
+    """Accuracy and AUC as `fairhep evaluate` defines them (AUC None when one class is absent)."""
+    from fairhep.evaluate import accuracy, auc
 
-    is_qcd = labels == schema.QCD
-    accuracy = float(np.mean((scores[:, schema.QCD] >= 0.5) == is_qcd))
-    auc = None
-    if 0 < is_qcd.sum() < len(is_qcd):
-        auc = float(roc_auc_score(labels == schema.HBB, scores[:, schema.HBB]))
-    return {"accuracy": accuracy, "auc": auc, "n_jets": int(len(labels))}
+    area = auc(scores, labels)
+    return {"accuracy": accuracy(scores, labels), "auc": None if np.isnan(area) else area,
+            "n_jets": int(len(labels))}
 
 
 def parity_metrics(
