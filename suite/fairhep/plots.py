@@ -20,6 +20,11 @@ class Figure:
     csv: Path
     caption: str = ""
 
+# The keys of one bench.sweep point, in the order the CSV beside the figure lists them.
+SWEEP_POINT_COLUMNS = (
+    "batch_size", "repeat", "time_s", "jets_per_s", "gpu_util_pct", "gpu_mem_mib", "gpu_power_w",
+)
+
 
 def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -136,28 +141,9 @@ def sweep_figure(
     png = _save(fig, out_dir / f"{name}.png")
     csv_path = write_csv(
         out_dir / f"{name}.csv",
-        [
-            "batch_size",
-            "repeat",
-            "time_s",
-            "jets_per_s",
-            "gpu_util_pct",
-            "gpu_mem_mib",
-            "gpu_power_w",
-        ],
+        list(SWEEP_POINT_COLUMNS),
         (
-            [
-                p.get(k)
-                for k in (
-                    "batch_size",
-                    "repeat",
-                    "time_s",
-                    "jets_per_s",
-                    "gpu_util_pct",
-                    "gpu_mem_mib",
-                    "gpu_power_w",
-                )
-            ]
+            [p.get(k) for k in SWEEP_POINT_COLUMNS]
             for p in points
         ),
     )
