@@ -20,6 +20,7 @@ class Figure:
     csv: Path
     caption: str = ""
 
+
 # The keys of one bench.sweep point, in the order the CSV beside the figure lists them.
 SWEEP_POINT_COLUMNS = (
     "batch_size", "repeat", "time_s", "jets_per_s", "gpu_util_pct", "gpu_mem_mib", "gpu_power_w",
