@@ -63,14 +63,6 @@ def model_id(net: InteractionNetwork) -> str:
     return "in-" + weights_hash(net)[:16]
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def onnx_metadata(
     net: InteractionNetwork, opset: int, weights: str = BEST_WEIGHTS
 ) -> dict[str, str]:

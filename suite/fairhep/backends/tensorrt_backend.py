@@ -70,11 +70,11 @@ def _gpu_name() -> str:
 def engine_path(onnx_path: Path, cache_dir: Path, precision: str,
                 batch_sizes: Sequence[int]) -> Path:
     """Where the engine for this (ONNX, GPU, TensorRT, precision, batch range) is cached."""
-    from fairhep.export import file_sha256
+    from fairhep.data.manifest import sha256_file
 
     trt = _trt()
     gpu = re.sub(r"[^A-Za-z0-9]+", "-", _gpu_name()).strip("-")
-    name = (f"{file_sha256(onnx_path)[:16]}-{gpu}-trt{trt.__version__}-{precision}"
+    name = (f"{sha256_file(onnx_path)[:16]}-{gpu}-trt{trt.__version__}-{precision}"
             f"-b{min(batch_sizes)}-{max(batch_sizes)}.engine")
     return Path(cache_dir) / "tensorrt" / name
 

@@ -41,14 +41,15 @@ def _batch_sizes(text: str) -> tuple[int, ...]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from fairhep.export import DEFAULT_OPSET, export_onnx, file_sha256, read_metadata
+    from fairhep.data.manifest import sha256_file
+    from fairhep.export import DEFAULT_OPSET, export_onnx, read_metadata
 
     opset = args.opset or DEFAULT_OPSET
     if args.format == "onnx":
         path = export_onnx(args.run, args.out, opset=opset, exporter=args.exporter)
         meta = read_metadata(path)
         print(f"wrote {path} (opset {meta['opset']}, model {meta['model_id']}, "
-              f"sha256 {file_sha256(path)[:16]})")
+              f"sha256 {sha256_file(path)[:16]})")
         return 0
 
     from fairhep.backends.tensorrt_backend import build_engine, tensorrt_unavailable_reason
