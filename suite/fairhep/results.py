@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import getpass
-import hashlib
 import json
 import os
 import platform
@@ -31,6 +30,7 @@ from typing import Any, Iterator
 import jsonschema
 
 from fairhep import __version__
+from fairhep.data.manifest import sha256_file
 from fairhep.errors import FairhepError
 
 RECORD_SCHEMA_VERSION = "1.0"
@@ -115,9 +115,18 @@ class ResultRecord:
         return cls(**known)
 
 
+@functools.lru_cache(maxsize=1)
+def _validator() -> jsonschema.protocols.Validator:
+    # Building a validator (meta-schema check included) costs far more than using one, and a
+    # report validates every record of a campaign.
+    cls = jsonschema.validators.validator_for(RECORD_JSON_SCHEMA)
+    cls.check_schema(RECORD_JSON_SCHEMA)
+    return cls(RECORD_JSON_SCHEMA)
+
+
 def validate(d: dict[str, Any], source: str = "record") -> None:
     try:
-        jsonschema.validate(d, RECORD_JSON_SCHEMA)
+        _validator().validate(d)
     except jsonschema.ValidationError as exc:
         where = "/".join(str(p) for p in exc.absolute_path) or "top level"
         raise RecordError(f"{source}: invalid result record at {where}: {exc.message}") from None
@@ -195,8 +204,6 @@ def container_info() -> dict[str, Any] | None:
 
 @functools.lru_cache(maxsize=4)
 def _file_digest(path: str) -> str | None:
-    from fairhep.data.manifest import sha256_file
-
     try:
         return f"sha256:{sha256_file(Path(path))}"
     except OSError:
@@ -238,7 +245,7 @@ def collect_provenance(dataset_manifest: Path | None = None) -> dict[str, Any]:
     }
     if dataset_manifest is not None and dataset_manifest.is_file():
         prov["dataset_manifest"] = str(dataset_manifest)
-        prov["dataset_manifest_sha256"] = hashlib.sha256(dataset_manifest.read_bytes()).hexdigest()
+        prov["dataset_manifest_sha256"] = sha256_file(dataset_manifest)
     return prov
 
 
