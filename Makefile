@@ -7,13 +7,13 @@ TORCH  ?= torch==2.13.0
 ORT    ?= $(shell command -v nvidia-smi >/dev/null 2>&1 && echo gpu || echo cpu)
 PYTEST_ARGS ?=
 
-.PHONY: install run test benchmark containers-check clean
+.PHONY: install run test lint benchmark containers-check clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH)"
-	$(PY) -m pip install -q -e ".[$(ORT),test]"
+	$(PY) -m pip install -q -e ".[$(ORT),test,lint]"
 	touch $@
 
 install: $(VENV)/.installed
@@ -23,6 +23,13 @@ run: install
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Style, strict typing, the import layering (docs/architecture.md) and module sizes.
+lint: install
+	$(VENV)/bin/ruff check suite tests tools
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+	$(PY) tools/module-sizes 500 suite/fairhep
 
 benchmark: install
 	$(PY) -m pytest tests/benchmarks --benchmark-enable --benchmark-json=results/benchmarks.json -m benchmark_suite

@@ -37,7 +37,7 @@ def make_run(run_dir: Path, config: ModelConfig | None = None, seed: int = 0) ->
     return net
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def inputs() -> Inputs:
     root = Path(tempfile.mkdtemp(prefix="fairhep-portability-"))
     atexit.register(shutil.rmtree, root, ignore_errors=True)
@@ -46,7 +46,7 @@ def inputs() -> Inputs:
     return Inputs(root, root / "data", root / "run", root / "cache")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def onnx_file() -> Path:
     """The run's ONNX export in the shared cache (the dynamo export takes seconds: once)."""
     from fairhep.export import cached_onnx

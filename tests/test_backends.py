@@ -10,16 +10,16 @@ import re
 import numpy as np
 import pytest
 import torch
-from portability_inputs import inputs, onnx_file
 
 from fairhep.backends import TOLERANCE, PreparedModel, all_backends, availability, select_backends
 from fairhep.backends.onnxruntime_backend import OnnxRuntimeBackend
 from fairhep.backends.tensorrt_backend import TensorRTBackend
 from fairhep.backends.torch_backend import TorchBackend
+from fairhep.bench.timing import time_batches
 from fairhep.data.load import load_dataset
 from fairhep.devices import cuda_unavailable_reason
 from fairhep.errors import BackendUnavailable, ConfigError
-from fairhep.timing import time_batches
+from portability_inputs import inputs, onnx_file
 
 REASON_SHAPE = re.compile(r"^(CUDA|onnxruntime|tensorrt): \S.*$")
 

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def cold(tmp_path_factory) -> tuple[BenchOptions, Path]:
     base = tmp_path_factory.mktemp("bench")
     opts = BenchOptions(results=base / "results", cache_dir=base / "cache", device="cpu",
-                        extra=dict(TINY))
+                        defaults=dict(TINY))
     paths = run(opts)
     assert len(paths) == 1
     return opts, paths[0]
@@ -53,7 +53,7 @@ def test_warm_bench_reuses_the_cache(cold, tmp_path):
     opts, path = cold
     first = read_record(path)
     again = BenchOptions(results=tmp_path / "results", cache_dir=opts.cache_dir, device="cpu",
-                         extra=dict(TINY))
+                         defaults=dict(TINY))
     (second_path,) = run(again)
     second = read_record(second_path)
     assert second.config["cached_data"] is True and second.config["cached_run"] is True
@@ -69,7 +69,7 @@ def test_corrupted_cache_is_rebuilt(cold, tmp_path):
     victim = data_root / "test" / "newdata_0.h5"
     victim.write_bytes(victim.read_bytes()[:1000])  # truncated
     again = BenchOptions(results=tmp_path / "results", cache_dir=opts.cache_dir, device="cpu",
-                         extra=dict(TINY))
+                         defaults=dict(TINY))
     rec = read_record(run(again)[0])
     assert rec.config["cached_data"] is False and rec.metrics["n_test_jets"] == 128
     # Regenerated deterministically: the cached model scores the rebuilt data as before.
@@ -111,7 +111,7 @@ def test_data_without_run_trains_on_it_and_tests_on_the_held_out_file(cold, tmp_
     opts, path = cold
     train_dir = Path(read_record(path).config["training"]["data"])
     mine = BenchOptions(data=train_dir, results=tmp_path / "results", device="cpu",
-                        cache_dir=tmp_path / "cache", extra=dict(TINY))
+                        cache_dir=tmp_path / "cache", defaults=dict(TINY))
     rec = read_record(run(mine)[0])
     assert rec.config["test_files"] == ["newdata_0.h5"]  # the validation fold, never trained on
     assert rec.metrics["n_test_jets"] == 64 and rec.metrics["n_train_jets"] == 128
@@ -123,11 +123,16 @@ def test_data_without_run_trains_on_it_and_tests_on_the_held_out_file(cold, tmp_
         run(BenchOptions(data=npy, results=tmp_path / "r2", cache_dir=tmp_path / "cache"))
 
 
-def test_bench_ends_with_a_report_of_what_it_ran(cold):
-    opts, path = cold
-    (report_dir,) = (Path(opts.results) / "reports").iterdir()
+def test_bench_ends_with_a_report_of_what_it_ran(cold, tmp_path, monkeypatch):
+    opts, _ = cold
+    monkeypatch.setenv("FAIRHEP_BENCH_DEFAULTS", json.dumps(TINY))
+    results = tmp_path / "results"
+    assert main(["bench", "--results", str(results), "--cache-dir", str(opts.cache_dir),
+                 "--device", "cpu"]) == 0
+    (report_dir,) = (results / "reports").iterdir()
     md = (report_dir / "report.md").read_text()
     html = (report_dir / "report.html").read_text()
-    auc = read_record(path).metrics["auc"]
+    (rec,) = load_records(results, "bench.default")
+    auc = rec.metrics["auc"]
     assert f"{auc:.4f}" in md and f"{auc:.4f}" in html
     assert "<img" in html and 'src="http' not in html

@@ -12,7 +12,8 @@ import torch
 from fairhep.cli import main
 from fairhep.data import load
 from fairhep.data.synth import synthesize
-from fairhep.evaluate import accuracy, auc, evaluate, roc_points
+from fairhep.evaluate import evaluate
+from fairhep.metrics import accuracy, auc, roc_points
 from fairhep.model import ModelConfig, load_run_model
 from fairhep.results import read_record
 from fairhep.train import TrainConfig, train

@@ -11,13 +11,13 @@ import onnx
 import pytest
 import torch
 from onnx.reference import ReferenceEvaluator
-from portability_inputs import inputs, make_run, onnx_file
 
 from fairhep import __version__, schema
 from fairhep.cli import main
 from fairhep.data.load import load_dataset
 from fairhep.export import export_onnx, model_id, read_metadata, weights_hash
 from fairhep.model import ModelConfig, ScoreModel, load_run_model
+from portability_inputs import inputs, make_run, onnx_file
 
 
 def _torch_scores(run, tracks, svs):

@@ -8,20 +8,20 @@ import importlib.util
 import numpy as np
 import pytest
 import torch
-from portability_inputs import inputs
 from sklearn.metrics import roc_auc_score
 
 from fairhep import schema
 from fairhep.backends import TOLERANCE, all_backends
 from fairhep.backends.onnxruntime_backend import OnnxRuntimeBackend
 from fairhep.bench import BenchOptions
+from fairhep.bench.common import device_excluded
+from fairhep.bench.frameworks import KIND, parity_metrics, scores_metrics
+from fairhep.bench.timing import BatchTimes
 from fairhep.cli import main
 from fairhep.data.load import load_dataset
-from fairhep.frameworks import KIND, parity_metrics, scores_metrics
 from fairhep.model import ScoreModel, load_run_model
-from fairhep.portability import device_excluded
 from fairhep.results import load_records
-from fairhep.timing import BatchTimes
+from portability_inputs import inputs
 
 MAX_JETS = 40
 

@@ -12,10 +12,10 @@ import torch
 from fairhep.cli import main
 from fairhep.model import (
     BEST_WEIGHTS,
+    STATE_DICT_KEYS,
     CheckpointError,
     InteractionNetwork,
     ModelConfig,
-    STATE_DICT_KEYS,
     import_checkpoint,
     load_run_model,
     reference_forward,

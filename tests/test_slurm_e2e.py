@@ -1,6 +1,6 @@
 """The smoke campaign on a REAL single-node Slurm (Debian's slurm-wlm, started here).
 
-The fixture starts slurmctld + slurmd on localhost with runners/single-node-slurm.sh (on
+The fixture starts slurmctld + slurmd on localhost with tools/single-node-slurm.sh (on
 free ports, state under a temporary directory; apt-get installs Slurm first if it is missing
 and we are root) and stops them by their pid files at the end. The test is skipped, with the
 reason, only where Slurm cannot be started.
@@ -23,8 +23,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -36,7 +36,7 @@ from fairhep.tasks import TASK_RECORD_KIND, TaskContext, finished_tasks
 pytestmark = pytest.mark.slurm
 
 REPO = Path(__file__).resolve().parents[1]
-SCRIPT = REPO / "runners" / "single-node-slurm.sh"
+SCRIPT = REPO / "tools" / "single-node-slurm.sh"
 WAIT_S = 240
 MAX_ARRAY_SIZE = 2
 

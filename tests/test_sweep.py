@@ -9,17 +9,22 @@ import time
 
 import numpy as np
 import pytest
-from portability_inputs import inputs
 
+from fairhep.bench.gpu_sampler import GpuSampler
+from fairhep.bench.sweep import (
+    CPU_BATCH_SIZES,
+    CSV_COLUMNS,
+    GPU_BATCH_SIZES,
+    KIND,
+    PAPER_CODE_BATCH_SIZES,
+    sweep_batches,
+)
 from fairhep.cli import main
 from fairhep.cli.bench import _int_list
 from fairhep.data.load import load_dataset
 from fairhep.gpu import nvml_unavailable_reason
-from fairhep.nvml_sampler import GpuSampler
 from fairhep.results import load_records
-from fairhep.sweep import (
-    CPU_BATCH_SIZES, CSV_COLUMNS, GPU_BATCH_SIZES, KIND, PAPER_CODE_BATCH_SIZES, sweep_batches,
-)
+from portability_inputs import inputs
 
 SIZES, REPEATS, MAX_JETS = (8, 16), 2, 24
 
@@ -89,7 +94,7 @@ def test_grids_follow_the_paper():
     high = [b for b in GPU_BATCH_SIZES if b >= 2400]
     assert set(np.diff(low)) == {200} and set(np.diff(high[:-1])) == {400}
     assert 2400 in GPU_BATCH_SIZES
-    assert PAPER_CODE_BATCH_SIZES == _int_list("200:2400:200,2600:4200:400")
+    assert _int_list("200:2400:200,2600:4200:400") == PAPER_CODE_BATCH_SIZES
     assert len(CPU_BATCH_SIZES) < len(GPU_BATCH_SIZES)
     assert max(CPU_BATCH_SIZES) < max(GPU_BATCH_SIZES)
 

@@ -144,7 +144,7 @@ class Campaign:
         if not _NAME.match(self.name):
             raise ValueError(f"name {self.name!r} must be lower-case letters, digits, - or _")
 
-    def tasks(self) -> "TaskList":
+    def tasks(self) -> TaskList:
         return expand(self)
 
 

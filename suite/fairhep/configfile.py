@@ -1,4 +1,6 @@
-"""Read a TOML file into a tree of frozen dataclasses, strictly.
+"""The one TOML reader of the suite, and a strict builder of frozen dataclasses from it.
+
+Site, campaign, container-stack and published-value files are all read by :func:`read_toml`.
 
 Site and campaign files are written by hand, so a typo must not be silently ignored: every
 key must be a field of the target dataclass and every value must have the field's type.
@@ -9,16 +11,11 @@ Errors are one line naming the file and the dotted key (``site_configs/hal.toml:
 from __future__ import annotations
 
 import dataclasses
-import sys
 import types
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 from fairhep.errors import ConfigError
 
@@ -27,14 +24,25 @@ T = TypeVar("T")
 _TYPE_WORDS = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
 
 
-def read_toml(path: Path) -> dict[str, Any]:
+def read_toml(path: Path, parse_float: Callable[[str], Any] = float) -> dict[str, Any]:
+    """The parsed file; ``parse_float=decimal.Decimal`` keeps printed digits exactly."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # pragma: no cover - Python 3.10 (some container images)
+        try:
+            import tomli as tomllib
+        except ModuleNotFoundError:
+            raise ConfigError(f"{path}: reading it needs Python >= 3.11 or the tomli "
+                              "package (pip install tomli)") from None
     try:
         with open(path, "rb") as fh:
-            return tomllib.load(fh)
+            return tomllib.load(fh, parse_float=parse_float)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+        raise ConfigError(f"{path}: not valid TOML ({exc}); fix the syntax") from None
 
 
 def build(cls: type[T], data: dict[str, Any], source: Path, prefix: str = "") -> T:

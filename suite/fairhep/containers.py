@@ -17,7 +17,6 @@ and runs a tiny forward pass; :func:`image_digest` gives the digest that runners
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import platform
@@ -25,9 +24,10 @@ import re
 import shlex
 import shutil
 import subprocess
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 from fairhep import __version__
 from fairhep.errors import ConfigError, FairhepError

@@ -1,30 +1,25 @@
-"""Scoring a trained IN: the paper's accuracy, scikit-learn's AUC and ROC curve.
-
-Accuracy is the paper's (Table 8): a jet is called QCD when ``score[:, 0] >= 0.5`` and
-compared with the QCD column of the target. The AUC is ``roc_auc_score`` on the H->bb score
-(the original computed it on the QCD column, which gives the same number).
-"""
+"""Scoring a trained IN on a dataset: predictions, and the metrics of :mod:`fairhep.metrics`."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
-from sklearn.metrics import roc_auc_score, roc_curve
 
 from fairhep import schema
 from fairhep.data import load
 from fairhep.data.load import JetArrays
+from fairhep.data.manifest import manifest_path
 from fairhep.devices import resolve_device, synchronize
 from fairhep.errors import DataError
 from fairhep.hostmem import retain_freed_memory
+from fairhep.metrics import accuracy, auc, roc_points
 from fairhep.model import BEST_WEIGHTS, InteractionNetwork, load_run_model
-
-MAX_ROC_POINTS = 200
 
 
 @dataclass
@@ -64,32 +59,6 @@ def predict(
     return Predictions(np.concatenate(scores), lab_all, loss_sum / len(lab_all), seconds)
 
 
-def accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
-    """The paper's accuracy: QCD when ``score[:, 0] >= 0.5``, against the QCD label."""
-    return float(np.mean((scores[:, schema.QCD] >= 0.5) == (labels == schema.QCD)))
-
-
-def auc(scores: np.ndarray, labels: np.ndarray) -> float:
-    """ROC AUC of the H->bb score; NaN when only one class is present (AUC undefined)."""
-    if len(np.unique(labels)) < 2:
-        return float("nan")
-    return float(roc_auc_score(labels == schema.HBB, scores[:, schema.HBB]))
-
-
-def roc_points(
-    scores: np.ndarray, labels: np.ndarray, max_points: int = MAX_ROC_POINTS
-) -> dict[str, list[float]]:
-    """The ROC curve (false/true positive rate for H->bb), thinned to at most ``max_points``
-    points with both ends kept."""
-    if len(np.unique(labels)) < 2:
-        return {"fpr": [], "tpr": []}
-    fpr, tpr, _ = roc_curve(labels == schema.HBB, scores[:, schema.HBB])
-    if len(fpr) > max_points:
-        keep = np.unique(np.linspace(0, len(fpr) - 1, max_points).round().astype(int))
-        fpr, tpr = fpr[keep], tpr[keep]
-    return {"fpr": [float(v) for v in fpr], "tpr": [float(v) for v in tpr]}
-
-
 @dataclass
 class EvalResult:
     accuracy: float
@@ -121,11 +90,6 @@ def _test_batches(data_dir: Path, batch_size: int, max_jets: int | None,
             subsets[f] = np.arange(take)
             left -= take
     return load.iter_batches(files, batch_size, subsets=subsets)
-
-
-def manifest_path(data_dir: Path) -> Path | None:
-    path = Path(data_dir) / schema.MANIFEST_NAME
-    return path if path.is_file() else None
 
 
 def evaluate(
@@ -169,10 +133,10 @@ def evaluate(
         config=config,
     )
     if results is not None:
-        from fairhep.results import ResultRecord, write_record
+        from fairhep.results import ResultRecord, kinds, write_record
 
         record = ResultRecord(
-            kind="evaluate",
+            kind=kinds.EVALUATE,
             config=config,
             metrics={"accuracy": out.accuracy, "auc": out.auc, "n_jets": out.n_jets,
                      "loss": out.loss, "roc": out.roc},

@@ -20,9 +20,10 @@ every exported file is fed the same way.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -73,7 +74,7 @@ class ModelConfig:
         drop_track_features: int = 0,
         drop_sv_features: int = 0,
         **kwargs: Any,
-    ) -> "ModelConfig":
+    ) -> ModelConfig:
         """A config without the first N of the paper's least important features (Table 10)."""
         tracks = schema.ABLATION_DROPPED_TRACK_FEATURES
         svs = schema.ABLATION_DROPPED_SV_FEATURES
@@ -97,7 +98,7 @@ class ModelConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "ModelConfig":
+    def from_dict(cls, d: Mapping[str, Any]) -> ModelConfig:
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:

@@ -17,19 +17,27 @@ import base64
 import math
 import re
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import jinja2
 
 from fairhep import __version__, published, stats
 from fairhep.errors import ConfigError
 from fairhep.plots import Figure, grouped_bars, roc_figure, sweep_figure, write_csv
-from fairhep.results import RECORDS_DIR, RecordError, ResultRecord, iter_record_files, read_record
+from fairhep.results import (
+    RECORDS_DIR,
+    RecordError,
+    ResultRecord,
+    iter_record_files,
+    kinds,
+    read_record,
+)
 
-KINDS = ("train", "evaluate", "bench.default", "bench.frameworks", "bench.sweep")
+KINDS = kinds.REPORTED
 SPLITS = ("kfold", "files", "points")
 SPLIT_NAMES = {
     "kfold": "Method 1: cross validation",
@@ -112,17 +120,12 @@ def results_dirs(dirs: Iterable[Path]) -> list[Path]:
 
 # The metrics each section cannot do without (records with status "ok"); a record lacking one
 # is valid JSON-Schema-wise but useless here, so it is named under Problems and left out.
-REQUIRED_METRICS = {
-    "train": ("val_accuracy", "val_auc"),
-    "evaluate": ("accuracy", "auc"),
-    "bench.default": ("accuracy",),
-    "bench.frameworks": ("accuracy",),  # AUC is None when the test jets hold one class
-}
+REQUIRED_METRICS = kinds.REQUIRED_METRICS
 
 
 # Kinds whose sections count only runs that finished; frameworks and sweeps list their
 # skipped/failed backends themselves.
-ONLY_OK_KINDS = ("train", "evaluate", "bench.default")
+ONLY_OK_KINDS = kinds.ONLY_OK
 
 
 def load_campaign(dirs: Sequence[Path]) -> Campaign:
@@ -204,11 +207,11 @@ BASELINE_MODEL = {"hidden": 60, "de": 20, "do": 24}
 FULL_DATASET_MIN_TRAIN_JETS = 1_000_000
 
 
-def n_train(r: "Rec") -> float | None:
+def n_train(r: Rec) -> float | None:
     return num(r.config, "split_detail", "n_train")
 
 
-def paper_like(r: "Rec") -> bool:
+def paper_like(r: Rec) -> bool:
     """The baseline IN trained on (nearly) the full dataset: the paper's seed spread applies."""
     model = r.config.get("model") or {}
     n = n_train(r)
@@ -219,7 +222,7 @@ def paper_like(r: "Rec") -> bool:
     )
 
 
-def setup_key(r: "Rec") -> tuple[Any, ...]:
+def setup_key(r: Rec) -> tuple[Any, ...]:
     """Model size and the order of magnitude of the training set (half decades): splits of
     one dataset (5.2 M vs 5.13 M jets, or 300 vs 360) share a setup, a toy run does not."""
     m = r.config.get("model") or {}
@@ -228,7 +231,7 @@ def setup_key(r: "Rec") -> tuple[Any, ...]:
     return (tuple(m.get(k) for k in ("hidden", "de", "do")), bucket)
 
 
-def setup(recs: Sequence["Rec"]) -> str:
+def setup(recs: Sequence[Rec]) -> str:
     """Model size and training-set size of a group of train records, e.g. '60/20/24, 5.2M jets'."""
     sizes = sorted(
         {"/".join(str(x) for x in setup_key(r)[0]) if r.config.get("model") else "?" for r in recs}
@@ -247,7 +250,7 @@ def setup(recs: Sequence["Rec"]) -> str:
 BACKEND_ORDER = ("torch", "onnxruntime", "tensorrt")
 
 
-def backend_sort(r: "Rec") -> tuple[int, str, str, str]:
+def backend_sort(r: Rec) -> tuple[int, str, str, str]:
     b = str(r.config.get("backend"))
     return (
         BACKEND_ORDER.index(b) if b in BACKEND_ORDER else len(BACKEND_ORDER),
@@ -257,7 +260,7 @@ def backend_sort(r: "Rec") -> tuple[int, str, str, str]:
     )
 
 
-def run_identity(r: "Rec") -> tuple[Any, ...]:
+def run_identity(r: Rec) -> tuple[Any, ...]:
     """What makes two train records the same run: a resumed or re-run seed counts once."""
     return (
         r.platform,
@@ -488,7 +491,7 @@ class Builder:
                     "Validation accuracy over seeds (kfold, fold 0)",
                     "validation accuracy",
                     plot_series,
-                    {p: orig_acc for p in order},
+                    dict.fromkeys(order, orig_acc),
                     order=order,
                 )
             )
@@ -499,7 +502,7 @@ class Builder:
                     "Validation AUC over seeds (kfold, fold 0)",
                     "AUC",
                     auc_series,
-                    {p: orig_auc for p in order},
+                    dict.fromkeys(order, orig_auc),
                     order=order,
                 )
             )

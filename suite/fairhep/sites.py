@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from fairhep.configfile import build, read_toml
 from fairhep.errors import ConfigError

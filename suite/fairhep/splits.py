@@ -15,9 +15,9 @@ jets), exactly what :func:`fairhep.data.load.iter_batches` takes as ``subsets``.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

@@ -44,10 +44,10 @@ Conventions used throughout (the report prints them next to the tables):
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from itertools import product
-from typing import Mapping, Sequence
 
 import numpy as np
 from scipy import stats as sps

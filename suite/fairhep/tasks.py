@@ -23,16 +23,17 @@ import fcntl
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-from fairhep.campaign import Campaign, Task, TaskList
+from fairhep.campaign import BenchSpec, Campaign, Task, TaskList
 from fairhep.errors import ConfigError, FairhepError
-from fairhep.results import ResultRecord, load_records, write_record
+from fairhep.results import ResultRecord, kinds, load_records, write_record
 from fairhep.sites import Site
 
-TASK_RECORD_KIND = "campaign.task"
+TASK_RECORD_KIND = kinds.CAMPAIGN_TASK
 # Exit status of a task stopped by SIGTERM after checkpointing (128 + SIGTERM, as a shell
 # reports it): non-zero, so that Slurm marks the element failed and --resume picks it up.
 EXIT_INTERRUPTED = 143
@@ -96,7 +97,7 @@ class TaskContext:
     layout: Layout
 
     @classmethod
-    def create(cls, site: Site, campaign: Campaign, results: Path | None = None) -> "TaskContext":
+    def create(cls, site: Site, campaign: Campaign, results: Path | None = None) -> TaskContext:
         return cls(site, campaign, campaign.tasks(), layout_for(site, campaign, results))
 
     def data_dirs(self) -> tuple[Path, Path]:
@@ -295,37 +296,29 @@ def _run_export(ctx: TaskContext, task: Task) -> dict[str, Any]:
     return {"onnx": export_onnx(run_dir)}
 
 
-def _bench_options(ctx: TaskContext, spec: Any, test_dir: Path, run_dir: Path) -> Any:
-    from fairhep.bench import BenchOptions
+def _run_bench(ctx: TaskContext, task: Task, spec: BenchSpec, mode: str) -> dict[str, Any]:
+    """A portability mode (``frameworks`` or ``batch_sweep``) on the task's trained run."""
+    run_dir = _require_trained(ctx, task)
+    _, test_dir = ctx.data_dirs()
+    _require_data(ctx, test_dir)
+    from fairhep.bench import BenchOptions, run
 
-    return BenchOptions(
+    opts = BenchOptions(
         data=test_dir, run=run_dir, results=ctx.layout.records, device=spec.device,
         max_jets=spec.max_jets, backends=tuple(spec.backends),
-        batch_sizes=tuple(spec.batch_sizes) or None, repeats=spec.repeats, report=False,
+        batch_sizes=tuple(spec.batch_sizes) or None, repeats=spec.repeats,
         cache_dir=ctx.layout.root / "cache",
+        frameworks=mode == "frameworks", batch_sweep=mode == "batch_sweep",
     )
+    return {"records": run(opts)}
 
 
 def _run_frameworks(ctx: TaskContext, task: Task) -> dict[str, Any]:
-    run_dir = _require_trained(ctx, task)
-    _, test_dir = ctx.data_dirs()
-    _require_data(ctx, test_dir)
-    from fairhep.frameworks import run_frameworks
-
-    opts = _bench_options(ctx, ctx.campaign.frameworks, test_dir, run_dir)
-    opts.frameworks = True
-    return {"records": run_frameworks(opts, test_dir, run_dir)}
+    return _run_bench(ctx, task, ctx.campaign.frameworks, "frameworks")
 
 
 def _run_sweep(ctx: TaskContext, task: Task) -> dict[str, Any]:
-    run_dir = _require_trained(ctx, task)
-    _, test_dir = ctx.data_dirs()
-    _require_data(ctx, test_dir)
-    from fairhep.sweep import run_sweep
-
-    opts = _bench_options(ctx, ctx.campaign.sweep, test_dir, run_dir)
-    opts.batch_sweep = True
-    return {"records": run_sweep(opts, test_dir, run_dir)}
+    return _run_bench(ctx, task, ctx.campaign.sweep, "batch_sweep")
 
 
 def _run_aggregate(ctx: TaskContext, task: Task) -> dict[str, Any]:

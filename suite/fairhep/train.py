@@ -22,20 +22,23 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from types import FrameType
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
 from fairhep.data import load
+from fairhep.data.manifest import manifest_path
 from fairhep.devices import resolve_device, synchronize
 from fairhep.errors import ConfigError
-from fairhep.evaluate import accuracy, auc, manifest_path, predict
+from fairhep.evaluate import predict
 from fairhep.hostmem import retain_freed_memory
+from fairhep.metrics import accuracy, auc
 from fairhep.model import (
     BEST_WEIGHTS,
     LAST_WEIGHTS,
@@ -208,7 +211,11 @@ def _sigterm_stops(flag: _StopFlag) -> Iterator[None]:
 
 def _progress(enabled: bool) -> Any:
     from rich.progress import (
-        BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn,
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
     )
 
     return Progress(
@@ -381,11 +388,11 @@ def _result(run_dir: Path, state: _State, finished: bool, interrupted: bool) -> 
 
 def _write_record(cfg: TrainConfig, split: Split, device: torch.device, result: TrainResult,
                   resumed: bool, wall_s: float) -> Path:
-    from fairhep.results import ResultRecord, write_record
+    from fairhep.results import ResultRecord, kinds, write_record
 
     n = max(len(result.history), 1)
     record = ResultRecord(
-        kind="train",
+        kind=kinds.TRAIN,
         config={
             "seed": cfg.seed, "split": cfg.split, "fold": cfg.fold, "epochs_max": cfg.epochs,
             "patience": cfg.patience, "batch_size": cfg.batch_size, "lr": cfg.lr,

@@ -15,10 +15,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the shared test inputs
 
-from portability_inputs import inputs, onnx_file  # noqa: E402
-
-from fairhep.backends import PreparedModel, all_backends  # noqa: E402
-from fairhep.data.load import load_dataset  # noqa: E402
+from fairhep.backends import PreparedModel, all_backends
+from fairhep.data.load import load_dataset
+from portability_inputs import inputs, onnx_file
 
 pytestmark = pytest.mark.benchmark_suite
 

@@ -11,11 +11,15 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the shared test helpers
 
-from data_helpers import write_tiny_ntuple  # noqa: E402
-
-from fairhep.data.convert import convert  # noqa: E402
-from fairhep.data.synth import BLOCK_JETS, block_rng, default_workers, generate_jets  # noqa: E402
-from fairhep.data.synth import iter_file_blocks  # noqa: E402
+from data_helpers import write_tiny_ntuple
+from fairhep.data.convert import convert
+from fairhep.data.synth import (
+    BLOCK_JETS,
+    block_rng,
+    default_workers,
+    generate_jets,
+    iter_file_blocks,
+)
 
 pytestmark = pytest.mark.benchmark_suite
 

@@ -17,9 +17,9 @@ imports them lazily, so listing backends works where neither is installed.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -130,6 +130,11 @@ def availability() -> dict[str, str | None]:
 
 
 __all__ = [
-    "Backend", "PreparedModel", "REFERENCE", "TOLERANCE",
-    "all_backends", "availability", "select_backends",
+    "REFERENCE",
+    "TOLERANCE",
+    "Backend",
+    "PreparedModel",
+    "all_backends",
+    "availability",
+    "select_backends",
 ]

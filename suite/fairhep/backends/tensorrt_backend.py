@@ -13,8 +13,9 @@ because an engine is only valid for the exact GPU and TensorRT it was built with
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

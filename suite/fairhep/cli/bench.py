@@ -61,8 +61,24 @@ def _run(args: argparse.Namespace) -> int:
         data=args.data, run=args.run, results=args.results, device=args.device,
         seed=args.seed, epochs=args.epochs, max_jets=args.max_jets,
         frameworks=args.frameworks, batch_sweep=args.batch_sweep, backends=args.backends,
-        batch_sizes=args.batch_sizes, repeats=args.repeats, report=args.report,
-        cache_dir=args.cache_dir,
+        batch_sizes=args.batch_sizes, repeats=args.repeats, cache_dir=args.cache_dir,
     )
-    run(opts)
+    written = run(opts)
+    if args.report and written:
+        write_report(opts.results)
     return 0
+
+
+def write_report(results: Path) -> Path:
+    """A report of everything in the results directory, next to its records, so each bench
+    run leaves a readable summary (a new folder each time; records are never touched)."""
+    from datetime import datetime, timezone
+
+    from rich.console import Console
+
+    from fairhep.report import build_report
+
+    stamp = datetime.now(timezone.utc).strftime("bench-%Y%m%d-%H%M%S")
+    html = build_report([Path(results)], Path(results) / "reports" / stamp)
+    Console().print(f"report: {html.parent / 'report.md'}\nreport: {html}")
+    return html

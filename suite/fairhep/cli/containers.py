@@ -139,8 +139,15 @@ def _check(args: argparse.Namespace) -> int:
 
 def _build(args: argparse.Namespace) -> int:
     from fairhep.containers import (
-        EXIT_NO_ENGINE, STACKS_FILE, build_command, docker_tag, engine_path,
-        engine_unavailable_reason, git_sha_for_build, image_digest, load_stacks,
+        EXIT_NO_ENGINE,
+        STACKS_FILE,
+        build_command,
+        docker_tag,
+        engine_path,
+        engine_unavailable_reason,
+        git_sha_for_build,
+        image_digest,
+        load_stacks,
         run_env_for_image,
     )
     from fairhep.errors import ConfigError

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import textwrap
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -99,8 +99,14 @@ def _register_check(dsub: argparse._SubParsersAction) -> None:
 def progress_bar(description: str, total: int, enabled: bool = True
                  ) -> Iterator[Callable[[int], None]]:
     """A rich progress bar counting jets; yields the ``advance(n)`` callback."""
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                               TimeElapsedColumn, TimeRemainingColumn)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("jets"), TimeElapsedColumn(), TimeRemainingColumn(),

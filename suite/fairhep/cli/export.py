@@ -53,9 +53,9 @@ def _run(args: argparse.Namespace) -> int:
         return 0
 
     from fairhep.backends.tensorrt_backend import build_engine, tensorrt_unavailable_reason
-    from fairhep.bench import default_cache_dir
+    from fairhep.bench.sweep import GPU_BATCH_SIZES
+    from fairhep.cache import default_cache_dir
     from fairhep.errors import BackendUnavailable
-    from fairhep.sweep import GPU_BATCH_SIZES
 
     # Check before exporting, so a node without TensorRT fails at once with the reason.
     reason = tensorrt_unavailable_reason()

@@ -23,7 +23,7 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
                    help="drop the first M of the paper's 5 least important SV features")
 
 
-def model_config_from_args(args: argparse.Namespace) -> "ModelConfig":
+def model_config_from_args(args: argparse.Namespace) -> ModelConfig:
     from fairhep.errors import ConfigError
     from fairhep.model import ModelConfig
 

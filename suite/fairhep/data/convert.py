@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import h5py
 import numpy as np
@@ -248,7 +249,7 @@ def convert(
                 progress(counts["entries"])
         else:
             counts = _convert_chunk(chunk, path, split, step_size, progress)
-        src = sources.setdefault(str(chunk.source), {k: 0 for k in counts} | {"files": 0})
+        src = sources.setdefault(str(chunk.source), dict.fromkeys(counts, 0) | {"files": 0})
         for k, v in counts.items():
             src[k] += v
         src["files"] += 1

@@ -6,7 +6,7 @@ so the cut-and-pad convention lives in one place.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -8,9 +8,9 @@ stays bounded by a file (~100k jets, ~780 MB at full size) whatever the dataset 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
 
 import h5py
 import numpy as np
@@ -29,12 +29,12 @@ class JetArrays:
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
-    def slice(self, sl: slice | np.ndarray) -> "JetArrays":
+    def slice(self, sl: slice | np.ndarray) -> JetArrays:
         spec = None if self.spectators is None else self.spectators[sl]
         return JetArrays(self.tracks[sl], self.svs[sl], self.labels[sl], spec)
 
     @staticmethod
-    def concat(parts: Sequence["JetArrays"]) -> "JetArrays":
+    def concat(parts: Sequence[JetArrays]) -> JetArrays:
         spec = None
         if parts and all(p.spectators is not None for p in parts):
             spec = np.concatenate([p.spectators for p in parts])  # type: ignore[misc]

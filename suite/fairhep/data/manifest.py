@@ -47,7 +47,7 @@ class Manifest:
         return path
 
     @classmethod
-    def read(cls, directory: Path) -> "Manifest":
+    def read(cls, directory: Path) -> Manifest:
         path = directory / schema.MANIFEST_NAME
         try:
             d = json.loads(path.read_text())
@@ -74,3 +74,9 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def manifest_path(data_dir: Path) -> Path | None:
+    """The dataset's manifest, where it has one (provenance records its hash)."""
+    path = Path(data_dir) / schema.MANIFEST_NAME
+    return path if path.is_file() else None

@@ -31,9 +31,9 @@ from __future__ import annotations
 
 import os
 from collections import deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Iterator
 
 import h5py
 import numpy as np
@@ -42,8 +42,7 @@ from fairhep import schema
 from fairhep.data import h5layout, jagged
 from fairhep.data.load import JetArrays
 from fairhep.data.manifest import FileEntry, Manifest, sha256_file
-from fairhep.data.synth_options import (DEFAULT_DIFFICULTY, DIFFICULTY_DOC, LAYOUTS,
-                                        MAX_DIFFICULTY)
+from fairhep.data.synth_options import DEFAULT_DIFFICULTY, DIFFICULTY_DOC, LAYOUTS, MAX_DIFFICULTY
 from fairhep.errors import DataError
 
 BLOCK_JETS = 4096  # jets generated at once: cache-sized (fastest), fixes the random streams

@@ -10,10 +10,10 @@ DEFAULT_DIFFICULTY = 0.02
 MAX_DIFFICULTY = 0.5  # beyond one half the labels would simply be inverted
 LAYOUTS = ("h5", "npy")
 
-DIFFICULTY_DOC = """\
+DIFFICULTY_DOC = f"""\
 Difficulty
 ----------
-``difficulty`` (default {default}) is the fraction of jets whose whole
+``difficulty`` (default {DEFAULT_DIFFICULTY}) is the fraction of jets whose whole
 underlying physics is generated as the *other* class while keeping their label: QCD jets
 from g->bb splittings that land at the Higgs mass with a balanced two-prong structure, and
 H->bb jets that look like light QCD (neither b hadron reconstructed, mass mis-measured).
@@ -29,4 +29,4 @@ AUC on 10k other jets):
 
 The default stays clearly below 1, so a regression (a shuffled feature, a broken export)
 stays visible.
-""".format(default=DEFAULT_DIFFICULTY)
+"""

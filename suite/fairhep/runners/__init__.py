@@ -6,9 +6,9 @@ runners end up in :func:`fairhep.tasks.run_task` for every task.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from fairhep.campaign import Task
 from fairhep.tasks import TaskContext, finished_tasks, pending_tasks

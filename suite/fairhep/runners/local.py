@@ -39,7 +39,7 @@ def _in_process(ctx: TaskContext, task: Task) -> LocalResult:
         outcome = run_task(ctx, task)
     except FairhepError as exc:
         return LocalResult(task, "failed", str(exc), time.perf_counter() - started)
-    except Exception as exc:  # noqa: BLE001 - as under Slurm, one task's crash stops only it
+    except Exception as exc:
         return LocalResult(task, "failed", f"{type(exc).__name__}: {exc}",
                            time.perf_counter() - started)
     return LocalResult(task, outcome.status, "", time.perf_counter() - started)

@@ -23,9 +23,9 @@ import shlex
 import shutil
 import subprocess
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import jinja2
 

@@ -10,7 +10,7 @@ The same test jets go through every backend. For each one we record
   reproducibility definition (§2.4) asks aggregates to be statistically consistent and single
   inferences to agree within a tolerance, so both the aggregate deltas and the per-jet maximum
   are in the record;
-* time per batch including host→device and device→host copies (see :mod:`fairhep.timing`):
+* time per batch including host→device and device→host copies (see :mod:`fairhep.bench.timing`):
   batch 1 over the first :data:`BATCH1_JETS` jets (10k on a GPU as in the paper, fewer on a
   CPU, at most ``--max-jets``) and batch 128 over all jets; warm-up excluded; median, p5, p95.
 
@@ -32,18 +32,23 @@ from rich.table import Table
 from fairhep import schema
 from fairhep.backends import Backend, PreparedModel
 from fairhep.backends.torch_backend import TorchBackend
-from fairhep.bench import BenchOptions
+from fairhep.bench.common import (
+    chosen_backends,
+    device_excluded,
+    load_test_jets,
+    manifest_of,
+    not_run_record,
+    prepare_model,
+    print_skipped,
+)
+from fairhep.bench.common import console as make_console
+from fairhep.bench.options import BenchOptions
+from fairhep.bench.timing import BatchTimes, time_batches
 from fairhep.data.load import JetArrays
 from fairhep.errors import BackendUnavailable
-from fairhep.portability import console as make_console
-from fairhep.portability import (
-    chosen_backends, device_excluded, load_test_jets, manifest_of, not_run_record,
-    prepare_model, print_skipped,
-)
-from fairhep.results import ResultRecord, write_record
-from fairhep.timing import BatchTimes, time_batches
+from fairhep.results import ResultRecord, kinds, write_record
 
-KIND = "bench.frameworks"
+KIND = kinds.BENCH_FRAMEWORKS
 TIMED_BATCH_SIZES = (1, 128)
 # Jets timed at batch 1: the paper's first 10k on a GPU; a CPU does ~300-1000 single-jet
 # inferences a second, so 1k keeps the mode to seconds there.
@@ -54,11 +59,11 @@ REFERENCE_BATCH = 1024
 
 def scores_metrics(scores: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
     """Accuracy and AUC as `fairhep evaluate` defines them (AUC None when one class is absent)."""
-    from fairhep.evaluate import accuracy, auc
+    from fairhep.metrics import accuracy, auc
 
     area = auc(scores, labels)
     return {"accuracy": accuracy(scores, labels), "auc": None if np.isnan(area) else area,
-            "n_jets": int(len(labels))}
+            "n_jets": len(labels)}
 
 
 def parity_metrics(

@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from rich.console import Console
 
-from fairhep import schema
 from fairhep.backends import Backend, PreparedModel, select_backends
-from fairhep.bench import BenchOptions, default_cache_dir
+from fairhep.bench.options import BenchOptions
 from fairhep.data.load import JetArrays, load_dataset
+from fairhep.data.manifest import manifest_path as manifest_of
 from fairhep.errors import FairhepError
 from fairhep.results import ResultRecord, write_record
 
@@ -30,21 +30,12 @@ def console() -> Console:
     return Console(width=width)
 
 
-def cache_dir(opts: BenchOptions) -> Path:
-    return Path(opts.cache_dir) if opts.cache_dir else default_cache_dir()
-
-
 def load_test_jets(data_dir: Path, max_jets: int | None) -> JetArrays:
     """The jets the modes run on: the dataset directory as given (what ``evaluate`` reads)."""
     jets = load_dataset(Path(data_dir), max_jets)
     if len(jets) == 0:
         raise FairhepError(f"{data_dir}: no jets to run on")
     return jets
-
-
-def manifest_of(data_dir: Path) -> Path | None:
-    path = Path(data_dir) / schema.MANIFEST_NAME
-    return path if path.is_file() else None
 
 
 def prepare_model(
@@ -56,7 +47,7 @@ def prepare_model(
     when export breaks, and the ONNX-based ones are recorded as failed with the reason."""
     from fairhep.export import cached_onnx
 
-    cache = cache_dir(opts)
+    cache = opts.cache
     model = PreparedModel(Path(run_dir), None, tuple(sorted(set(batch_sizes))), cache)
     if not any(b.name in NEEDS_ONNX and b.available() is None for b in backends):
         return model, None

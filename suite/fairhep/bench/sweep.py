@@ -1,7 +1,7 @@
 """``fairhep bench --batch-sweep``: throughput and GPU utilisation vs batch size (Figure 4).
 
 For every backend and batch size, ``--repeats`` repetitions (default 10) each run
-``ceil(JETS_PER_REPEAT / batch)`` batches, each timed as in :mod:`fairhep.timing` (host→device
+``ceil(JETS_PER_REPEAT / batch)`` batches, each timed as in :mod:`fairhep.bench.timing` (host→device
 copy, inference, device→host copy); ``--max-jets`` lowers JETS_PER_REPEAT, and with fewer
 test jets than that the batches cycle through them. A repetition's throughput is its jets
 over its wall time. One untimed warm-up batch precedes each batch size. While it runs,
@@ -31,27 +31,33 @@ import csv
 import math
 import socket
 import time
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from fairhep.backends import Backend
-from fairhep.bench import BenchOptions
+from fairhep.bench.common import (
+    chosen_backends,
+    device_excluded,
+    load_test_jets,
+    manifest_of,
+    not_run_record,
+    prepare_model,
+    print_skipped,
+)
+from fairhep.bench.common import console as make_console
+from fairhep.bench.gpu_sampler import GpuSampler
+from fairhep.bench.options import BenchOptions
 from fairhep.data.load import JetArrays
 from fairhep.errors import BackendUnavailable
-from fairhep.nvml_sampler import GpuSampler
-from fairhep.portability import console as make_console
-from fairhep.portability import (
-    chosen_backends, device_excluded, load_test_jets, manifest_of, not_run_record,
-    prepare_model, print_skipped,
-)
-from fairhep.results import ResultRecord, write_record
+from fairhep.results import ResultRecord, kinds, write_record
 
-KIND = "bench.sweep"
+KIND = kinds.BENCH_SWEEP
 GPU_BATCH_SIZES: tuple[int, ...] = (
     tuple(range(100, 2400, 200)) + tuple(range(2400, 4200, 400)) + (4200,)
 )

@@ -9,8 +9,8 @@ lazy initialisation) run first and are never timed.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import numpy as np
 
@@ -27,7 +27,7 @@ class BatchTimes:
 
     @property
     def n_jets(self) -> int:
-        return int(len(self.scores))
+        return len(self.scores)
 
     def summary(self) -> dict[str, float | int]:
         """Median and 5th/95th percentiles per batch (the record's time_per_batch entry)."""
@@ -37,7 +37,7 @@ class BatchTimes:
             "p5_s": float(np.percentile(t, 5)),
             "p95_s": float(np.percentile(t, 95)),
             "mean_s": float(np.mean(t)),
-            "n_batches": int(len(t)),
+            "n_batches": len(t),
             "n_jets": self.n_jets,
         }
 

@@ -56,7 +56,7 @@ class GpuSampler:
                 "hz": 1.0 / self.interval_s, "device": self.device_name,
                 "n_samples": len(self.samples)}
 
-    def __enter__(self) -> "GpuSampler":
+    def __enter__(self) -> GpuSampler:
         self.start()
         return self
 

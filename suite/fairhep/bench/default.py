@@ -1,10 +1,9 @@
-"""``fairhep bench``: the main job, and the entry point of every benchmark mode.
+"""The inputs of every bench mode, and the default mode itself.
 
-Without ``--data``/``--run`` it uses the embedded default: a small synthetic dataset in the
-cache directory and a briefly trained baseline IN (both cached, so the modes can be run one
-after the other cheaply). ``--frameworks`` and ``--batch-sweep`` select the portability modes.
-The option names are a contract: ``apptainer run fairhep.sif bench --batch-sweep`` and site
-job files call them.
+Without ``--data``/``--run`` the modes use the embedded default: a small synthetic dataset in
+the cache directory and a briefly trained baseline IN (both cached, so the modes can be run
+one after the other cheaply). :func:`prepare_inputs` returns them as :class:`Inputs`;
+:func:`run_default` evaluates the run on the test set and writes a ``bench.default`` record.
 """
 
 from __future__ import annotations
@@ -14,48 +13,21 @@ import json
 import os
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from fairhep import schema
+from fairhep.bench.options import BenchOptions
 from fairhep.data import load
 from fairhep.errors import ConfigError, FairhepError
-
-
-@dataclass
-class BenchOptions:
-    data: Path | None = None  # existing dataset; None = embedded synthetic default
-    run: Path | None = None  # existing trained run; None = train the default briefly
-    results: Path = Path("results")
-    device: str = "auto"  # auto | cpu | cuda
-    seed: int = 0
-    epochs: int | None = None  # epochs for the embedded default's training
-    max_jets: int | None = None  # cap on test jets used by the modes
-    frameworks: bool = False
-    batch_sweep: bool = False
-    backends: tuple[str, ...] = ()  # empty = every known backend (absent ones are skipped)
-    batch_sizes: tuple[int, ...] | None = None  # None = the mode's default grid
-    repeats: int = 10
-    report: bool = True
-    cache_dir: Path | None = None
-    extra: dict[str, object] = field(default_factory=dict)
-
-
-def default_cache_dir() -> Path:
-    env = os.environ.get("FAIRHEP_CACHE")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "fairhep"
-
 
 # ---- the embedded default -------------------------------------------------------------------
 # Sized so that a cold `fairhep bench` (synthesis + training + evaluation) takes a few minutes
 # on 2 CPU cores (measured: 3 min 53 s, ~250 CPU-seconds; the baseline IN trains at ~250-290
 # jets/s on 2 idle cores, far less on a busy machine) and reaches a test AUC of ~0.97 with the
 # generator's default difficulty. Each can be overridden through $FAIRHEP_BENCH_DEFAULTS
-# (a JSON object) or ``BenchOptions.extra`` (tests use a tiny configuration).
+# (a JSON object) or ``BenchOptions.defaults`` (tests use a tiny configuration).
 DEFAULTS: dict[str, Any] = {
     "train_files": 9,  # file 0 validates (k-fold with 1-file folds), 8 train
     "jets_per_file": 1000,
@@ -82,9 +54,18 @@ class Prepared:
     test_files: list[Path] | None = None  # None: the whole test directory
 
 
+@dataclass(frozen=True)
+class Inputs:
+    """The test data and the trained run every mode works on, and how they were obtained."""
+
+    data_dir: Path
+    run_dir: Path
+    prepared: Prepared
+
+
 def _settings(opts: BenchOptions) -> dict[str, Any]:
-    """DEFAULTS, overridden by $FAIRHEP_BENCH_DEFAULTS (a JSON object), then by opts.extra,
-    then by --epochs."""
+    """DEFAULTS, overridden by $FAIRHEP_BENCH_DEFAULTS (a JSON object), then by
+    opts.defaults, then by --epochs."""
     overrides: dict[str, Any] = {}
     env = os.environ.get("FAIRHEP_BENCH_DEFAULTS")
     if env:
@@ -92,7 +73,7 @@ def _settings(opts: BenchOptions) -> dict[str, Any]:
             overrides.update(json.loads(env))
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"FAIRHEP_BENCH_DEFAULTS is not a JSON object ({exc})") from None
-    overrides.update({k: v for k, v in opts.extra.items() if k in DEFAULTS})
+    overrides.update(opts.defaults)
     unknown = sorted(set(overrides) - set(DEFAULTS))
     if unknown:
         raise ConfigError(f"FAIRHEP_BENCH_DEFAULTS: unknown key(s) {unknown}; known: "
@@ -142,15 +123,14 @@ def _synthesize_default(opts: BenchOptions, root: Path, settings: dict[str, Any]
     return rate
 
 
-def prepare_inputs(opts: BenchOptions) -> tuple[Path, Path]:
+def prepare_inputs(opts: BenchOptions) -> Inputs:
     """The dataset directory and trained run directory the modes use (embedded default when
     not given)."""
     from fairhep.data.synth import DEFAULT_DIFFICULTY, GENERATOR_VERSION
     from fairhep.train import SUMMARY, TrainConfig, train
 
     prep = Prepared(started=time.perf_counter())
-    opts.extra["prepared"] = prep
-    cache = Path(opts.cache_dir or default_cache_dir())
+    cache = opts.cache
     settings = _settings(opts)
     if settings["difficulty"] is None:
         settings["difficulty"] = DEFAULT_DIFFICULTY
@@ -181,7 +161,7 @@ def prepare_inputs(opts: BenchOptions) -> tuple[Path, Path]:
         prep.default = settings
 
     if opts.run is not None:
-        return data_dir, Path(opts.run)
+        return Inputs(data_dir, Path(opts.run), prep)
 
     run_key = (f"in-{train_dir.parent.name if opts.data is None else _dir_key(train_dir)}"
                f"-s{opts.seed}-e{settings['epochs']}-lr{settings['lr']}-b{settings['batch_size']}")
@@ -199,7 +179,7 @@ def prepare_inputs(opts: BenchOptions) -> tuple[Path, Path]:
         if result.interrupted:
             raise FairhepError(f"{run_dir}: training of the default model was interrupted; "
                                "rerun `fairhep bench` to resume it")
-    return data_dir, run_dir
+    return Inputs(data_dir, run_dir, prep)
 
 
 def _dir_key(directory: Path) -> str:
@@ -209,18 +189,17 @@ def _dir_key(directory: Path) -> str:
     return hashlib.sha256(text).hexdigest()[:12]
 
 
-def run_default(opts: BenchOptions, data_dir: Path, run_dir: Path) -> list[Path]:
+def run_default(opts: BenchOptions, inputs: Inputs) -> list[Path]:
     """Evaluate the run on the test set, write a ``bench.default`` record, print a table."""
     from rich.console import Console
     from rich.table import Table
 
-    from fairhep.evaluate import evaluate, manifest_path
-    from fairhep.results import ResultRecord, write_record
+    from fairhep.data.manifest import manifest_path
+    from fairhep.evaluate import evaluate
+    from fairhep.results import ResultRecord, kinds, write_record
     from fairhep.train import SUMMARY
 
-    prep = opts.extra.get("prepared")
-    if not isinstance(prep, Prepared):
-        prep = Prepared(started=time.perf_counter())
+    prep, data_dir, run_dir = inputs.prepared, inputs.data_dir, inputs.run_dir
     ev = evaluate(run_dir, data_dir, device=opts.device, max_jets=opts.max_jets,
                   files=prep.test_files)
     summary_path = Path(run_dir) / SUMMARY
@@ -234,7 +213,7 @@ def run_default(opts: BenchOptions, data_dir: Path, run_dir: Path) -> list[Path]
         "total_s": time.perf_counter() - prep.started,
     }
     record = ResultRecord(
-        kind="bench.default",
+        kind=kinds.BENCH_DEFAULT,
         config={
             "data": str(data_dir), "run": str(run_dir), "device": ev.device, "seed": opts.seed,
             "model": ev.config["model"], "parameters": ev.config["parameters"],
@@ -270,37 +249,3 @@ def run_default(opts: BenchOptions, data_dir: Path, run_dir: Path) -> list[Path]
     table.add_row("record", str(path))
     Console().print(table)
     return [path]
-
-
-def run(opts: BenchOptions) -> list[Path]:
-    """Run the selected modes and return the result records written."""
-    data_dir, run_dir = prepare_inputs(opts)
-    written: list[Path] = []
-    if opts.frameworks:
-        from fairhep.frameworks import run_frameworks
-
-        written += run_frameworks(opts, data_dir, run_dir)
-    if opts.batch_sweep:
-        from fairhep.sweep import run_sweep
-
-        written += run_sweep(opts, data_dir, run_dir)
-    if not (opts.frameworks or opts.batch_sweep):
-        written += run_default(opts, data_dir, run_dir)
-    if opts.report and written:
-        write_report(opts)
-    return written
-
-
-def write_report(opts: BenchOptions) -> Path:
-    """A report of everything in the results directory, next to its records, so each bench
-    run leaves a readable summary (a new folder each time; records are never touched)."""
-    from datetime import datetime, timezone
-
-    from rich.console import Console
-
-    from fairhep.report import build_report
-
-    stamp = datetime.now(timezone.utc).strftime("bench-%Y%m%d-%H%M%S")
-    html = build_report([Path(opts.results)], Path(opts.results) / "reports" / stamp)
-    Console().print(f"report: {html.parent / 'report.md'}\nreport: {html}")
-    return html

@@ -2,8 +2,8 @@
 # A real single-node Slurm (Debian 12's slurm-wlm 22.05) on localhost, without systemd.
 # Used by tests/test_slurm_e2e.py and CI; also handy to try `fairhep submit` on a laptop.
 #
-#   runners/single-node-slurm.sh start   # prints `export SLURM_CONF=...`
-#   runners/single-node-slurm.sh stop    # stops the daemons it started (by their pid files)
+#   tools/single-node-slurm.sh start   # prints `export SLURM_CONF=...`
+#   tools/single-node-slurm.sh stop    # stops the daemons it started (by their pid files)
 #
 # Environment: SLURM_ROOT (state, logs, config; default /tmp/fairhep-slurm),
 # SLURMCTLD_PORT / SLURMD_PORT (default 6817 / 6818: choose others to run beside another

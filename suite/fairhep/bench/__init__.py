@@ -1,0 +1,34 @@
+"""``fairhep bench``: the main job, and the entry point of every benchmark mode.
+
+:func:`run` prepares the inputs (the embedded default unless ``--data``/``--run`` are given)
+and runs the selected modes: the default evaluation (:mod:`.default`), framework parity and
+time per batch (:mod:`.frameworks`, Table 8) and the batch-size sweep (:mod:`.sweep`,
+Figure 4). Nothing here builds a report: the CLI or the campaign task does, after the bench.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fairhep.bench.options import BenchOptions
+
+__all__ = ["BenchOptions", "run"]
+
+
+def run(opts: BenchOptions) -> list[Path]:
+    """Run the selected modes and return the result records written."""
+    from fairhep.bench.default import prepare_inputs, run_default
+
+    inputs = prepare_inputs(opts)
+    written: list[Path] = []
+    if opts.frameworks:
+        from fairhep.bench.frameworks import run_frameworks
+
+        written += run_frameworks(opts, inputs.data_dir, inputs.run_dir)
+    if opts.batch_sweep:
+        from fairhep.bench.sweep import run_sweep
+
+        written += run_sweep(opts, inputs.data_dir, inputs.run_dir)
+    if not (opts.frameworks or opts.batch_sweep):
+        written += run_default(opts, inputs)
+    return written

@@ -1,0 +1,46 @@
+"""The classifier metrics every part of the suite reports: the paper's accuracy, and the
+ROC curve and its area from scikit-learn.
+
+Accuracy is the paper's (Table 8): a jet is called QCD when ``score[:, 0] >= 0.5`` and
+compared with the QCD column of the target. The AUC is ``roc_auc_score`` on the H->bb score
+(the original computed it on the QCD column, which gives the same number).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+from sklearn.metrics import roc_auc_score, roc_curve
+
+from fairhep import schema
+
+MAX_ROC_POINTS = 200
+
+FloatArray = npt.NDArray[np.floating]
+IntArray = npt.NDArray[np.integer]
+
+
+def accuracy(scores: FloatArray, labels: IntArray) -> float:
+    """The paper's accuracy: QCD when ``score[:, 0] >= 0.5``, against the QCD label."""
+    return float(np.mean((scores[:, schema.QCD] >= 0.5) == (labels == schema.QCD)))
+
+
+def auc(scores: FloatArray, labels: IntArray) -> float:
+    """ROC AUC of the H->bb score; NaN when only one class is present (AUC undefined)."""
+    if len(np.unique(labels)) < 2:
+        return float("nan")
+    return float(roc_auc_score(labels == schema.HBB, scores[:, schema.HBB]))
+
+
+def roc_points(
+    scores: FloatArray, labels: IntArray, max_points: int = MAX_ROC_POINTS
+) -> dict[str, list[float]]:
+    """The ROC curve (false/true positive rate for H->bb), thinned to at most ``max_points``
+    points with both ends kept."""
+    if len(np.unique(labels)) < 2:
+        return {"fpr": [], "tpr": []}
+    fpr, tpr, _ = roc_curve(labels == schema.HBB, scores[:, schema.HBB])
+    if len(fpr) > max_points:
+        keep = np.unique(np.linspace(0, len(fpr) - 1, max_points).round().astype(int))
+        fpr, tpr = fpr[keep], tpr[keep]
+    return {"fpr": [float(v) for v in fpr], "tpr": [float(v) for v in tpr]}

@@ -1,0 +1,37 @@
+"""Result records (+ provenance): what every measuring command writes and a report reads."""
+
+from __future__ import annotations
+
+from fairhep.results.provenance import collect_provenance, container_info, git_state
+from fairhep.results.record import (
+    RECORD_JSON_SCHEMA,
+    RECORD_SCHEMA_VERSION,
+    RecordError,
+    ResultRecord,
+    validate,
+)
+from fairhep.results.store import (
+    RECORDS_DIR,
+    iter_record_files,
+    load_records,
+    read_record,
+    record_path,
+    write_record,
+)
+
+__all__ = [
+    "RECORDS_DIR",
+    "RECORD_JSON_SCHEMA",
+    "RECORD_SCHEMA_VERSION",
+    "RecordError",
+    "ResultRecord",
+    "collect_provenance",
+    "container_info",
+    "git_state",
+    "iter_record_files",
+    "load_records",
+    "read_record",
+    "record_path",
+    "validate",
+    "write_record",
+]

@@ -1,0 +1,33 @@
+"""Every kind of result record, and the metrics a record of that kind must carry.
+
+The one place where kind names are spelled: writers (train, evaluate, bench modes, tasks)
+and readers (the report) import them from here, so adding a kind touches this file and the
+module that writes it.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+TRAIN: Final = "train"
+EVALUATE: Final = "evaluate"
+BENCH_DEFAULT: Final = "bench.default"
+BENCH_FRAMEWORKS: Final = "bench.frameworks"
+BENCH_SWEEP: Final = "bench.sweep"
+CAMPAIGN_TASK: Final = "campaign.task"
+
+# The kinds a report reads and counts (in the order its summary lists them).
+REPORTED: Final[tuple[str, ...]] = (TRAIN, EVALUATE, BENCH_DEFAULT, BENCH_FRAMEWORKS, BENCH_SWEEP)
+
+# The metrics a record with status "ok" cannot do without: one lacking them is valid
+# JSON-Schema-wise but useless to a report, which names it under Problems and leaves it out.
+REQUIRED_METRICS: Final[dict[str, tuple[str, ...]]] = {
+    TRAIN: ("val_accuracy", "val_auc"),
+    EVALUATE: ("accuracy", "auc"),
+    BENCH_DEFAULT: ("accuracy",),
+    BENCH_FRAMEWORKS: ("accuracy",),  # AUC is None when the test jets hold one class
+}
+
+# Kinds that count only runs that finished; frameworks and sweeps list their skipped and
+# failed backends themselves.
+ONLY_OK: Final[tuple[str, ...]] = (TRAIN, EVALUATE, BENCH_DEFAULT)

@@ -1,0 +1,152 @@
+"""Provenance: everything needed to say where and with what a number was measured.
+
+fairhep version and git state, host, OS, architecture, Python and library versions, CPU,
+GPU/driver/CUDA through NVML, container stack/image/digest, Slurm job ids, site, and the
+dataset manifest's hash. Nothing here imports a backend: versions come from package metadata.
+"""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import os
+import platform
+import socket
+import subprocess
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from fairhep import __version__
+from fairhep.data.manifest import sha256_file
+
+# Library versions worth knowing when comparing two sites.
+TRACKED_PACKAGES = (
+    "torch", "numpy", "h5py", "onnx", "onnxruntime", "onnxruntime-gpu", "tensorrt",
+    "scikit-learn", "scipy", "uproot", "awkward", "nvidia-ml-py",
+)
+
+
+def _git(args: list[str], cwd: Path) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=5, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip()
+
+
+def git_state() -> dict[str, Any]:
+    """Commit and dirty flag of the fairhep source; containers bake them into the environment."""
+    if os.environ.get("FAIRHEP_GIT_SHA"):
+        return {"sha": os.environ["FAIRHEP_GIT_SHA"], "dirty": False, "source": "environment"}
+    src = Path(__file__).resolve().parent
+    sha = _git(["rev-parse", "HEAD"], src)
+    if not sha:
+        return {"sha": None, "dirty": None, "source": "unknown"}
+    status = _git(["status", "--porcelain", "--untracked-files=no"], src)
+    return {"sha": sha, "dirty": bool(status), "source": "git"}
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("model name", "cpu\t", "cpu ")):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def package_versions() -> dict[str, str]:
+    found = {}
+    for name in TRACKED_PACKAGES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return found
+
+
+def container_info() -> dict[str, Any] | None:
+    """Apptainer/Singularity or Docker, with the stack and image the container recorded."""
+    env = os.environ
+    runtime = None
+    if env.get("APPTAINER_CONTAINER") or env.get("SINGULARITY_CONTAINER"):
+        runtime = "apptainer"
+    elif Path("/.dockerenv").exists() or env.get("FAIRHEP_CONTAINER_RUNTIME") == "docker":
+        runtime = "docker"
+    if runtime is None and not env.get("FAIRHEP_STACK"):
+        return None
+    image = (env.get("FAIRHEP_IMAGE") or env.get("APPTAINER_CONTAINER")
+             or env.get("SINGULARITY_CONTAINER"))
+    digest = env.get("FAIRHEP_IMAGE_DIGEST")
+    if digest is None and runtime == "apptainer" and image and Path(image).is_file():
+        # Apptainer names the .sif it runs; where that file is visible inside the container,
+        # its digest identifies the image even when the job did not pass one.
+        digest = _file_digest(image)
+    return {
+        "runtime": runtime or env.get("FAIRHEP_CONTAINER_RUNTIME", "unknown"),
+        "stack": env.get("FAIRHEP_STACK"),
+        "image": image,
+        "image_digest": digest,
+        "base_image": env.get("FAIRHEP_BASE_IMAGE"),
+    }
+
+
+@functools.lru_cache(maxsize=4)
+def _file_digest(path: str) -> str | None:
+    try:
+        return f"sha256:{sha256_file(Path(path))}"
+    except OSError:
+        return None
+
+
+SLURM_VARIABLES = (
+    "SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_CLUSTER_NAME",
+    "SLURM_JOB_PARTITION", "SLURM_JOB_NAME", "SLURM_JOB_NODELIST",
+)
+
+
+def slurm_info() -> dict[str, str] | None:
+    found = {k.removeprefix("SLURM_").lower(): os.environ[k]
+             for k in SLURM_VARIABLES if k in os.environ}
+    return found or None
+
+
+def collect_provenance(dataset_manifest: Path | None = None) -> dict[str, Any]:
+    """Everything needed to say where and with what a number was measured."""
+    from fairhep.gpu import gpu_info
+
+    prov: dict[str, Any] = {
+        "fairhep_version": __version__,
+        "git": git_state(),
+        "host": socket.gethostname(),
+        "user": _user(),
+        "os": platform.platform(),
+        "arch": platform.machine(),
+        "python": sys.version.split()[0],
+        "packages": package_versions(),
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "gpu": gpu_info(),
+        "container": container_info(),
+        "slurm": slurm_info(),
+        # Set by the runners from the site configuration; None for ad-hoc runs.
+        "site": os.environ.get("FAIRHEP_SITE"),
+    }
+    if dataset_manifest is not None and dataset_manifest.is_file():
+        prov["dataset_manifest"] = str(dataset_manifest)
+        prov["dataset_manifest_sha256"] = sha256_file(dataset_manifest)
+    return prov
+
+
+def _user() -> str | None:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None
+
+
