@@ -13,7 +13,6 @@ import pytest
 from fairhep.bench.gpu_sampler import GpuSampler
 from fairhep.bench.sweep import (
     CPU_BATCH_SIZES,
-    CSV_COLUMNS,
     GPU_BATCH_SIZES,
     KIND,
     PAPER_CODE_BATCH_SIZES,
@@ -23,6 +22,7 @@ from fairhep.cli import main
 from fairhep.cli.bench import _int_list
 from fairhep.data.load import load_dataset
 from fairhep.gpu import nvml_unavailable_reason
+from fairhep.plots import SWEEP_CSV_COLUMNS
 from fairhep.results import load_records
 from portability_inputs import inputs
 
@@ -79,7 +79,7 @@ def test_sweep_csv_has_every_point_and_png_is_an_image(sweep):
     rec = next(r for r in load_records(results, KIND) if r.status == "ok")
     with open(results / rec.artifacts["csv"]) as fh:
         rows = list(csv.DictReader(fh))
-    assert tuple(rows[0]) == CSV_COLUMNS
+    assert tuple(rows[0]) == SWEEP_CSV_COLUMNS
     ok = [r for r in load_records(results, KIND) if r.status == "ok"]
     assert len(rows) == sum(len(r.metrics["points"]) for r in ok) == len(ok) * 4
     assert {row["backend"] for row in rows} == {"torch-cpu", "onnxruntime-cpu"}

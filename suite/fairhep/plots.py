@@ -1,9 +1,12 @@
-"""The report's figures: every figure is a PNG with the data it shows as a CSV beside it."""
+"""Every figure the suite draws (report and bench), each a PNG with its data as a CSV beside it.
+
+Column lists of those CSVs are defined here, once."""
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Sequence
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,10 +25,24 @@ class Figure:
     caption: str = ""
 
 
-# The keys of one bench.sweep point, in the order the CSV beside the figure lists them.
-SWEEP_POINT_COLUMNS = (
-    "batch_size", "repeat", "time_s", "jets_per_s", "gpu_util_pct", "gpu_mem_mib", "gpu_power_w",
+# One row per (backend, batch size, repetition) of a batch-size sweep: the columns of every
+# sweep CSV the suite writes (the bench's sweep.csv and the report's Figure 4 data).
+SWEEP_CSV_COLUMNS: tuple[str, ...] = (
+    "backend", "device", "provider", "precision", "batch_size", "repeat", "n_batches",
+    "n_jets", "time_s", "jets_per_s", "gpu_util_pct", "gpu_mem_mib", "gpu_power_w",
 )
+_SERIES_COLUMNS = 4  # backend, device, provider, precision: the rest are the point's keys
+
+
+@dataclass(frozen=True)
+class SweepSeries:
+    """One backend's sweep: its points as ``bench.sweep`` records carry them."""
+
+    label: str
+    device: str = ""
+    provider: str | None = None
+    precision: str = ""
+    points: Sequence[Mapping[str, Any]] = ()
 
 
 def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Path:
@@ -40,22 +57,35 @@ def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
+    if not fig.get_layout_engine():
+        fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
 
 
-def sweep_figure(
-    out_dir: Path,
-    name: str,
-    title: str,
-    points: Sequence[dict[str, Any]],
+def write_sweep_csv(path: Path, series: Sequence[SweepSeries]) -> Path:
+    """Every point of every series, one row each, in :data:`SWEEP_CSV_COLUMNS` order."""
+    return write_csv(
+        path,
+        SWEEP_CSV_COLUMNS,
+        (
+            [s.label, s.device, s.provider or "", s.precision,
+             *(p.get(k) for k in SWEEP_CSV_COLUMNS[_SERIES_COLUMNS:])]
+            for s in series
+            for p in s.points
+        ),
+    )
+
+
+def _sweep_panel(
+    ax: Any,
+    series: SweepSeries,
     published_peak: tuple[float, float] | None,
-    published_util: Sequence[tuple[float, float]] = (),
-    published_rates: Sequence[tuple[float, float]] = (),
-) -> Figure:
-    """Throughput box plots per batch size, GPU utilisation on a second axis (Figure 4)."""
+    published_util: Sequence[tuple[float, float]],
+    published_rates: Sequence[tuple[float, float]],
+) -> None:
+    points = series.points
     sizes = sorted({int(p["batch_size"]) for p in points})
     rates = [
         [
@@ -65,8 +95,8 @@ def sweep_figure(
         ]
         for b in sizes
     ]
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    width = 0.6 * (min(b - a for a, b in zip(sizes, sizes[1:])) if len(sizes) > 1 else 100)
+    gaps = [b - a for a, b in itertools.pairwise(sizes)]
+    width = 0.6 * (min(gaps) if gaps else 100)
     ax.boxplot(
         rates,
         positions=sizes,
@@ -139,17 +169,33 @@ def sweep_figure(
             labels.append(pl.get_label())
     if handles:
         ax.legend(handles, labels, loc="lower right", fontsize=8)
-    ax.set_title(title, fontsize=10)
-    png = _save(fig, out_dir / f"{name}.png")
-    csv_path = write_csv(
-        out_dir / f"{name}.csv",
-        list(SWEEP_POINT_COLUMNS),
-        (
-            [p.get(k) for k in SWEEP_POINT_COLUMNS]
-            for p in points
-        ),
+    name = series.label + (f" ({series.provider})" if series.provider else "")
+    ax.set_title(name, fontsize=10)
+
+
+def sweep_figure(
+    png: Path,
+    series: Sequence[SweepSeries],
+    title: str,
+    *,
+    note: str | None = None,
+    published_peak: tuple[float, float] | None = None,
+    published_util: Sequence[tuple[float, float]] = (),
+    published_rates: Sequence[tuple[float, float]] = (),
+) -> Path:
+    """Figure 4: per series, throughput box plots per batch size and the GPU utilisation on
+    a second axis; the paper's values overlaid where given. ``note`` (e.g. why NVML gave no
+    utilisation) goes under the panels, where it covers no data."""
+    fig, axes = plt.subplots(
+        len(series), 1, figsize=(8, 4.2 * max(len(series), 1)), squeeze=False
     )
-    return Figure(title, png, csv_path)
+    for ax, one in zip(axes[:, 0], series, strict=True):
+        _sweep_panel(ax, one, published_peak, published_util, published_rates)
+    fig.suptitle(title, fontsize=11)
+    if note:
+        fig.text(0.5, 0.005, note, ha="center", va="bottom", fontsize=8, color="tab:blue")
+        fig.tight_layout(rect=(0, 0.04, 1, 1))
+    return _save(fig, png)
 
 
 def roc_figure(

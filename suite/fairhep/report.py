@@ -27,7 +27,15 @@ import jinja2
 
 from fairhep import __version__, published, stats
 from fairhep.errors import ConfigError
-from fairhep.plots import Figure, grouped_bars, roc_figure, sweep_figure, write_csv
+from fairhep.plots import (
+    Figure,
+    SweepSeries,
+    grouped_bars,
+    roc_figure,
+    sweep_figure,
+    write_csv,
+    write_sweep_csv,
+)
 from fairhep.results import (
     RECORDS_DIR,
     RecordError,
@@ -1100,16 +1108,20 @@ class Builder:
                 ]
             )
             safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"figure4_{r.platform}_{backend}")
+            one = SweepSeries(backend, str(r.config.get("device") or ""),
+                              r.config.get("provider"), str(r.config.get("precision") or ""),
+                              points)
+            fig_title = f"{backend} on {r.platform} ({gpu})"
+            png = sweep_figure(
+                self.fig_dir / f"{safe}.png",
+                [one],
+                fig_title,
+                published_peak=(peak_b, peak_r),
+                published_util=pub_util if backend == "tensorrt" else (),
+                published_rates=pub_rates if backend == "tensorrt" else (),
+            )
             sec.figures.append(
-                sweep_figure(
-                    self.fig_dir,
-                    safe,
-                    f"{backend} on {r.platform} ({gpu})",
-                    points,
-                    (peak_b, peak_r),
-                    pub_util if backend == "tensorrt" else (),
-                    pub_rates if backend == "tensorrt" else (),
-                )
+                Figure(fig_title, png, write_sweep_csv(self.fig_dir / f"{safe}.csv", [one]))
             )
         if not rows:
             rows.append(

@@ -27,7 +27,6 @@ backend) and ``sweep.png`` (box plots per batch size, GPU utilisation on a secon
 
 from __future__ import annotations
 
-import csv
 import math
 import socket
 import time
@@ -55,6 +54,7 @@ from fairhep.bench.gpu_sampler import GpuSampler
 from fairhep.bench.options import BenchOptions
 from fairhep.data.load import JetArrays
 from fairhep.errors import BackendUnavailable
+from fairhep.plots import SweepSeries, sweep_figure, write_sweep_csv
 from fairhep.results import ResultRecord, kinds, write_record
 
 KIND = kinds.BENCH_SWEEP
@@ -69,9 +69,6 @@ CPU_BATCH_SIZES: tuple[int, ...] = (16, 32, 64, 128, 256, 512)
 # period on a GPU (~0.5-2 s at 10-40k jets/s), and about a second per point on a CPU.
 JETS_PER_REPEAT = {"cuda": 20_000, "cpu": 512}
 ARTIFACT_DIR = "artifacts/sweep"
-CSV_COLUMNS = ("backend", "device", "provider", "precision", "batch_size", "repeat",
-               "n_batches", "n_jets", "time_s", "jets_per_s", "gpu_util_pct", "gpu_mem_mib",
-               "gpu_power_w")
 
 
 def default_grid(device: str) -> tuple[int, ...]:
@@ -229,8 +226,15 @@ def run_sweep(opts: BenchOptions, data_dir: Path, run_dir: Path) -> list[Path]:
     artifacts: dict[str, str] = {}
     if results:
         out_dir.mkdir(parents=True, exist_ok=True)
-        write_csv(out_dir / "sweep.csv", results)
-        plot_sweep(out_dir / "sweep.png", results, nvml)
+        series = [SweepSeries(b.label, b.device, b.provider, b.precision, points)
+                  for b, _, points in results]
+        write_sweep_csv(out_dir / "sweep.csv", series)
+        where = nvml.get("device") or socket.gethostname()
+        sweep_figure(out_dir / "sweep.png", series,
+                     f"Throughput and GPU utilisation vs batch size on {where} "
+                     "(cf. paper Figure 4)",
+                     note=None if nvml["available"] else
+                     f"GPU utilisation: {_nvml_why(nvml.get('reason'))}")
         artifacts = {"csv": str(rel_dir / "sweep.csv"), "png": str(rel_dir / "sweep.png")}
     manifest = manifest_of(data_dir)
     for b, config, metrics, timings in pending:
@@ -254,57 +258,6 @@ def _nvml_why(reason: str | None) -> str:
 def _nvml_block(status: dict[str, Any]) -> dict[str, Any]:
     return {"available": bool(status["available"]), "reason": status["reason"],
             "hz": status["hz"], "device": status["device"], "n_samples": status["n_samples"]}
-
-
-def write_csv(path: Path, results: list[tuple[Backend, dict[str, Any], list[dict[str, Any]]]]
-              ) -> None:
-    with open(path, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=CSV_COLUMNS)
-        w.writeheader()
-        for b, _, points in results:
-            for p in points:
-                w.writerow({"backend": b.label, "device": b.device, "provider": b.provider or "",
-                            "precision": b.precision,
-                            **{k: ("" if p[k] is None else p[k]) for k in CSV_COLUMNS[4:]}})
-
-
-def plot_sweep(path: Path, results: list[tuple[Backend, dict[str, Any], list[dict[str, Any]]]],
-               nvml: dict[str, Any]) -> None:
-    """Figure 4: throughput box plots per batch size, GPU utilisation on a second axis."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(len(results), 1, figsize=(10, 4.2 * len(results)), squeeze=False)
-    for ax, (b, _, points) in zip(axes[:, 0], results):
-        sizes = sorted({p["batch_size"] for p in points})
-        data = [[p["jets_per_s"] for p in points if p["batch_size"] == s] for s in sizes]
-        pos = np.arange(len(sizes))
-        ax.boxplot(data, positions=pos, widths=0.6, patch_artist=True,
-                   boxprops={"facecolor": "orange"}, medianprops={"color": "black"},
-                   flierprops={"marker": "o", "markerfacecolor": "white"})
-        ax.set_xticks(pos, [str(s) for s in sizes], rotation=45)
-        ax.set_xlabel("batch size")
-        ax.set_ylabel("throughput [jets/s]")
-        ax.set_title(f"{b.label}" + (f" ({b.provider})" if b.provider else ""))
-        ax2 = ax.twinx()
-        ax2.set_ylabel("GPU utilisation [%]", color="tab:blue")
-        ax2.set_ylim(0, 105)
-        util = [[p["gpu_util_pct"] for p in points
-                 if p["batch_size"] == s and p["gpu_util_pct"] is not None] for s in sizes]
-        if nvml["available"] and all(util):
-            ax2.plot(pos, [np.median(u) for u in util], "o-", color="tab:blue",
-                     label="GPU utilisation")
-        else:
-            ax2.text(0.5, 0.93, f"GPU utilisation: {_nvml_why(nvml.get('reason'))}",
-                     transform=ax2.transAxes, ha="center", va="top", color="tab:blue",
-                     bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "tab:blue"})
-    where = nvml.get("device") or socket.gethostname()
-    fig.suptitle(f"Throughput and GPU utilisation vs batch size on {where} (cf. paper Figure 4)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def summary_table(results: list[tuple[Backend, dict[str, Any], list[dict[str, Any]]]],
