@@ -6,26 +6,26 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
 from fairhep import schema
 from fairhep.data import load
+from fairhep.data.arrays import Float32Array, Int64Array, IntArray
 from fairhep.data.load import JetArrays
 from fairhep.data.manifest import manifest_path
 from fairhep.devices import resolve_device, synchronize
 from fairhep.errors import DataError
 from fairhep.hostmem import retain_freed_memory
-from fairhep.metrics import accuracy, auc, roc_points
+from fairhep.metrics import RocPoints, accuracy, auc, roc_points
 from fairhep.model import BEST_WEIGHTS, InteractionNetwork, load_run_model
 
 
 @dataclass
 class Predictions:
-    scores: np.ndarray  # (N, 2) softmax scores, column 0 = QCD
-    labels: np.ndarray  # (N,) 0 = QCD, 1 = H->bb
+    scores: Float32Array  # (N, 2) softmax scores, column 0 = QCD
+    labels: Int64Array  # (N,) 0 = QCD, 1 = H->bb
     loss: float  # mean cross-entropy
     seconds: float  # time in the forward passes (incl. host-device copies)
 
@@ -39,7 +39,9 @@ def predict(
     """Scores and mean loss of ``net`` over a stream of batches (no gradients)."""
     was_training = net.training
     net.eval()
-    scores, labels, loss_sum, seconds = [], [], 0.0, 0.0
+    scores: list[Float32Array] = []
+    labels: list[Int64Array] = []
+    loss_sum, seconds = 0.0, 0.0
     with torch.inference_mode():
         for jets in batches:
             t0 = time.perf_counter()
@@ -64,13 +66,13 @@ class EvalResult:
     accuracy: float
     auc: float
     n_jets: int
-    roc: dict[str, list[float]]
+    roc: RocPoints
     loss: float
     total_s: float
     jets_per_s: float  # jets through the network per second of forward passes
     device: str
     record: Path | None = None
-    config: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, object] = field(default_factory=dict)
 
 
 def _test_batches(data_dir: Path, batch_size: int, max_jets: int | None,
@@ -82,7 +84,7 @@ def _test_batches(data_dir: Path, batch_size: int, max_jets: int | None,
         jets = load.load_dataset(data_dir, max_jets)
         return (jets.slice(slice(i, i + batch_size)) for i in range(0, len(jets), batch_size))
     files = load.list_files(data_dir) if files is None else list(files)
-    subsets = None
+    subsets: dict[Path, IntArray] | None = None
     if max_jets is not None:
         subsets, left = {}, max_jets
         for f in files:
@@ -110,7 +112,7 @@ def evaluate(
     net = load_run_model(Path(run_dir), weights).to(dev)
     pred = predict(net, _test_batches(Path(data_dir), batch_size, max_jets, files), dev)
     total_s = time.perf_counter() - t0
-    config = {
+    config: dict[str, object] = {
         "run": str(run_dir),
         "weights": weights,
         "data": str(data_dir),

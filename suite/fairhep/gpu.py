@@ -6,7 +6,26 @@ never an error.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Literal, TypedDict
+
+
+class GpuDevice(TypedDict):
+    index: int
+    name: str
+    uuid: str
+    memory_total_mib: int
+
+
+class GpusFound(TypedDict):
+    available: Literal[True]
+    driver: str
+    cuda_driver: str  # e.g. "12.4"
+    devices: list[GpuDevice]
+
+
+class NoGpu(TypedDict):
+    available: Literal[False]
+    reason: str
 
 
 def nvml_unavailable_reason() -> str | None:
@@ -27,11 +46,11 @@ def nvml_unavailable_reason() -> str | None:
     return None
 
 
-def _text(value: Any) -> str:
+def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def gpu_info() -> dict[str, Any]:
+def gpu_info() -> GpusFound | NoGpu:
     """Driver, CUDA driver version and one entry per GPU; ``{"available": False, ...}`` if none."""
     reason = nvml_unavailable_reason()
     if reason is not None:
@@ -41,7 +60,7 @@ def gpu_info() -> dict[str, Any]:
     pynvml.nvmlInit()
     try:
         cuda = pynvml.nvmlSystemGetCudaDriverVersion()
-        devices = []
+        devices: list[GpuDevice] = []
         for i in range(pynvml.nvmlDeviceGetCount()):
             h = pynvml.nvmlDeviceGetHandleByIndex(i)
             mem = pynvml.nvmlDeviceGetMemoryInfo(h)

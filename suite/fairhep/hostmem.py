@@ -15,18 +15,18 @@ import ctypes
 import ctypes.util
 import os
 import sys
+import threading
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 _THRESHOLD = 1 << 30
-_done = False
+_done = threading.Event()  # set once glibc has been told
 
 
 def retain_freed_memory() -> bool:
     """Ask glibc to keep large freed blocks (once per process); False where that is not
     possible (not Linux/glibc) — nothing else changes then."""
-    global _done
-    if _done:
+    if _done.is_set():
         return True
     if not sys.platform.startswith("linux") or os.environ.get("FAIRHEP_RETAIN_MEMORY") == "0":
         return False
@@ -35,6 +35,7 @@ def retain_freed_memory() -> bool:
         mallopt = libc.mallopt
     except (OSError, AttributeError):  # musl or another libc without mallopt
         return False
-    _done = bool(mallopt(_M_MMAP_THRESHOLD, _THRESHOLD)) and bool(
-        mallopt(_M_TRIM_THRESHOLD, _THRESHOLD))
-    return _done
+    if bool(mallopt(_M_MMAP_THRESHOLD, _THRESHOLD)) and bool(
+            mallopt(_M_TRIM_THRESHOLD, _THRESHOLD)):
+        _done.set()
+    return _done.is_set()

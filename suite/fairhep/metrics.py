@@ -8,16 +8,22 @@ compared with the QCD column of the target. The AUC is ``roc_auc_score`` on the 
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import numpy as np
-import numpy.typing as npt
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from fairhep import schema
+from fairhep.data.arrays import FloatArray, IntArray
 
 MAX_ROC_POINTS = 200
 
-FloatArray = npt.NDArray[np.floating]
-IntArray = npt.NDArray[np.integer]
+
+class RocPoints(TypedDict):
+    """False and true positive rates of H->bb, as lists (JSON records carry them)."""
+
+    fpr: list[float]
+    tpr: list[float]
 
 
 def accuracy(scores: FloatArray, labels: IntArray) -> float:
@@ -34,13 +40,13 @@ def auc(scores: FloatArray, labels: IntArray) -> float:
 
 def roc_points(
     scores: FloatArray, labels: IntArray, max_points: int = MAX_ROC_POINTS
-) -> dict[str, list[float]]:
+) -> RocPoints:
     """The ROC curve (false/true positive rate for H->bb), thinned to at most ``max_points``
     points with both ends kept."""
     if len(np.unique(labels)) < 2:
-        return {"fpr": [], "tpr": []}
+        return RocPoints(fpr=[], tpr=[])
     fpr, tpr, _ = roc_curve(labels == schema.HBB, scores[:, schema.HBB])
     if len(fpr) > max_points:
         keep = np.unique(np.linspace(0, len(fpr) - 1, max_points).round().astype(int))
         fpr, tpr = fpr[keep], tpr[keep]
-    return {"fpr": [float(v) for v in fpr], "tpr": [float(v) for v in tpr]}
+    return RocPoints(fpr=[float(v) for v in fpr], tpr=[float(v) for v in tpr])

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import torch
 from torch import nn
@@ -34,6 +34,18 @@ from fairhep.errors import FairhepError
 STATE_DICT_KEYS: tuple[str, ...] = (
     "fr1", "fr2", "fr3", "fr1_pv", "fr2_pv", "fr3_pv", "fo1", "fo2", "fo3", "fc_fixed",
 )
+
+
+class ModelDict(TypedDict):
+    """:meth:`ModelConfig.to_dict`: the config as JSON (run directories, records, ONNX)."""
+
+    hidden: int
+    de: int
+    do: int
+    track_features: list[str]
+    sv_features: list[str]
+    n_tracks: int
+    n_svs: int
 
 
 @dataclass(frozen=True)
@@ -73,7 +85,7 @@ class ModelConfig:
         cls,
         drop_track_features: int = 0,
         drop_sv_features: int = 0,
-        **kwargs: Any,
+        **kwargs: int,
     ) -> ModelConfig:
         """A config without the first N of the paper's least important features (Table 10)."""
         tracks = schema.ABLATION_DROPPED_TRACK_FEATURES
@@ -91,11 +103,12 @@ class ModelConfig:
             **kwargs,
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["track_features"] = list(self.track_features)
-        d["sv_features"] = list(self.sv_features)
-        return d
+    def to_dict(self) -> ModelDict:
+        return ModelDict(  # in field order, as the JSON files have it
+            hidden=self.hidden, de=self.de, do=self.do,
+            track_features=list(self.track_features), sv_features=list(self.sv_features),
+            n_tracks=self.n_tracks, n_svs=self.n_svs,
+        )
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ModelConfig:
@@ -108,6 +121,20 @@ class ModelConfig:
 
 def _mlp(n_in: int, hidden: int, n_out: int) -> tuple[nn.Linear, nn.Linear, nn.Linear]:
     return nn.Linear(n_in, hidden), nn.Linear(hidden, hidden), nn.Linear(hidden, n_out)
+
+
+def _edges(recv: torch.Tensor, send: torch.Tensor, n_recv: int,
+           first: nn.Linear, second: nn.Linear, third: nn.Linear) -> torch.Tensor:
+    """f_R on every (receiver, sender) pair: (B, N_r, n_recv) and (B, N_s, F_s) give
+    (B, N_r, N_s, D_E). The first layer on ``[x_r; x_s]`` is ``W_r x_r + W_s x_s + b``, its two
+    halves computed once per object and broadcast over the pairs. ``n_recv`` is a Python int
+    so that an exported graph slices the weight by a constant."""
+    w = first.weight
+    r = recv @ w[:, :n_recv].T + first.bias  # (B, N_r, h)
+    s = send @ w[:, n_recv:].T  # (B, N_s, h)
+    e = torch.relu(r.unsqueeze(2) + s.unsqueeze(1))  # (B, r, s, h)
+    e = torch.relu(second(e))
+    return torch.relu(third(e))
 
 
 class InteractionNetwork(nn.Module):
@@ -146,29 +173,19 @@ class InteractionNetwork(nn.Module):
         xt = x.transpose(1, 2)  # (B, N_p, P)
         yt = y.transpose(1, 2)  # (B, N_v, S)
 
-        # Track-track edges: fr1([x_r; x_s]) = W_r x_r + W_s x_s + b, broadcast over (r, s).
-        w = self.fr1.weight
-        recv = xt @ w[:, :p].T + self.fr1.bias  # (B, N_p, h)
-        send = xt @ w[:, p:].T  # (B, N_p, h)
-        e = torch.relu(recv.unsqueeze(2) + send.unsqueeze(1))  # (B, r, s, h)
-        e = torch.relu(self.fr2(e))
-        e = torch.relu(self.fr3(e))  # (B, r, s, D_E)
-        # Sum onto receivers, leaving out the r == s pairs that are not edges.
+        # Track-track edges, summed onto receivers, leaving out the r == s pairs that are not
+        # edges.
+        e = _edges(xt, xt, p, self.fr1, self.fr2, self.fr3)  # (B, r, s, D_E)
         e_pp = torch.einsum("brsd,rs->brd", e, self.self_loop_mask)
-
         # Track-SV edges, summed onto the track.
-        w = self.fr1_pv.weight
-        trk = xt @ w[:, :p].T + self.fr1_pv.bias  # (B, N_p, h)
-        sv = yt @ w[:, p:].T  # (B, N_v, h)
-        f = torch.relu(trk.unsqueeze(2) + sv.unsqueeze(1))  # (B, N_p, N_v, h)
-        f = torch.relu(self.fr2_pv(f))
-        e_vp = torch.relu(self.fr3_pv(f)).sum(dim=2)  # (B, N_p, D_E)
+        e_vp = _edges(xt, yt, p, self.fr1_pv, self.fr2_pv, self.fr3_pv).sum(dim=2)  # (B, N_p, D_E)
 
         o = torch.cat([xt, e_pp, e_vp], dim=2)
         o = torch.relu(self.fo1(o))
         o = torch.relu(self.fo2(o))
         o = torch.relu(self.fo3(o)).sum(dim=1)  # (B, D_O)
-        return self.fc_fixed(o)
+        logits: torch.Tensor = self.fc_fixed(o)
+        return logits
 
     def n_parameters(self) -> int:
         return sum(t.numel() for t in self.parameters())
@@ -222,7 +239,8 @@ def reference_forward(
     c = torch.cat([x, e_pp, e_vp], dim=1).transpose(1, 2)
     for layer in (net.fo1, net.fo2, net.fo3):
         c = torch.relu(layer(c))
-    return net.fc_fixed(c.sum(dim=1))
+    logits: torch.Tensor = net.fc_fixed(c.sum(dim=1))
+    return logits
 
 
 # ---- checkpoints -------------------------------------------------------------------------
@@ -311,7 +329,8 @@ BEST_WEIGHTS = "best.pth"
 LAST_WEIGHTS = "last.pth"
 
 
-def save_run_model(run_dir: Path, net: InteractionNetwork, extra: Mapping[str, Any] = {}) -> None:
+def save_run_model(run_dir: Path, net: InteractionNetwork,
+                   extra: Mapping[str, object] = {}) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     meta = {"model": net.config.to_dict(), "parameters": net.n_parameters(), **extra}
     tmp = run_dir / (RUN_CONFIG + ".tmp")

@@ -179,6 +179,17 @@ def h5_dataset_name(split: str, index: int) -> str:
     return f"{H5_FEATURE_GROUP[split]}/{H5_FEATURE_PREFIX[split]}_{index}"
 
 
+def h5_datasets(split: str) -> dict[str, tuple[int, ...]]:
+    """The arrays a file of ``split`` stores, in the order they are written, with their
+    per-jet shapes: tracks, SVs, the one-hot target, the spectators."""
+    return {
+        h5_dataset_name(split, H5_TRACK_INDEX): TRACK_SHAPE,
+        h5_dataset_name(split, H5_SV_INDEX): SV_SHAPE,
+        H5_TARGET: TARGET_SHAPE,
+        H5_SPECTATORS: SPECTATOR_SHAPE,
+    }
+
+
 def kept_features(all_features: tuple[str, ...], dropped: tuple[str, ...]) -> tuple[str, ...]:
     """The features that remain, in IN order, after ``dropped`` are removed."""
     unknown = set(dropped) - set(all_features)

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from fairhep.data import load
+from fairhep.data.arrays import Int64Array
 from fairhep.errors import ConfigError
 
 METHODS: tuple[str, ...] = ("kfold", "files", "points")
@@ -36,7 +37,7 @@ class Part:
     """One side (train or validation) of a split."""
 
     files: list[Path] = field(default_factory=list)
-    subsets: dict[Path, np.ndarray] = field(default_factory=dict)  # absent = every jet
+    subsets: dict[Path, Int64Array] = field(default_factory=dict)  # absent = every jet
 
     def n_jets(self, counts: dict[Path, int]) -> int:
         return sum(len(self.subsets[f]) if f in self.subsets else counts[f] for f in self.files)
@@ -110,15 +111,16 @@ def random_files(
 
 def random_points(
     counts: dict[Path, int], seed: int, valid_fraction: float = DEFAULT_VALID_FRACTION
-) -> tuple[dict[Path, np.ndarray], dict[Path, np.ndarray]]:
+) -> tuple[dict[Path, Int64Array], dict[Path, Int64Array]]:
     """Per file, (train, valid) ascending jet indices; each file's share is drawn from a
     generator seeded with (seed, file position), so the split never needs all files at once."""
     if not 0.0 < valid_fraction < 1.0:
         raise ConfigError(f"validation fraction must be in (0, 1), got {valid_fraction}")
-    train, valid = {}, {}
+    train: dict[Path, Int64Array] = {}
+    valid: dict[Path, Int64Array] = {}
     for i, (f, n) in enumerate(counts.items()):
         perm = np.random.default_rng([seed, i]).permutation(n)
-        k = int(round(n * valid_fraction))
+        k = round(n * valid_fraction)
         valid[f] = np.sort(perm[:k])
         train[f] = np.sort(perm[k:])
     return train, valid
@@ -141,7 +143,7 @@ def make_split(
         raise ConfigError(f"unknown split {method!r}: choose one of {', '.join(METHODS)}")
     if counts is None:
         counts = {f: load.n_jets(f) for f in files}
-    cap: dict[Path, np.ndarray] = {}
+    cap: dict[Path, Int64Array] = {}
     if max_jets is not None:
         if max_jets < 1:
             raise ConfigError(f"--max-jets must be positive, got {max_jets}")

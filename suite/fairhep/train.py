@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -48,12 +48,15 @@ from fairhep.model import (
 )
 from fairhep.splits import DEFAULT_VALID_FRACTION, Split, make_split
 
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
 CHECKPOINT = "checkpoint.pth"  # resume state: model, optimizer, position, history
 SUMMARY = "train.json"  # written when training has finished
 VALID_BATCH_SIZE = 1024  # validation needs no gradients: larger batches are faster
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
     data: Path
     out: Path
@@ -72,7 +75,7 @@ class TrainConfig:
     progress: bool = True
     valid_fraction: float = DEFAULT_VALID_FRACTION  # for split="points"
 
-    def identity(self) -> dict[str, Any]:
+    def identity(self) -> dict[str, object]:
         """What must not change between a run and its resumption (epochs and patience may)."""
         return {
             "seed": self.seed, "split": self.split, "fold": self.fold,
@@ -82,7 +85,7 @@ class TrainConfig:
         }
 
 
-@dataclass
+@dataclass(frozen=True)
 class EpochStats:
     epoch: int  # 1-based
     train_loss: float
@@ -123,7 +126,7 @@ def should_stop(val_losses: Sequence[float], patience: int) -> bool:
 
 # ---- checkpoints ---------------------------------------------------------------------------
 
-def _save_atomic(obj: Any, path: Path) -> None:
+def _save_atomic(obj: object, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "wb") as fh:
         torch.save(obj, fh)
@@ -141,16 +144,22 @@ class _State:
     batch: int = 0  # batches done in the current epoch
     best_loss: float = math.inf
     best_epoch: int = 0
-    history: list[dict[str, Any]] = field(default_factory=list)
+    history: list[EpochStats] = field(default_factory=list)  # saved as plain dicts
     stopped_early: bool = False
     # Partial-epoch accumulators, so an interrupted epoch reports the same loss and time.
     loss_sum: float = 0.0
     jets_seen: int = 0
     train_s: float = 0.0
 
+    @classmethod
+    def from_checkpoint(cls, saved: dict[str, Any]) -> _State:
+        """The state from its ``asdict`` form in a checkpoint."""
+        history = [EpochStats(**h) for h in saved["history"]]
+        return cls(**{**saved, "history": history})
+
 
 def _checkpoint(run_dir: Path, net: InteractionNetwork, opt: torch.optim.Optimizer,
-                state: _State, identity: dict[str, Any]) -> None:
+                state: _State, identity: dict[str, object]) -> None:
     _save_atomic(
         {"model": net.state_dict(), "optimizer": opt.state_dict(), "state": asdict(state),
          "identity": json.dumps(identity, sort_keys=True)},
@@ -159,7 +168,7 @@ def _checkpoint(run_dir: Path, net: InteractionNetwork, opt: torch.optim.Optimiz
 
 
 def _resume(run_dir: Path, net: InteractionNetwork, opt: torch.optim.Optimizer,
-            identity: dict[str, Any], device: torch.device) -> _State | None:
+            identity: dict[str, object], device: torch.device) -> _State | None:
     path = run_dir / CHECKPOINT
     if not path.is_file():
         return None
@@ -177,15 +186,24 @@ def _resume(run_dir: Path, net: InteractionNetwork, opt: torch.optim.Optimizer,
         )
     net.load_state_dict(ck["model"])
     opt.load_state_dict(ck["optimizer"])
-    return _State(**ck["state"])
+    return _State.from_checkpoint(ck["state"])
 
 
 # ---- SIGTERM ---------------------------------------------------------------------------------
 
 class _StopFlag:
+    """Set by the SIGTERM handler between any two statements of the loop, so read through
+    a method (to the type checker, an attribute the loop does not assign stays constant)."""
+
     def __init__(self) -> None:
-        self.set = False
+        self._set = False
         self.signum: int | None = None
+
+    def set(self, signum: int) -> None:
+        self._set, self.signum = True, signum
+
+    def is_set(self) -> bool:
+        return self._set
 
 
 @contextmanager
@@ -197,8 +215,8 @@ def _sigterm_stops(flag: _StopFlag) -> Iterator[None]:
         yield
         return
 
-    def handler(signum: int, frame: FrameType | None) -> None:
-        flag.set, flag.signum = True, signum
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        flag.set(signum)
 
     previous = signal.signal(signal.SIGTERM, handler)
     try:
@@ -209,7 +227,7 @@ def _sigterm_stops(flag: _StopFlag) -> Iterator[None]:
 
 # ---- the loop --------------------------------------------------------------------------------
 
-def _progress(enabled: bool) -> Any:
+def _progress(enabled: bool) -> Progress:
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -262,12 +280,12 @@ def train(cfg: TrainConfig) -> TrainResult:
     flag = _StopFlag()
     started = time.perf_counter()
     with _sigterm_stops(flag), _progress(cfg.progress) as progress:
-        while state.epoch < cfg.epochs and not state.stopped_early and not flag.set:
+        while state.epoch < cfg.epochs and not state.stopped_early and not flag.is_set():
             _train_epoch(cfg, split, net, opt, state, device, progress, flag, identity)
-            if flag.set and state.batch > 0:
+            if flag.is_set() and state.batch > 0:
                 break  # checkpointed mid-epoch
             _finish_epoch(cfg, split, net, opt, state, device, progress, identity)
-    interrupted = flag.set and not (state.stopped_early or state.epoch >= cfg.epochs)
+    interrupted = flag.is_set() and not (state.stopped_early or state.epoch >= cfg.epochs)
     if interrupted:
         where = (f"in epoch {state.epoch + 1} after batch {state.batch}" if state.batch
                  else f"after epoch {state.epoch}")
@@ -289,14 +307,14 @@ def train(cfg: TrainConfig) -> TrainResult:
         tmp.write_text(json.dumps(summary, indent=2) + "\n")
         tmp.replace(run_dir / SUMMARY)
         if cfg.results is not None:
-            result.record = _write_record(cfg, split, device, result, resumed,
+            result.record = _write_record(cfg, cfg.results, split, device, result, resumed,
                                           time.perf_counter() - started)
     return result
 
 
 def _train_epoch(cfg: TrainConfig, split: Split, net: InteractionNetwork,
                  opt: torch.optim.Optimizer, state: _State, device: torch.device,
-                 progress: Any, flag: _StopFlag, identity: dict[str, Any]) -> None:
+                 progress: Progress, flag: _StopFlag, identity: dict[str, object]) -> None:
     epoch = state.epoch
     rng = np.random.default_rng([cfg.seed, epoch])
     batches = load.iter_batches(split.train.files, cfg.batch_size, shuffle=True, rng=rng,
@@ -314,7 +332,7 @@ def _train_epoch(cfg: TrainConfig, split: Split, net: InteractionNetwork,
         lab = torch.from_numpy(jets.labels).to(device, non_blocking=True)
         loss = torch.nn.functional.cross_entropy(net(x, y), lab)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        torch.autograd.backward(loss)  # loss.backward(), which has no type hints
         opt.step()
         state.loss_sum += float(loss.detach()) * len(jets)
         state.jets_seen += len(jets)
@@ -322,7 +340,7 @@ def _train_epoch(cfg: TrainConfig, split: Split, net: InteractionNetwork,
         state.train_s = base_s + time.perf_counter() - t0
         progress.update(task, completed=state.jets_seen, loss=_mean(state),
                         rate=state.jets_seen / max(state.train_s, 1e-9))
-        if flag.set:
+        if flag.is_set():
             _checkpoint(cfg.out, net, opt, state, identity)
             break
     synchronize(device)
@@ -332,7 +350,7 @@ def _train_epoch(cfg: TrainConfig, split: Split, net: InteractionNetwork,
 
 def _finish_epoch(cfg: TrainConfig, split: Split, net: InteractionNetwork,
                   opt: torch.optim.Optimizer, state: _State, device: torch.device,
-                  progress: Any, identity: dict[str, Any]) -> None:
+                  progress: Progress, identity: dict[str, object]) -> None:
     t0 = time.perf_counter()
     batches = load.iter_batches(split.valid.files, VALID_BATCH_SIZE, subsets=split.valid.subsets)
     pred = predict(net, batches, device)
@@ -342,7 +360,7 @@ def _finish_epoch(cfg: TrainConfig, split: Split, net: InteractionNetwork,
         val_accuracy=accuracy(pred.scores, pred.labels), val_auc=auc(pred.scores, pred.labels),
         train_s=state.train_s, valid_s=valid_s, train_jets=state.jets_seen,
     )
-    state.history.append(asdict(stats))
+    state.history.append(stats)
     state.epoch += 1
     state.batch, state.loss_sum, state.jets_seen, state.train_s = 0, 0.0, 0, 0.0
     weights = net.state_dict()
@@ -350,7 +368,7 @@ def _finish_epoch(cfg: TrainConfig, split: Split, net: InteractionNetwork,
         state.best_loss, state.best_epoch = stats.val_loss, stats.epoch
         _save_atomic(weights, cfg.out / BEST_WEIGHTS)
     _save_atomic(weights, cfg.out / LAST_WEIGHTS)
-    state.stopped_early = should_stop([h["val_loss"] for h in state.history], cfg.patience)
+    state.stopped_early = should_stop([h.val_loss for h in state.history], cfg.patience)
     _checkpoint(cfg.out, net, opt, state, identity)
     progress.console.print(
         f"epoch {stats.epoch:3d}  train loss {stats.train_loss:.4f}  val loss "
@@ -367,7 +385,7 @@ def _mean(state: _State) -> float:
 
 
 def _result(run_dir: Path, state: _State, finished: bool, interrupted: bool) -> TrainResult:
-    history = [EpochStats(**h) for h in state.history]
+    history = list(state.history)
     best = next((h for h in history if h.epoch == state.best_epoch), None)
     train_s = sum(h.train_s for h in history)
     return TrainResult(
@@ -386,8 +404,8 @@ def _result(run_dir: Path, state: _State, finished: bool, interrupted: bool) -> 
     )
 
 
-def _write_record(cfg: TrainConfig, split: Split, device: torch.device, result: TrainResult,
-                  resumed: bool, wall_s: float) -> Path:
+def _write_record(cfg: TrainConfig, results: Path, split: Split, device: torch.device,
+                  result: TrainResult, resumed: bool, wall_s: float) -> Path:
     from fairhep.results import ResultRecord, kinds, write_record
 
     n = max(len(result.history), 1)
@@ -396,7 +414,8 @@ def _write_record(cfg: TrainConfig, split: Split, device: torch.device, result: 
         config={
             "seed": cfg.seed, "split": cfg.split, "fold": cfg.fold, "epochs_max": cfg.epochs,
             "patience": cfg.patience, "batch_size": cfg.batch_size, "lr": cfg.lr,
-            "model": cfg.model.to_dict(), "parameters": InteractionNetwork(cfg.model).n_parameters(),
+            "model": cfg.model.to_dict(),
+            "parameters": InteractionNetwork(cfg.model).n_parameters(),
             "data": str(cfg.data), "device": str(device), "fold_files": cfg.fold_files,
             "max_jets": cfg.max_jets, "valid_fraction": cfg.valid_fraction,
             "run": str(result.run_dir), "resumed": resumed, "split_detail": split.describe(),
@@ -415,4 +434,4 @@ def _write_record(cfg: TrainConfig, split: Split, device: torch.device, result: 
             "wall_s_this_invocation": wall_s,
         },
     )
-    return write_record(Path(cfg.results), record, manifest_path(Path(cfg.data)))
+    return write_record(Path(results), record, manifest_path(Path(cfg.data)))

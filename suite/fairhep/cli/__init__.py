@@ -14,9 +14,24 @@ import os
 import pkgutil
 import sys
 from collections.abc import Sequence
+from typing import TypeAlias
 
 from fairhep import __version__
 from fairhep.errors import FairhepError
+
+# What ``register`` receives. A string: argparse's class is generic only in its type stubs.
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def add_device_option(p: argparse.ArgumentParser) -> None:
+    """``--device auto|cpu|cuda`` (see :func:`fairhep.devices.resolve_device`)."""
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+
+
+def add_progress_option(p: argparse.ArgumentParser) -> None:
+    """``--no-progress``: sets ``args.progress`` to False."""
+    p.add_argument("--no-progress", dest="progress", action="store_false",
+                   help="no progress bar")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,12 +5,19 @@ from __future__ import annotations
 import argparse
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from fairhep import schema
+from fairhep.cli import Subparsers, add_progress_option
+
+if TYPE_CHECKING:
+    from fairhep.data.h5layout import ProgressFn
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     data = sub.add_parser("data", help="synthesise, convert or check a jet dataset",
                           description="Jet datasets in the FAIR HDF5 layout (see fairhep.schema).")
     dsub = data.add_subparsers(dest="data_command", metavar="DATA_COMMAND", required=True)
@@ -19,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _register_check(dsub)
 
 
-def _register_synth(dsub: argparse._SubParsersAction) -> None:
+def _register_synth(dsub: Subparsers) -> None:
     from fairhep.data import synth_options as synth  # no numpy: keeps `fairhep --help` fast
 
     p = dsub.add_parser(
@@ -43,16 +50,19 @@ def _register_synth(dsub: argparse._SubParsersAction) -> None:
                    f"[0, {synth.MAX_DIFFICULTY}]; AUC <= ~1-difficulty "
                    f"(default {synth.DEFAULT_DIFFICULTY}: baseline IN AUC ~0.97 after 3 "
                    "epochs on 20k jets)")
-    p.add_argument("--split", choices=["train", "test"], default="train",
-                   help="HDF5 group: training_subgroup (train) or testing_subgroup (test)")
+    _add_split_option(p)
     p.add_argument("--layout", choices=list(synth.LAYOUTS), default="h5",
                    help="h5: newdata_<i>.h5 (default); npy: the original NumPy test layout "
                    "test_<k>_features_2.npy, _3, test_<k>_truth_0.npy, test_<k>_spectators_0.npy")
     p.add_argument("--channels-last", action="store_true",
                    help="npy layout only: store (N, 60, 30) / (N, 5, 14) like the older files")
-    p.add_argument("--no-progress", dest="progress", action="store_false",
-                   help="no progress bar")
+    add_progress_option(p)
     p.set_defaults(func=_synth)
+
+
+def _add_split_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--split", choices=list(schema.H5_FEATURE_GROUP), default="train",
+                   help="HDF5 group: training_subgroup (train) or testing_subgroup (test)")
 
 
 def _step_size(text: str) -> int | str:
@@ -60,7 +70,7 @@ def _step_size(text: str) -> int | str:
     return int(text) if text.strip().isdigit() else text
 
 
-def _register_convert(dsub: argparse._SubParsersAction) -> None:
+def _register_convert(dsub: Subparsers) -> None:
     p = dsub.add_parser(
         "convert",
         help="convert CMS open-data ROOT ntuples (HiggsToBBNTuple) to the FAIR HDF5 layout",
@@ -75,14 +85,12 @@ def _register_convert(dsub: argparse._SubParsersAction) -> None:
                    help="entries per output file (default 100000, as the FAIR files)")
     p.add_argument("--step-size", type=_step_size, default=20_000,
                    help="entries read at once, or a size like '100 MB' (default 20000)")
-    p.add_argument("--split", choices=["train", "test"], default="train",
-                   help="HDF5 group: training_subgroup (train) or testing_subgroup (test)")
-    p.add_argument("--no-progress", dest="progress", action="store_false",
-                   help="no progress bar")
+    _add_split_option(p)
+    add_progress_option(p)
     p.set_defaults(func=_convert)
 
 
-def _register_check(dsub: argparse._SubParsersAction) -> None:
+def _register_check(dsub: Subparsers) -> None:
     p = dsub.add_parser(
         "check",
         help="validate a dataset directory (shapes, dtypes, NaN/inf, labels, checksums)",
@@ -97,7 +105,7 @@ def _register_check(dsub: argparse._SubParsersAction) -> None:
 
 @contextmanager
 def progress_bar(description: str, total: int, enabled: bool = True
-                 ) -> Iterator[Callable[[int], None]]:
+                 ) -> Iterator[ProgressFn]:
     """A rich progress bar counting jets; yields the ``advance(n)`` callback."""
     from rich.progress import (
         BarColumn,

@@ -6,8 +6,10 @@ import argparse
 import json
 from pathlib import Path
 
+from fairhep.cli import Subparsers, add_device_option
 
-def register(sub: argparse._SubParsersAction) -> None:
+
+def register(sub: Subparsers) -> None:
     p = sub.add_parser(
         "evaluate",
         help="score a trained run on a dataset (accuracy, AUC, ROC)",
@@ -18,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--run", type=Path, required=True, help="run directory (train or model import)")
     p.add_argument("--data", type=Path, required=True, help="dataset directory")
     p.add_argument("--weights", choices=["best.pth", "last.pth"], default="best.pth")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    add_device_option(p)
     p.add_argument("--batch-size", type=int, default=1024)
     p.add_argument("--max-jets", type=int, help="use at most this many jets")
     p.add_argument("--results", type=Path, help="write an `evaluate` result record here")

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from fairhep.cli import Subparsers
+
 if TYPE_CHECKING:
     from fairhep.model import ModelConfig
 
@@ -34,7 +36,7 @@ def model_config_from_args(args: argparse.Namespace) -> ModelConfig:
         raise ConfigError(f"model options: {exc}") from None
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser("model", help="the interaction network: parameter count, import weights")
     msub = p.add_subparsers(dest="model_command", metavar="ACTION", required=True)
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from fairhep.cli import Subparsers, add_device_option, add_progress_option
 from fairhep.cli.model import add_model_options, model_config_from_args
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser(
         "train",
         help="train the interaction network (original recipe, resumable)",
@@ -34,10 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default 1e-4)")
     p.add_argument("--max-jets", type=int, help="use about this many jets (first of each file)")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    add_device_option(p)
     p.add_argument("--results", type=Path, help="write a `train` result record here")
-    p.add_argument("--no-progress", dest="progress", action="store_false",
-                   help="no progress bar")
+    add_progress_option(p)
     add_model_options(p)
     p.set_defaults(func=_run)
 

@@ -8,14 +8,16 @@ so memory stays bounded whatever the file size.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 import h5py
 import numpy as np
+import numpy.typing as npt
 
 from fairhep import schema
 from fairhep.data.load import list_files
@@ -51,6 +53,20 @@ class _Problems:
         where = f"{path}: {dataset}: " if dataset else f"{path}: "
         self.lines.append(f"{where}{what}; {fix or self.fix}")
 
+    def agree(self, path: Path, arrays: str, counts: dict[str, int]) -> bool:
+        """Whether the arrays of one file (set) hold the same number of jets; a problem if not."""
+        if len(set(counts.values())) <= 1:
+            return True
+        detail = ", ".join(f"{k} {v}" for k, v in counts.items())
+        self.add(path, None, f"{arrays} disagree on the number of jets ({detail})")
+        return False
+
+
+class _Rows(Protocol):
+    """An HDF5 dataset or a memory-mapped array: read a block of jets at a time."""
+
+    def __getitem__(self, rows: slice, /) -> npt.ArrayLike: ...
+
 
 def _fix_for(origin: str | None) -> str:
     if origin == "synthetic":
@@ -60,7 +76,7 @@ def _fix_for(origin: str | None) -> str:
     return "regenerate the file with `fairhep data convert` or `fairhep data synth`"
 
 
-def _check_values(arr: Any, n: int, path: Path, name: str, out: _Problems,
+def _check_values(arr: _Rows, n: int, path: Path, name: str, out: _Problems,
                   onehot: bool = False) -> None:
     """NaN/inf (and one-hot labels) over the first ``n`` rows, block by block."""
     bad_rows, first, bad_labels, first_label, start = 0, -1, 0, -1, 0
@@ -106,14 +122,9 @@ def _check_h5_file(path: Path, out: _Problems) -> int | None:
             groups = " or ".join(schema.H5_FEATURE_GROUP.values())
             out.add(path, None, f"no {groups} group: not in the FAIR HDF5 layout")
             return None
-        wanted = {
-            schema.h5_dataset_name(split, schema.H5_TRACK_INDEX): (schema.TRACK_SHAPE, False),
-            schema.h5_dataset_name(split, schema.H5_SV_INDEX): (schema.SV_SHAPE, False),
-            schema.H5_TARGET: (schema.TARGET_SHAPE, True),
-            schema.H5_SPECTATORS: (schema.SPECTATOR_SHAPE, False),
-        }
-        found: dict[str, Any] = {}
-        for name, (shape, _) in wanted.items():
+        wanted = schema.h5_datasets(split)
+        found: dict[str, h5py.Dataset] = {}
+        for name, shape in wanted.items():
             try:
                 ds = h5[name]
             except KeyError:
@@ -132,14 +143,12 @@ def _check_h5_file(path: Path, out: _Problems) -> int | None:
                         f"{', '.join(map(str, shape))})")
                 continue
             found[name] = ds
-        counts = {name: ds.shape[0] for name, ds in found.items()}
-        if len(set(counts.values())) > 1:
-            detail = ", ".join(f"{k} {v}" for k, v in counts.items())
-            out.add(path, None, f"datasets disagree on the number of jets ({detail})")
+        counts = {name: int(ds.shape[0]) for name, ds in found.items()}
+        if not out.agree(path, "datasets", counts):
             return None
         n = min(counts.values()) if counts else 0
         for name, ds in found.items():
-            _check_values(ds, n, path, name, out, onehot=wanted[name][1])
+            _check_values(ds, n, path, name, out, onehot=name == schema.H5_TARGET)
         return n if len(found) == len(wanted) else None
 
 
@@ -158,13 +167,13 @@ def _npy_files(directory: Path) -> dict[int, dict[str, Path]]:
 
 
 def _check_npy_set(paths: dict[str, Path], out: _Problems) -> int | None:
-    shapes = {
+    shapes: dict[str, tuple[tuple[int, ...], list[tuple[int, ...]]]] = {
         "tracks": (schema.TRACK_SHAPE, [schema.TRACK_SHAPE[::-1]]),
         "svs": (schema.SV_SHAPE, [schema.SV_SHAPE[::-1]]),
         "truth": (schema.TARGET_SHAPE, []),
         "spectators": (schema.SPECTATOR_SHAPE, [(len(schema.SPECTATORS),)]),
     }
-    arrays: dict[str, np.ndarray] = {}
+    arrays: dict[str, npt.NDArray[np.generic]] = {}
     for what, path in paths.items():
         if not path.exists():
             if what != "spectators":  # optional in the original layout
@@ -186,9 +195,7 @@ def _check_npy_set(paths: dict[str, Path], out: _Problems) -> int | None:
             out.add(path, None, f"dtype {a.dtype}, expected float32")
         arrays[what] = a
     counts = {what: a.shape[0] for what, a in arrays.items()}
-    if len(set(counts.values())) > 1:
-        detail = ", ".join(f"{k} {v}" for k, v in counts.items())
-        out.add(paths["truth"], None, f"arrays disagree on the number of jets ({detail})")
+    if not out.agree(paths["truth"], "arrays", counts):
         return None
     for what, a in arrays.items():
         view = a[:, : len(schema.CLASSES)] if what == "truth" else a
@@ -222,7 +229,7 @@ def _check_manifest(directory: Path, data_files: list[Path], jets: dict[str, int
             if len(theirs) != len(ours):
                 what = f"{len(theirs)} entries, fairhep.schema has {len(ours)}"
             else:
-                i = next(i for i, (a, b) in enumerate(zip(theirs, ours)) if a != b)
+                i = next(i for i, (a, b) in enumerate(zip(theirs, ours, strict=True)) if a != b)
                 what = f"position {i} is {theirs[i]!r}, fairhep.schema has {ours[i]!r}"
             out.add(path, None, f"schema.{key} differs from fairhep.schema ({what})")
     for key, ours_n in (("n_tracks", schema.N_TRACKS), ("n_svs", schema.N_SVS)):
@@ -262,10 +269,8 @@ def check_dataset(directory: Path, checksums: bool = True) -> CheckReport:
     if not directory.is_dir():
         raise DataError(f"{directory}: dataset directory not found")
     origin = None
-    try:
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # see _check_manifest
         origin = json.loads((directory / schema.MANIFEST_NAME).read_text()).get("origin")
-    except (OSError, ValueError, AttributeError):
-        pass  # reported by _check_manifest
     out = _Problems(_fix_for(origin))
     jets: dict[str, int] = {}
     npy_sets = _npy_files(directory)

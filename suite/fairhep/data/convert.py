@@ -23,16 +23,18 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import h5py
 import numpy as np
 
 from fairhep import schema
 from fairhep.data import h5layout, jagged
+from fairhep.data.arrays import BoolArray, Float32Array
+from fairhep.data.h5layout import ProgressFn
 from fairhep.data.manifest import FileEntry, Manifest, sha256_file
 from fairhep.errors import DataError
 
@@ -41,11 +43,22 @@ CONVERTER_VERSION = "1"
 _H5_CHUNK_JETS = 256
 _ATTR = "fairhep_"  # prefix of the provenance attributes on each output file
 
-ProgressFn = Callable[[int], None]
-
 
 def required_branches() -> tuple[str, ...]:
     return schema.TRACK_FEATURES + schema.SV_FEATURES + schema.SPECTATORS + schema.LABEL_BRANCHES
+
+
+class _Tree(Protocol):
+    """What the converter uses of an uproot TTree (uproot has no type hints; the arrays it
+    yields are awkward record arrays, typed Any)."""
+
+    @property
+    def num_entries(self) -> int: ...
+
+    def __contains__(self, branch: str) -> bool: ...
+
+    def iterate(self, expressions: list[str], *, entry_start: int, entry_stop: int,
+                step_size: int | str, library: str) -> Iterator[Any]: ...
 
 
 @dataclass
@@ -60,7 +73,7 @@ class _Chunk:
         return schema.H5_FILE_PATTERN.format(index=self.index)
 
 
-def _open_tree(path: Path) -> Any:
+def _open_tree(path: Path) -> _Tree:
     import uproot
 
     try:
@@ -71,7 +84,7 @@ def _open_tree(path: Path) -> Any:
         raise DataError(f"{path}: not a readable ROOT file ({type(exc).__name__}: "
                         f"{' '.join(str(exc).split())[:160]})") from None
     try:
-        tree = f[schema.ROOT_TREE]
+        tree: _Tree = f[schema.ROOT_TREE]
     except Exception:
         raise DataError(f"{path}: no TTree {schema.ROOT_TREE!r}: not a HiggsToBBNTuple "
                         "ntuple") from None
@@ -94,14 +107,14 @@ def plan(root_files: Sequence[Path], jets_per_file: int) -> list[_Chunk]:
     return chunks
 
 
-def _to_numpy(array: Any, what: str, source: Path) -> np.ndarray:
+def _to_numpy(array: object, what: str, source: Path) -> Float32Array:
     try:
         return np.asarray(array, dtype=np.float32)
     except (ValueError, TypeError) as exc:
         raise DataError(f"{source}: branch {what} cannot be read as numbers ({exc})") from None
 
 
-def _pad_branches(sel: Any, names: Sequence[str], n_max: int, source: Path) -> np.ndarray:
+def _pad_branches(sel: Any, names: Sequence[str], n_max: int, source: Path) -> Float32Array:
     """Jagged per-jet branches ``names`` -> (n_jets, len(names), n_max), ntuple order kept."""
     import awkward as ak
 
@@ -115,7 +128,7 @@ def _pad_branches(sel: Any, names: Sequence[str], n_max: int, source: Path) -> n
     return jagged.pad(flat, jet, slot, len(counts), n_max)
 
 
-def _labels(arrays: Any, source: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _labels(arrays: Any, source: Path) -> tuple[Float32Array, BoolArray, BoolArray]:
     """One-hot targets of the labelled jets, the keep mask, and the ambiguous-jet mask."""
     is_qcd_sample, is_qcd, is_h = (
         _to_numpy(arrays[name], name, source) for name in schema.LABEL_BRANCHES
@@ -134,7 +147,7 @@ def _create(h5: h5py.File, name: str, shape: tuple[int, ...]) -> h5py.Dataset:
                              chunks=(_H5_CHUNK_JETS, *shape))
 
 
-def _append(ds: h5py.Dataset, block: np.ndarray) -> None:
+def _append(ds: h5py.Dataset, block: Float32Array) -> None:
     n = ds.shape[0]
     ds.resize(n + len(block), axis=0)
     ds[n:] = block
@@ -155,27 +168,25 @@ def _convert_chunk(chunk: _Chunk, path: Path, split: str, step_size: int | str,
     return counts
 
 
-def _write_chunk(tree: Any, chunk: _Chunk, tmp: Path, split: str, step_size: int | str,
+def _write_chunk(tree: _Tree, chunk: _Chunk, tmp: Path, split: str, step_size: int | str,
                  counts: dict[str, int], progress: ProgressFn | None) -> None:
     with h5py.File(tmp, "w") as h5:
-        tracks = _create(h5, schema.h5_dataset_name(split, schema.H5_TRACK_INDEX),
-                         schema.TRACK_SHAPE)
-        svs = _create(h5, schema.h5_dataset_name(split, schema.H5_SV_INDEX), schema.SV_SHAPE)
-        target = _create(h5, schema.H5_TARGET, schema.TARGET_SHAPE)
-        spect = _create(h5, schema.H5_SPECTATORS, schema.SPECTATOR_SHAPE)
+        datasets = [_create(h5, name, shape) for name, shape in schema.h5_datasets(split).items()]
         for arrays in tree.iterate(list(required_branches()), entry_start=chunk.start,
                                    entry_stop=chunk.stop, step_size=step_size, library="ak"):
             onehot, keep, ambiguous = _labels(arrays, chunk.source)
             counts["dropped_ambiguous"] += int(ambiguous.sum())
             counts["dropped_unlabelled"] += int((~keep & ~ambiguous).sum())
             sel = arrays if keep.all() else arrays[keep]
-            _append(tracks, _pad_branches(sel, schema.TRACK_FEATURES, schema.N_TRACKS,
-                                          chunk.source))
-            _append(svs, _pad_branches(sel, schema.SV_FEATURES, schema.N_SVS, chunk.source))
-            _append(target, onehot)
-            spec = np.stack([_to_numpy(sel[name], name, chunk.source)
-                             for name in schema.SPECTATORS], axis=1)
-            _append(spect, spec[:, None, :])
+            blocks = (  # in the order of schema.h5_datasets
+                _pad_branches(sel, schema.TRACK_FEATURES, schema.N_TRACKS, chunk.source),
+                _pad_branches(sel, schema.SV_FEATURES, schema.N_SVS, chunk.source),
+                onehot,
+                np.stack([_to_numpy(sel[name], name, chunk.source)
+                          for name in schema.SPECTATORS], axis=1)[:, None, :],
+            )
+            for ds, block in zip(datasets, blocks, strict=True):
+                _append(ds, block)
             counts["jets"] += int(keep.sum())
             if progress:
                 progress(len(keep))
@@ -227,13 +238,11 @@ def convert(
         raise DataError("no ROOT files given")
     if jets_per_file < 1:
         raise DataError(f"jets per file must be positive (got {jets_per_file})")
-    if split not in schema.H5_FEATURE_GROUP:
-        raise DataError(f"split {split!r} is not one of {sorted(schema.H5_FEATURE_GROUP)}")
+    h5layout.check_split(split)
     out_dir = Path(out_dir)
     chunks = plan([Path(p) for p in root_files], jets_per_file)
     out_dir.mkdir(parents=True, exist_ok=True)
-    planned = {c.path_name for c in chunks}
-    stale = sorted(p.name for p in out_dir.glob(schema.H5_FILE_GLOB) if p.name not in planned)
+    stale = h5layout.other_files(out_dir, {c.path_name for c in chunks})
     if stale:
         raise DataError(f"{out_dir}: holds {len(stale)} file(s) this conversion would not write "
                         f"({stale[0]}, ...); convert into an empty directory")

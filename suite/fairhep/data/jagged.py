@@ -10,8 +10,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from fairhep.data.arrays import Float32Array, Int64Array, IntArray
 
-def positions(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+
+def positions(counts: IntArray) -> tuple[Int64Array, Int64Array]:
     """For flat per-object rows grouped by jet: each row's jet index and position in its jet."""
     counts = np.asarray(counts, np.int64)
     jet = np.repeat(np.arange(len(counts)), counts)
@@ -19,8 +21,8 @@ def positions(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return jet, np.arange(len(jet)) - start[jet]
 
 
-def pad(values: Sequence[np.ndarray], jet: np.ndarray, slot: np.ndarray, n_jets: int,
-        n_max: int, out: np.ndarray | None = None) -> np.ndarray:
+def pad(values: Sequence[Float32Array], jet: Int64Array, slot: Int64Array, n_jets: int,
+        n_max: int, out: Float32Array | None = None) -> Float32Array:
     """``(n_jets, len(values), n_max)`` float32, channels first: row ``i`` of every feature
     array goes to ``[jet[i], :, slot[i]]``; slots >= ``n_max`` are cut, the rest stays zero.
 

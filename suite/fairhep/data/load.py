@@ -14,30 +14,31 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import numpy.typing as npt
 
 from fairhep import schema
+from fairhep.data.arrays import Float32Array, Int64Array, IntArray
 from fairhep.errors import DataError
 
 
 @dataclass
 class JetArrays:
-    tracks: np.ndarray  # (N, 30, 60) float32
-    svs: np.ndarray  # (N, 14, 5) float32
-    labels: np.ndarray  # (N,) int64, 0 = QCD, 1 = H->bb
-    spectators: np.ndarray | None = None  # (N, 11) float32
+    tracks: Float32Array  # (N, 30, 60)
+    svs: Float32Array  # (N, 14, 5)
+    labels: Int64Array  # (N,), 0 = QCD, 1 = H->bb
+    spectators: Float32Array | None = None  # (N, 11)
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
-    def slice(self, sl: slice | np.ndarray) -> JetArrays:
+    def slice(self, sl: slice | IntArray) -> JetArrays:
         spec = None if self.spectators is None else self.spectators[sl]
         return JetArrays(self.tracks[sl], self.svs[sl], self.labels[sl], spec)
 
     @staticmethod
     def concat(parts: Sequence[JetArrays]) -> JetArrays:
-        spec = None
-        if parts and all(p.spectators is not None for p in parts):
-            spec = np.concatenate([p.spectators for p in parts])  # type: ignore[misc]
+        spectators = [p.spectators for p in parts if p.spectators is not None]
+        spec = np.concatenate(spectators) if parts and len(spectators) == len(parts) else None
         return JetArrays(
             np.concatenate([p.tracks for p in parts]),
             np.concatenate([p.svs for p in parts]),
@@ -70,14 +71,14 @@ def _split_of(h5: h5py.File) -> str:
     raise KeyError(f"no {' or '.join(schema.H5_FEATURE_GROUP.values())} group")
 
 
-def labels_from_onehot(target: np.ndarray, source: str) -> np.ndarray:
+def labels_from_onehot(target: npt.NDArray[np.floating], source: str) -> Int64Array:
     if target.ndim != 2 or target.shape[1] != len(schema.CLASSES):
         raise DataError(f"{source}: target has shape {target.shape}, expected (N, 2)")
     bad = np.flatnonzero(target.sum(axis=1) != 1)
     if bad.size:
         raise DataError(f"{source}: {bad.size} jets have no single label (first at {bad[0]}); "
                         "regenerate the file")
-    return target.argmax(axis=1).astype(np.int64)
+    return np.asarray(target.argmax(axis=1), np.int64)
 
 
 def read_file(path: Path, start: int = 0, stop: int | None = None) -> JetArrays:
@@ -143,7 +144,7 @@ def iter_batches(
     batch_size: int,
     shuffle: bool = False,
     rng: np.random.Generator | None = None,
-    subsets: Mapping[Path, np.ndarray] | None = None,
+    subsets: Mapping[Path, IntArray] | None = None,
 ) -> Iterator[JetArrays]:
     """Stream batches file by file; with ``shuffle``, file order and jets within a file are
     permuted by ``rng`` (the original code's shuffling granularity). ``subsets`` restricts a

@@ -31,15 +31,18 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import h5py
 import numpy as np
+import numpy.typing as npt
 
 from fairhep import schema
 from fairhep.data import h5layout, jagged
+from fairhep.data.arrays import Float32Array, Int64Array
+from fairhep.data.h5layout import ProgressFn
 from fairhep.data.load import JetArrays
 from fairhep.data.manifest import FileEntry, Manifest, sha256_file
 from fairhep.data.synth_options import DEFAULT_DIFFICULTY, DIFFICULTY_DOC, LAYOUTS, MAX_DIFFICULTY
@@ -54,7 +57,9 @@ _JET_R = 0.8
 _CTAU = {"b": 0.045, "c": 0.015}
 _HADRON_MASS = {"b": 5.3, "c": 1.9}
 
-ProgressFn = Callable[[int], None]
+_Shape = int | tuple[int, ...]
+# A per-jet (or per-vertex) quantity before stacking into float32: counts are integers.
+_Column = npt.NDArray[np.float32 | np.signedinteger]
 
 __doc__ = f"{__doc__}\n{DIFFICULTY_DOC}"
 
@@ -67,8 +72,8 @@ def _check_difficulty(difficulty: float | None) -> float:
     return d
 
 
-def _disk(rng: np.random.Generator, shape: int | tuple[int, ...], radius: float
-          ) -> tuple[np.ndarray, np.ndarray]:
+def _disk(rng: np.random.Generator, shape: _Shape, radius: float
+          ) -> tuple[Float32Array, Float32Array]:
     """Points uniform in a disk of ``radius`` around the jet axis."""
     r = radius * np.sqrt(rng.random(shape, dtype=np.float32))
     a = np.float32(2 * np.pi) * rng.random(shape, dtype=np.float32)
@@ -77,16 +82,22 @@ def _disk(rng: np.random.Generator, shape: int | tuple[int, ...], radius: float
 
 def generate_jets(n: int, rng: np.random.Generator,
                   difficulty: float = DEFAULT_DIFFICULTY,
-                  buffer: np.ndarray | None = None) -> JetArrays:
+                  buffer: Float32Array | None = None) -> JetArrays:
     """``n`` jets (balanced classes, shuffled) in the network's layout, with spectators (N, 11).
 
     With ``buffer`` (float32, >= n * 30 * 60 elements) the tracks are written into it, so the
     returned tracks are overwritten by the next call that passes the same buffer.
     """
-    f32 = np.float32
-    normal = lambda size: rng.standard_normal(size, dtype=f32)  # noqa: E731
-    expo = lambda size: rng.standard_exponential(size, dtype=f32)  # noqa: E731
-    unif = lambda size: rng.random(size, dtype=f32)  # noqa: E731
+    f32 = np.float32  # float64 would double the cost of every array
+
+    def normal(size: _Shape) -> Float32Array:
+        return rng.standard_normal(size, dtype=f32)
+
+    def expo(size: _Shape) -> Float32Array:
+        return rng.standard_exponential(size, dtype=f32)
+
+    def unif(size: _Shape) -> Float32Array:
+        return rng.random(size, dtype=f32)
 
     labels = rng.permutation(np.arange(n) >= n // 2).astype(np.int64)
     higgs = (labels == schema.HBB) ^ (unif(n) < difficulty)  # the physics each jet is made of
@@ -145,7 +156,7 @@ def generate_jets(n: int, rng: np.random.Generator,
     sv_eta_rel, sv_phi_rel = sv_x, sv_y
     sv_dr = np.hypot(sv_x, sv_y)
     sv_ptrel = sv_pt / pt[:, None]
-    sv_feats: dict[str, np.ndarray] = {
+    sv_feats: dict[str, _Column] = {
         "sv_ptrel": sv_ptrel,
         "sv_erel": sv_ptrel * np.cosh(eta[:, None] + sv_eta_rel) / cosh_eta,
         "sv_phirel": sv_phi_rel,
@@ -235,7 +246,7 @@ def generate_jets(n: int, rng: np.random.Generator,
         if has.any():
             dr_sv = np.minimum(dr_sv, np.hypot(dx - kept_x[:, j][jet], dy - kept_y[:, j][jet]))
 
-    track_feats: dict[str, np.ndarray] = {
+    track_feats: dict[str, Float32Array] = {
         "track_ptrel": ptrel,
         "track_erel": erel,
         "track_phirel": dy,
@@ -280,7 +291,7 @@ def generate_jets(n: int, rng: np.random.Generator,
                         schema.N_TRACKS, out=buffer)
 
     sig_rows = tracks[:, schema.TRACK_FEATURES.index("trackBTag_Sip2dSig"), :2]
-    spec: dict[str, np.ndarray] = {
+    spec: dict[str, _Column] = {
         "fj_pt": pt,
         "fj_eta": eta,
         "fj_sdmass": np.maximum(mass * (1 + 0.05 * normal(n)), 0),
@@ -337,8 +348,14 @@ def iter_file_blocks(seed: int, file_index: int, n_jets: int, difficulty: float,
                 pending.append(pool.submit(block, b + workers))
 
 
-def onehot(labels: np.ndarray) -> np.ndarray:
-    return np.eye(len(schema.CLASSES), dtype=np.float32)[labels]
+def onehot(labels: Int64Array) -> Float32Array:
+    return np.take(np.eye(len(schema.CLASSES), dtype=np.float32), labels, axis=0)
+
+
+def _stored(jets: JetArrays) -> tuple[Float32Array, ...]:
+    """A block as the files store it: tracks, SVs, one-hot target, spectators (N, 1, 11)."""
+    assert jets.spectators is not None, "generate_jets always makes spectators"
+    return jets.tracks, jets.svs, onehot(jets.labels), jets.spectators[:, None, :]
 
 
 def _write_h5(path: Path, seed: int, index: int, n: int, difficulty: float, split: str,
@@ -346,18 +363,12 @@ def _write_h5(path: Path, seed: int, index: int, n: int, difficulty: float, spli
     tmp = path.with_name(path.name + ".tmp")
     with h5py.File(tmp, "w") as h5:
         h5layout.create_placeholders(h5, split, n)
-        tracks = h5.create_dataset(schema.h5_dataset_name(split, schema.H5_TRACK_INDEX),
-                                   (n, *schema.TRACK_SHAPE), np.float32)
-        svs = h5.create_dataset(schema.h5_dataset_name(split, schema.H5_SV_INDEX),
-                                (n, *schema.SV_SHAPE), np.float32)
-        target = h5.create_dataset(schema.H5_TARGET, (n, *schema.TARGET_SHAPE), np.float32)
-        spect = h5.create_dataset(schema.H5_SPECTATORS, (n, *schema.SPECTATOR_SHAPE), np.float32)
+        datasets = [h5.create_dataset(name, (n, *shape), np.float32)
+                    for name, shape in schema.h5_datasets(split).items()]
         for start, jets in iter_file_blocks(seed, index, n, difficulty, workers):
             sl = slice(start, start + len(jets))
-            tracks[sl] = jets.tracks
-            svs[sl] = jets.svs
-            target[sl] = onehot(jets.labels)
-            spect[sl] = jets.spectators[:, None, :]  # type: ignore[index]
+            for ds, block in zip(datasets, _stored(jets), strict=True):
+                ds[sl] = block
             if progress:
                 progress(len(jets))
     os.replace(tmp, path)
@@ -367,26 +378,22 @@ def _write_npy(out_dir: Path, seed: int, k: int, n: int, difficulty: float,
                channels_last: bool, workers: int, progress: ProgressFn | None) -> list[Path]:
     track_shape = schema.TRACK_SHAPE[::-1] if channels_last else schema.TRACK_SHAPE
     sv_shape = schema.SV_SHAPE[::-1] if channels_last else schema.SV_SHAPE
-    specs = [
-        (schema.NPY_TEST_TRACKS, track_shape, lambda j: j.tracks),
-        (schema.NPY_TEST_SVS, sv_shape, lambda j: j.svs),
-        (schema.NPY_TEST_TRUTH, schema.TARGET_SHAPE, lambda j: onehot(j.labels)),
-        (schema.NPY_TEST_SPECTATORS, schema.SPECTATOR_SHAPE, lambda j: j.spectators[:, None, :]),
-    ]
-    paths = [out_dir / pattern.format(k=k) for pattern, _, _ in specs]
+    # In the order of _stored.
+    patterns = (schema.NPY_TEST_TRACKS, schema.NPY_TEST_SVS, schema.NPY_TEST_TRUTH,
+                schema.NPY_TEST_SPECTATORS)
+    shapes = (track_shape, sv_shape, schema.TARGET_SHAPE, schema.SPECTATOR_SHAPE)
+    paths = [out_dir / pattern.format(k=k) for pattern in patterns]
     tmps = [p.with_name(p.name + ".tmp") for p in paths]
     arrays = [np.lib.format.open_memmap(t, mode="w+", dtype=np.float32, shape=(n, *shape))
-              for t, (_, shape, _) in zip(tmps, specs)]
+              for t, shape in zip(tmps, shapes, strict=True)]
     for start, jets in iter_file_blocks(seed, k, n, difficulty, workers):
         sl = slice(start, start + len(jets))
-        for arr, (_, _, get) in zip(arrays, specs):
-            block = get(jets)
-            if channels_last and block.ndim == 3 and block.shape[1:] != arr.shape[1:]:
-                block = block.transpose(0, 2, 1)
-            arr[sl] = block
+        for arr, block in zip(arrays, _stored(jets), strict=True):
+            turn = channels_last and block.ndim == 3 and block.shape[1:] != arr.shape[1:]
+            arr[sl] = block.transpose(0, 2, 1) if turn else block
         if progress:
             progress(len(jets))
-    for arr, tmp, path in zip(arrays, tmps, paths):
+    for arr, tmp, path in zip(arrays, tmps, paths, strict=True):
         arr.flush()
         del arr
         os.replace(tmp, path)
@@ -418,15 +425,14 @@ def synthesize(
     if files < 1 or jets_per_file < 1:
         raise DataError(f"need at least one file and one jet per file (got files={files}, "
                         f"jets_per_file={jets_per_file})")
-    if split not in schema.H5_FEATURE_GROUP:
-        raise DataError(f"split {split!r} is not one of {sorted(schema.H5_FEATURE_GROUP)}")
+    h5layout.check_split(split)
     if layout not in LAYOUTS:
         raise DataError(f"layout {layout!r} is not one of {list(LAYOUTS)}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     # Files of an earlier, larger run would be read with this one: refuse rather than mix.
-    wanted = {schema.H5_FILE_PATTERN.format(index=i) for i in range(files)}
-    stale = sorted(p.name for p in out_dir.glob(schema.H5_FILE_GLOB) if p.name not in wanted)
+    stale = h5layout.other_files(out_dir, {schema.H5_FILE_PATTERN.format(index=i)
+                                           for i in range(files)})
     if stale:
         raise DataError(f"{out_dir}: already holds {len(stale)} other dataset file(s) "
                         f"({stale[0]}, ...); synthesise into an empty directory")

@@ -16,7 +16,7 @@ import subprocess
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from fairhep import __version__
 from fairhep.data.manifest import sha256_file
@@ -38,7 +38,21 @@ def _git(args: list[str], cwd: Path) -> str | None:
     return out.stdout.strip()
 
 
-def git_state() -> dict[str, Any]:
+class GitState(TypedDict):
+    sha: str | None
+    dirty: bool | None
+    source: str  # "git", "environment" (baked into a container) or "unknown"
+
+
+class ContainerInfo(TypedDict):
+    runtime: str
+    stack: str | None
+    image: str | None
+    image_digest: str | None
+    base_image: str | None
+
+
+def git_state() -> GitState:
     """Commit and dirty flag of the fairhep source; containers bake them into the environment."""
     if os.environ.get("FAIRHEP_GIT_SHA"):
         return {"sha": os.environ["FAIRHEP_GIT_SHA"], "dirty": False, "source": "environment"}
@@ -70,7 +84,7 @@ def package_versions() -> dict[str, str]:
     return found
 
 
-def container_info() -> dict[str, Any] | None:
+def container_info() -> ContainerInfo | None:
     """Apptainer/Singularity or Docker, with the stack and image the container recorded."""
     env = os.environ
     runtime = None

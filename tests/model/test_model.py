@@ -4,6 +4,7 @@ the literal interaction-matrix formulation, and importing checkpoints of the ori
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -23,10 +24,10 @@ from fairhep.model import (
 
 # Table 3 (baseline) and Table 10 (12 track + 5 SV features dropped) of the paper.
 PAPER_COUNTS = [
-    (dict(hidden=60, de=20, do=24), 0, 0, 25_554),
-    (dict(hidden=32, de=16, do=16), 12, 5, 8_498),
-    (dict(hidden=32, de=8, do=8), 12, 5, 7_178),
-    (dict(hidden=16, de=8, do=8), 12, 5, 2_842),
+    ({"hidden": 60, "de": 20, "do": 24}, 0, 0, 25_554),
+    ({"hidden": 32, "de": 16, "do": 16}, 12, 5, 8_498),
+    ({"hidden": 32, "de": 8, "do": 8}, 12, 5, 7_178),
+    ({"hidden": 16, "de": 8, "do": 8}, 12, 5, 2_842),
 ]
 
 
@@ -76,6 +77,13 @@ def test_factored_forward_equals_interaction_matrix_reference(config):
     torch.testing.assert_close(fast, ref, rtol=0, atol=1e-5)
     # Not trivially equal: outputs differ between jets.
     assert (fast[0] - fast[1]).abs().max() > 1e-4
+
+
+def test_config_dict_has_every_field_and_round_trips_through_json():
+    config = ModelConfig.ablated(12, 5, hidden=16, de=8, do=8)
+    d = config.to_dict()
+    assert list(d) == [f.name for f in fields(ModelConfig)]
+    assert ModelConfig.from_dict(json.loads(json.dumps(d))) == config
 
 
 def _original_state_dict(config: ModelConfig, seed: int = 3) -> dict[str, torch.Tensor]:

@@ -11,9 +11,8 @@ import torch
 
 from fairhep.cli import main
 from fairhep.data import load
-from fairhep.data.synth import synthesize
 from fairhep.evaluate import evaluate
-from fairhep.metrics import accuracy, auc, roc_points
+from fairhep.metrics import auc
 from fairhep.model import ModelConfig, load_run_model
 from fairhep.results import read_record
 from fairhep.train import TrainConfig, train
@@ -24,25 +23,24 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> Path:
-    base = tmp_path_factory.mktemp("evalrun")
-    synthesize(base / "data", files=2, jets_per_file=200, seed=3)
-    out = base / "run"
-    train(TrainConfig(data=base / "data", out=out, fold_files=1, epochs=2, batch_size=8,
+def run_dir(synthetic_data, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("evalrun") / "run"
+    data = synthetic_data(files=2, jets_per_file=200, seed=3)
+    train(TrainConfig(data=data, out=out, fold_files=1, epochs=2, batch_size=8,
                       lr=3e-3, device="cpu", progress=False,
                       model=ModelConfig(hidden=8, de=4, do=4)))
     return out
 
 
 @pytest.fixture(scope="module")
-def test_sets(tmp_path_factory) -> dict[str, Path]:
-    base = tmp_path_factory.mktemp("testsets")
+def test_sets(synthetic_data) -> dict[str, Path]:
     # The same jets (same seed and file index) in the three layouts.
-    synthesize(base / "h5", files=1, jets_per_file=300, seed=TEST_SEED, split="test")
-    synthesize(base / "npy", files=1, jets_per_file=300, seed=TEST_SEED, layout="npy")
-    synthesize(base / "npy_last", files=1, jets_per_file=300, seed=TEST_SEED, layout="npy",
-               channels_last=True)
-    return {"h5": base / "h5", "npy": base / "npy", "npy_last": base / "npy_last"}
+    return {
+        "h5": synthetic_data(files=1, jets_per_file=300, seed=TEST_SEED, split="test"),
+        "npy": synthetic_data(files=1, jets_per_file=300, seed=TEST_SEED, layout="npy"),
+        "npy_last": synthetic_data(files=1, jets_per_file=300, seed=TEST_SEED, layout="npy",
+                                   channels_last=True),
+    }
 
 
 def _mann_whitney_auc(signal: np.ndarray, background: np.ndarray) -> float:
@@ -70,21 +68,6 @@ def test_metrics_match_their_definitions(run_dir, test_sets):
     assert result.jets_per_s > 0
     # The QCD column gives the same AUC, as the original code computed it.
     assert auc(scores[:, ::-1], 1 - jets.labels) == pytest.approx(result.auc, abs=1e-9)
-
-
-def test_roc_points_are_a_thinned_monotone_curve():
-    rng = np.random.default_rng(0)
-    labels = rng.integers(0, 2, 5000)
-    s1 = np.clip(rng.normal(0.3 + 0.4 * labels, 0.2), 0, 1)
-    scores = np.stack([1 - s1, s1], axis=1)
-    roc = roc_points(scores, labels)
-    fpr, tpr = np.array(roc["fpr"]), np.array(roc["tpr"])
-    assert 50 < len(fpr) <= 200
-    assert (fpr[0], tpr[0]) == (0.0, 0.0) and (fpr[-1], tpr[-1]) == (1.0, 1.0)
-    assert np.all(np.diff(fpr) >= 0) and np.all(np.diff(tpr) >= 0)
-    # The trapezoid area of the thinned curve stays close to the exact AUC.
-    assert np.trapezoid(tpr, fpr) == pytest.approx(auc(scores, labels), abs=2e-3)
-    assert accuracy(scores, labels) == pytest.approx(np.mean((s1 <= 0.5) == (labels == 0)))
 
 
 def test_hdf5_and_numpy_layouts_give_the_same_numbers(run_dir, test_sets):

@@ -148,7 +148,7 @@ def test_npy_layout_reads_with_the_original_test_reader(tmp_path: Path,
 
 def test_refuses_to_mix_with_other_files(tmp_path: Path) -> None:
     synthesize(tmp_path, files=3, jets_per_file=10, seed=0)
-    with pytest.raises(DataError, match="newdata_2.h5"):
+    with pytest.raises(DataError, match=r"newdata_2\.h5"):
         synthesize(tmp_path, files=2, jets_per_file=10, seed=0)
 
 

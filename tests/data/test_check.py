@@ -69,8 +69,8 @@ def test_wrong_shape_dataset(data: Path) -> None:
         del h5[TRACKS]
         h5.create_dataset(TRACKS, data=np.zeros((200, 30, 59), np.float32))
     problems = check_dataset(data, checksums=False).problems
-    assert problems == [f"{f}: {TRACKS}: shape (200, 30, 59), expected (N, 30, 60); "
-                        "regenerate the dataset with `fairhep data synth`"]
+    assert problems == [(f"{f}: {TRACKS}: shape (200, 30, 59), expected (N, 30, 60); "
+                         "regenerate the dataset with `fairhep data synth`")]
 
 
 def test_nan_in_svs_names_file_dataset_and_jet(data: Path) -> None:
@@ -80,8 +80,8 @@ def test_nan_in_svs_names_file_dataset_and_jet(data: Path) -> None:
         h5[name][17, 3, 2] = np.inf
         h5[name][150, 0, 0] = np.nan
     problems = check_dataset(data, checksums=False).problems
-    assert problems == [f"{f}: {name}: 2 jets hold NaN or inf (first at jet 17); "
-                        "regenerate the dataset with `fairhep data synth`"]
+    assert problems == [(f"{f}: {name}: 2 jets hold NaN or inf (first at jet 17); "
+                         "regenerate the dataset with `fairhep data synth`")]
 
 
 def test_jet_with_two_labels(data: Path) -> None:
@@ -124,10 +124,10 @@ def test_manifest_feature_order_and_missing_manifest(data: Path) -> None:
     feats[3], feats[4] = feats[4], feats[3]
     path.write_text(json.dumps(d))
     problems = check_dataset(data).problems
-    assert problems == [f"{path}: schema.track_features differs from fairhep.schema (position 3 "
-                        f"is {schema.TRACK_FEATURES[4]!r}, fairhep.schema has "
-                        f"{schema.TRACK_FEATURES[3]!r}); regenerate the dataset with "
-                        "`fairhep data synth`"]
+    assert problems == [(f"{path}: schema.track_features differs from fairhep.schema (position 3 "
+                         f"is {schema.TRACK_FEATURES[4]!r}, fairhep.schema has "
+                         f"{schema.TRACK_FEATURES[3]!r}); regenerate the dataset with "
+                         "`fairhep data synth`")]
     path.unlink()
     assert only_problem(data).startswith(f"{path}: missing")
 
@@ -139,8 +139,8 @@ def test_npy_layout(tmp_path: Path) -> None:
     svs = tmp_path / schema.NPY_TEST_SVS.format(k=1)
     np.save(svs, np.zeros((50, 5, 13), np.float32))
     problems = check_dataset(tmp_path, checksums=False).problems
-    assert problems == [f"{svs}: shape (50, 5, 13), expected (N, 14, 5); regenerate the dataset "
-                        "with `fairhep data synth`"]
+    assert problems == [(f"{svs}: shape (50, 5, 13), expected (N, 14, 5); regenerate the dataset "
+                         "with `fairhep data synth`")]
 
 
 def test_no_dataset_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

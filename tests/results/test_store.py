@@ -1,9 +1,13 @@
+"""Result records on disk: written atomically with provenance, never overwritten, read back;
+bad files are named and skipped."""
+
+from __future__ import annotations
+
 import json
 from pathlib import Path
 
 import pytest
 
-from fairhep import results
 from fairhep.results import RecordError, ResultRecord, load_records, read_record, write_record
 
 
@@ -40,17 +44,6 @@ def test_records_are_never_overwritten(tmp_path: Path) -> None:
     assert not list(first.parent.glob(".*tmp"))
 
 
-def test_container_provenance_from_environment(monkeypatch) -> None:
-    monkeypatch.setenv("APPTAINER_CONTAINER", "/images/fairhep.sif")
-    monkeypatch.setenv("FAIRHEP_STACK", "x86_64-cuda")
-    monkeypatch.setenv("FAIRHEP_IMAGE_DIGEST", "sha256:" + "a" * 64)
-    info = results.container_info()
-    assert info == {
-        "runtime": "apptainer", "stack": "x86_64-cuda", "image": "/images/fairhep.sif",
-        "image_digest": "sha256:" + "a" * 64, "base_image": None,
-    }
-
-
 def test_malformed_records_are_reported_and_skipped(tmp_path: Path) -> None:
     good = write_record(tmp_path, ResultRecord(kind="train"))
     bad_dir = tmp_path / "records" / "train"
@@ -64,21 +57,3 @@ def test_malformed_records_are_reported_and_skipped(tmp_path: Path) -> None:
     assert any("invalid.json" in e and "required" in e for e in errors)
     with pytest.raises(RecordError):
         load_records(tmp_path, "train")
-
-
-def test_schema_rejects_a_bad_status(tmp_path: Path) -> None:
-    with pytest.raises(RecordError, match="status"):
-        write_record(tmp_path, ResultRecord(kind="train", status="great"))
-
-
-def test_apptainer_image_digest_is_computed_from_the_sif(tmp_path: Path, monkeypatch) -> None:
-    import hashlib
-
-    sif = tmp_path / "fairhep.sif"
-    sif.write_bytes(b"SIF image bytes" * 1000)
-    monkeypatch.setenv("APPTAINER_CONTAINER", str(sif))
-    monkeypatch.delenv("FAIRHEP_IMAGE_DIGEST", raising=False)
-    info = results.container_info()
-    assert info is not None
-    assert info["image"] == str(sif)
-    assert info["image_digest"] == "sha256:" + hashlib.sha256(sif.read_bytes()).hexdigest()

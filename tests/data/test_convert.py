@@ -49,7 +49,7 @@ def test_values_land_in_their_slots_and_files_follow_the_plan(
     # 7 entries -> ranges 0-3, 3-6, 6-7; 5 entries -> 0-3, 3-5. Never across ROOT files.
     plan = [(0, 0, 3), (0, 3, 6), (0, 6, 7), (1, 0, 3), (1, 3, 5)]
     assert [f.name for f in manifest.files] == [f"newdata_{i}.h5" for i in range(5)]
-    for entry, (src, start, stop) in zip(manifest.files, plan):
+    for entry, (src, start, stop) in zip(manifest.files, plan, strict=True):
         nt = ntuples[src]
         assert entry.source == str(nt.path)
         keep = expected_jets(nt, start, stop)
@@ -62,7 +62,7 @@ def test_values_land_in_their_slots_and_files_follow_the_plan(
         np.testing.assert_array_equal(jets.spectators[:, schema.SPECTATORS.index("nsv")],
                                       ids * 100 + schema.SPECTATORS.index("nsv"))
         np.testing.assert_array_equal(jets.labels, nt.labels[keep])
-        for row, (i, jet_id) in enumerate(zip(keep, ids)):
+        for row, (i, jet_id) in enumerate(zip(keep, ids, strict=True)):
             for what, arr, counts, n_max in (("tracks", jets.tracks, nt.n_tracks, 60),
                                              ("svs", jets.svs, nt.n_svs, 5)):
                 n = min(int(counts[i]), n_max)
@@ -121,7 +121,7 @@ def test_missing_branch_is_one_line_naming_file_and_branch(tmp_path: Path) -> No
 def test_not_a_root_file(tmp_path: Path) -> None:
     junk = tmp_path / "junk.root"
     junk.write_bytes(b"definitely not ROOT" * 10)
-    with pytest.raises(DataError, match="junk.root: not a readable ROOT file"):
+    with pytest.raises(DataError, match=r"junk\.root: not a readable ROOT file"):
         convert([junk], tmp_path / "out")
 
 

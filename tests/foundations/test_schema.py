@@ -1,3 +1,9 @@
+"""The input interface: feature names and order, ablation lists, HDF5 names."""
+
+from __future__ import annotations
+
+import pytest
+
 from fairhep import schema
 
 
@@ -25,8 +31,6 @@ def test_ablation_drops_twelve_track_and_five_sv_features() -> None:
 
 
 def test_unknown_feature_is_named() -> None:
-    import pytest
-
     with pytest.raises(KeyError, match="track_bogus"):
         schema.kept_features(schema.TRACK_FEATURES, ("track_bogus",))
 
@@ -38,3 +42,13 @@ def test_h5_layout_names() -> None:
     assert d["track_features"] == list(schema.TRACK_FEATURES)
     assert d["dataset_doi"] == "10.7483/OPENDATA.CMS.JGJX.MS7Q"
     assert len(d["track_units"]) == 30
+
+
+def test_h5_datasets_are_the_stored_arrays_in_write_order() -> None:
+    assert list(schema.h5_datasets("train").items()) == [
+        ("training_subgroup/training_2", (30, 60)),
+        ("training_subgroup/training_3", (14, 5)),
+        ("target_subgroup/target", (2,)),
+        ("spectator_subgroup/spectators", (1, 11)),
+    ]
+    assert next(iter(schema.h5_datasets("test"))) == "testing_subgroup/testing_2"
