@@ -11,7 +11,7 @@ import pytest
 from fairhep import published
 from fairhep.errors import ConfigError
 
-REPO_PUBLISHED = Path(__file__).resolve().parents[1] / "results" / "published"
+REPO_PUBLISHED = Path(__file__).resolve().parents[2] / "results" / "published"
 
 
 def test_default_location_is_the_repository_copy() -> None:

@@ -19,7 +19,7 @@ from fairhep.cli import main
 from fairhep.report import build_report, results_dirs
 from fairhep.results import ResultRecord, write_record
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "records"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "records"
 SITES = ("hal", "dgx", "thetagpu")
 
 
