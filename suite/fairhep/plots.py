@@ -252,30 +252,6 @@ def sweep_figure(
     return _save(fig, png)
 
 
-def sweep_plot(
-    out_dir: Path,
-    name: str,
-    series: Sequence[SweepSeries],
-    title: str,
-    *,
-    note: str | None = None,
-    published_peak: tuple[float, float] | None = None,
-    published_util: Sequence[tuple[float, float]] = (),
-    published_rates: Sequence[tuple[float, float]] = (),
-) -> Figure:
-    """:func:`sweep_figure` as ``<name>.png`` with its points as ``<name>.csv`` beside it."""
-    png = sweep_figure(
-        out_dir / f"{name}.png",
-        series,
-        title,
-        note=note,
-        published_peak=published_peak,
-        published_util=published_util,
-        published_rates=published_rates,
-    )
-    return Figure(title, png, write_sweep_csv(out_dir / f"{name}.csv", series))
-
-
 @_styled
 def roc_figure(
     out_dir: Path, name: str, curves: Mapping[str, tuple[list[float], list[float], float | None]]

@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from fairhep.plots import Figure, SweepSeries, sweep_plot
+from fairhep.plots import Figure, SweepSeries, sweep_figure, write_sweep_csv
 from fairhep.report.context import Context
 from fairhep.report.format import MISSING, NONE, finite, num
 from fairhep.report.grouping import platform_sort
@@ -79,17 +79,16 @@ def build(ctx: Context) -> Section:
             str(r.config.get("precision") or ""),
             points,
         )
-        figures.append(
-            sweep_plot(
-                ctx.fig_dir,
-                safe,
-                [series],
-                f"{backend} on {r.platform} ({r.gpu})",
-                published_peak=peak,
-                published_util=pub_util if trt else (),
-                published_rates=pub_rates if trt else (),
-            )
+        title = f"{backend} on {r.platform} ({r.gpu})"
+        png = sweep_figure(
+            ctx.fig_dir / f"{safe}.png",
+            [series],
+            title,
+            published_peak=peak,
+            published_util=pub_util if trt else (),
+            published_rates=pub_rates if trt else (),
         )
+        figures.append(Figure(title, png, write_sweep_csv(ctx.fig_dir / f"{safe}.csv", [series])))
     if not rows:
         why = "missing: no bench.sweep records (run `fairhep bench --batch-sweep`)"
         rows.append(row(HEADERS, [MISSING, *[NONE] * 10, why], missing=why))

@@ -92,26 +92,21 @@ def build(ctx: Context) -> Section:
         )
     figures: tuple[Figure, ...] = ()
     if groups:
-        order = list(acc_series)
-        figures = (
+        figures = tuple(
             grouped_bars(
                 ctx.fig_dir,
-                "table4_accuracy",
-                "Validation accuracy over seeds (kfold, fold 0)",
-                "validation accuracy",
-                {"val. accuracy": acc_series},
-                dict.fromkeys(order, orig_acc),
-                order=order,
-            ),
-            grouped_bars(
-                ctx.fig_dir,
-                "table4_auc",
-                "Validation AUC over seeds (kfold, fold 0)",
-                "AUC",
-                {"AUC": auc_series},
-                dict.fromkeys(order, orig_auc),
-                order=order,
-            ),
+                f"table4_{name}",
+                f"Validation {what} over seeds (kfold, fold 0)",
+                label,
+                {series_label: series},
+                dict.fromkeys(series, original),
+                order=list(series),
+            )
+            for name, what, label, series_label, series, original in (
+                ("accuracy", "accuracy", "validation accuracy", "val. accuracy", acc_series,
+                 orig_acc),
+                ("auc", "AUC", "AUC", "AUC", auc_series, orig_auc),
+            )
         )
     return Section(
         ID,
