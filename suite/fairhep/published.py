@@ -13,17 +13,12 @@ values are edited.
 from __future__ import annotations
 
 import os
-import sys
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10 (tomli has the same API, parse_float included)
-    import tomli as tomllib
-
+from fairhep.configfile import read_toml
 from fairhep.errors import ConfigError
 
 PUBLISHED_ENV = "FAIRHEP_PUBLISHED"
@@ -55,13 +50,12 @@ def published_dir(directory: Path | str | None = None) -> Path:
 
 @lru_cache(maxsize=32)
 def _load_file(path: Path) -> dict[str, Any]:
-    try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh, parse_float=Decimal)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read published values ({exc.strerror})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc}); fix the file") from None
+    if not path.is_file():
+        raise ConfigError(
+            f"{path}: cannot read published values (no such file); point --published or "
+            f"{PUBLISHED_ENV} at a complete results/published directory"
+        )
+    return read_toml(path, parse_float=Decimal)
 
 
 def load(name: str, directory: Path | str | None = None) -> dict[str, Any]:
@@ -88,5 +82,5 @@ def platform_key(label: str | None) -> str | None:
     low = label.lower().replace("-", "").replace("_", "")
     for key in load("paper")["platforms"]:
         if low == key or low.startswith(key):
-            return key
+            return str(key)
     return None

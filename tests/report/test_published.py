@@ -11,7 +11,7 @@ import pytest
 from fairhep import published
 from fairhep.errors import ConfigError
 
-REPO_PUBLISHED = Path(__file__).resolve().parents[1] / "results" / "published"
+REPO_PUBLISHED = Path(__file__).resolve().parents[2] / "results" / "published"
 
 
 def test_default_location_is_the_repository_copy() -> None:
@@ -46,7 +46,7 @@ PRINTED = [
 ]
 
 
-@pytest.mark.parametrize("table,path,printed", PRINTED)
+@pytest.mark.parametrize(("table", "path", "printed"), PRINTED)
 def test_values_are_exactly_as_printed(table: str, path: tuple, printed: str) -> None:
     value = published.load(table)
     for key in path:
@@ -110,7 +110,7 @@ def test_environment_and_argument_override(tmp_path: Path, monkeypatch: pytest.M
 def test_bad_files_give_one_line_errors(tmp_path: Path) -> None:
     (tmp_path / "paper.toml").write_text("[paper]\ntitle = 'x'\n")
     (tmp_path / "table4.toml").write_text("[table\nbroken")
-    with pytest.raises(ConfigError, match="table4.toml: not valid TOML"):
+    with pytest.raises(ConfigError, match=r"table4\.toml: not valid TOML"):
         published.load("table4", tmp_path)
     with pytest.raises(ConfigError, match="cannot read"):
         published.load("table5", tmp_path)

@@ -19,7 +19,7 @@ from fairhep.cli import main
 from fairhep.report import build_report, results_dirs
 from fairhep.results import ResultRecord, write_record
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "records"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "records"
 SITES = ("hal", "dgx", "thetagpu")
 
 
@@ -52,7 +52,7 @@ def md_tables(md: str) -> dict[str, list[list[list[str]]]]:
 
 def rows_as_dicts(table: list[list[str]]) -> list[dict[str, str]]:
     header = table[0]
-    return [dict(zip(header, r)) for r in table[1:]]
+    return [dict(zip(header, r, strict=True)) for r in table[1:]]
 
 
 def section(tables: dict, prefix: str) -> list[list[list[str]]]:
@@ -330,7 +330,7 @@ def toy_train(
             "split": "kfold",
             "fold": 0,
             "run": run,
-            "model": dict(zip(("hidden", "de", "do"), model)),
+            "model": dict(zip(("hidden", "de", "do"), model, strict=True)),
             "split_detail": {"method": "kfold", "n_train": n, "n_valid": 100},
         },
         metrics={"val_accuracy": acc, "val_auc": auc, "val_loss": 0.5, "epochs": 4},

@@ -90,7 +90,7 @@ def test_student_and_prediction_against_the_t_cdf_by_hand() -> None:
         0.5 - math.atan(tp) / math.pi, rel=1e-9
     )
     assert math.isnan(stats.upper_tail_p(pub, mean, 0.0, 2))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown p-value method 'bayes'"):
         stats.upper_tail_p(pub, mean, std, 2, "bayes")
 
 

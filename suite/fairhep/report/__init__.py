@@ -1,0 +1,83 @@
+"""Combine result records from one or more sites into one report next to the paper's tables.
+
+``build_report(results_dirs, out)`` writes into ``out``:
+
+* ``report.md`` and ``report.html`` (self-contained: figures embedded as base64 PNG),
+* ``figures/*.png`` with the plotted data as ``figures/*.csv`` beside each,
+* ``tables/*.csv``: every table of the report.
+
+Incomplete campaigns are normal: a row without records says "missing" and why, a record that
+cannot be read or lacks the keys a section needs is listed by file name under "Problems" and
+left out. Statistics and verdict thresholds: :mod:`fairhep.stats`.
+
+Inside: :mod:`~fairhep.report.recordset` reads the records, each module of
+:mod:`~fairhep.report.sections` builds one :class:`~fairhep.report.section.Section` (tables of
+rows, figures) from a :class:`~fairhep.report.context.Context`, and
+:mod:`~fairhep.report.render` writes them out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from fairhep import published, stats
+from fairhep.errors import ConfigError
+from fairhep.report import render
+from fairhep.report.context import Context
+from fairhep.report.recordset import (
+    Record,
+    RecordSet,
+    load_record_set,
+    platform_label,
+    results_dirs,
+)
+from fairhep.report.section import Row, Section, Table
+from fairhep.report.sections import SECTIONS, build_sections
+
+FIGURES_DIR = "figures"
+
+__all__ = [
+    "SECTIONS",
+    "Context",
+    "Record",
+    "RecordSet",
+    "Row",
+    "Section",
+    "Table",
+    "build_report",
+    "build_sections",
+    "load_record_set",
+    "platform_label",
+    "results_dirs",
+]
+
+
+def build_report(
+    results_dirs: Sequence[Path],
+    out: Path,
+    p_method: str = "normal",
+    published_dir: Path | None = None,
+    title: str | None = None,
+) -> Path:
+    """Write the Markdown, HTML, figures (PNG + CSV) and table CSVs; return the HTML path."""
+    if p_method not in stats.P_VALUE_METHODS:
+        raise ConfigError(
+            f"unknown p-value method {p_method!r}; use one of {', '.join(stats.P_VALUE_METHODS)}"
+        )
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    records = load_record_set([Path(d) for d in results_dirs])
+    ctx = Context(records, out / FIGURES_DIR, p_method, published_dir)
+    sections = build_sections(ctx)
+    problems = [*records.problems, *(p for sec in sections for p in sec.problems)]
+    page = render.Page(
+        title=title or "fairhep report",
+        dirs=[str(d) for d in records.dirs],
+        citation=published.citation(published_dir),
+        counts=records.counts(),
+        problems=list(dict.fromkeys(problems)),
+        sections=sections,
+        out=out,
+    )
+    return render.write(page)

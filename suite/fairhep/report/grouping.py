@@ -1,0 +1,125 @@
+"""How records are grouped and ordered in a report's tables: platforms, splits and backends in
+the paper's order, training setups that are never averaged together, one record per re-run."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from typing import TypeVar
+
+from fairhep import published
+from fairhep.report.format import jets, num
+from fairhep.report.recordset import Record, RecordSet
+from fairhep.results import kinds
+
+SPLITS = ("kfold", "files", "points")
+SPLIT_NAMES = {
+    "kfold": "Method 1: cross validation",
+    "files": "Method 2: random split on file names",
+    "points": "Method 3: random split on data points",
+}
+PLATFORM_ORDER = ("hal", "dgx", "thetagpu")
+BACKEND_ORDER = ("torch", "onnxruntime", "tensorrt")
+
+# The paper's seed spread (Table 4) describes the baseline IN on the full dataset (5.2 M
+# training jets); it is borrowed as the error of single runs only for runs like that.
+BASELINE_MODEL = {"hidden": 60, "de": 20, "do": 24}
+FULL_DATASET_MIN_TRAIN_JETS = 1_000_000
+
+Setup = tuple[tuple[object, ...], int | None]
+K = TypeVar("K", bound=Hashable)
+
+
+def platform_sort(p: str) -> tuple[int, str]:
+    key = published.platform_key(p)
+    return (PLATFORM_ORDER.index(key) if key in PLATFORM_ORDER else len(PLATFORM_ORDER), p)
+
+
+def split_sort(s: str) -> tuple[int, str]:
+    return (SPLITS.index(s) if s in SPLITS else len(SPLITS), s)
+
+
+def backend_sort(r: Record) -> tuple[int, str, str, str]:
+    b = str(r.config.get("backend"))
+    return (
+        BACKEND_ORDER.index(b) if b in BACKEND_ORDER else len(BACKEND_ORDER),
+        b,
+        "0" if r.config.get("device") == "cpu" else str(r.config.get("device")),
+        str(r.config.get("provider")),
+    )
+
+
+def n_train(r: Record) -> float | None:
+    return num(r.config, "split_detail", "n_train")
+
+
+def paper_like(r: Record) -> bool:
+    """The baseline IN trained on (nearly) the full dataset: the paper's seed spread applies."""
+    model = r.config.get("model") or {}
+    n = n_train(r)
+    return (
+        all(model.get(k) == v for k, v in BASELINE_MODEL.items())
+        and n is not None
+        and n >= FULL_DATASET_MIN_TRAIN_JETS
+    )
+
+
+def setup_key(r: Record) -> Setup:
+    """Model size and the order of magnitude of the training set (half decades): splits of
+    one dataset (5.2 M vs 5.13 M jets, or 300 vs 360) share a setup, a toy run does not."""
+    m = r.config.get("model") or {}
+    n = n_train(r)
+    bucket = None if not n else round(2 * math.log10(n))
+    return (tuple(m.get(k) for k in ("hidden", "de", "do")), bucket)
+
+
+def setup(recs: Sequence[Record]) -> str:
+    """Model size and training-set size of a group of train records, e.g. '60/20/24, 5.2M jets'."""
+    sizes = sorted(
+        {"/".join(str(x) for x in setup_key(r)[0]) if r.config.get("model") else "?" for r in recs}
+    )
+    ns = sorted({int(n) for n in (n_train(r) for r in recs) if n})
+    text = "; ".join(sizes) or "?"
+    if ns:
+        text += f", {jets(ns[0])}" + (f"–{jets(ns[-1])}" if len(ns) > 1 else "") + " jets"
+    return text
+
+
+def setup_labels(records: RecordSet) -> dict[Setup, str]:
+    """One label per setup, over every train record of the set (so that the label of a setup
+    is the same in every table cell)."""
+    keyed: dict[Setup, list[Record]] = defaultdict(list)
+    for r in records.of(kinds.TRAIN):
+        keyed[setup_key(r)].append(r)
+    return {k: setup(v) for k, v in keyed.items()}
+
+
+def by_setup(labels: dict[Setup, str], recs: Iterable[Record]) -> dict[str, list[Record]]:
+    """Train records grouped by setup label: different setups are never averaged together (a
+    toy smoke run is not a seed of the paper's training)."""
+    out: dict[str, list[Record]] = defaultdict(list)
+    for r in recs:
+        out[labels[setup_key(r)]].append(r)
+    return dict(out)
+
+
+def run_identity(r: Record) -> tuple[object, ...]:
+    """What makes two train records the same run: a resumed or re-run seed counts once."""
+    return (
+        r.platform,
+        r.config.get("split"),
+        r.config.get("seed"),
+        r.config.get("fold"),
+        r.config.get("run") or r.config.get("data"),
+    )
+
+
+def latest_per(recs: Iterable[Record], key: Callable[[Record], K]) -> list[Record]:
+    """One record per key (the newest): a resumed or re-run seed counts once."""
+    best: dict[K, Record] = {}
+    for r in recs:
+        k = key(r)
+        if k not in best or r.record.created > best[k].record.created:
+            best[k] = r
+    return list(best.values())

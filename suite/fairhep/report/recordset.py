@@ -1,0 +1,149 @@
+"""The set of result records a report reads: every record below the given results directories,
+each with the platform it ran on and the file it came from, and the problems met on the way.
+
+Not to be confused with :class:`fairhep.campaign.Campaign` (what a campaign runs): this is what
+some runs left behind, from one site or many, from a campaign or ad-hoc commands.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fairhep.errors import ConfigError
+from fairhep.report.format import num
+from fairhep.results import RECORDS_DIR, RecordError, ResultRecord, iter_record_files, kinds
+from fairhep.results import read_record as read_result_record
+
+# How deep below a given directory results directories are looked for (campaign/<site>/<task>).
+_SEARCH_DEPTH = 5
+
+
+@dataclass(frozen=True, eq=False)  # one record read from one file: identity is equality
+class Record:
+    """A result record with the platform it ran on and the file it came from."""
+
+    record: ResultRecord
+    platform: str
+    file: str  # relative to its results directory: what the report names
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.record.config or {}
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return self.record.metrics or {}
+
+    @property
+    def timings(self) -> dict[str, Any]:
+        return self.record.timings or {}
+
+    @property
+    def gpu(self) -> str:
+        """The first GPU's name, or "no GPU" (a sweep's NVML column says why)."""
+        gpu = (self.record.provenance or {}).get("gpu") or {}
+        devices = gpu.get("devices") or []
+        if gpu.get("available") and devices:
+            return str(devices[0].get("name"))
+        return "no GPU"
+
+
+@dataclass(frozen=True)
+class RecordSet:
+    """Records by kind, in the order they were read, and what could not be used (by file)."""
+
+    dirs: tuple[Path, ...]
+    records: Mapping[str, tuple[Record, ...]] = field(default_factory=dict)
+    problems: tuple[str, ...] = ()
+
+    def of(self, kind: str) -> tuple[Record, ...]:
+        return self.records.get(kind, ())
+
+    def all(self) -> list[Record]:
+        """Every record, kind by kind in the order the kinds were first read."""
+        return [r for recs in self.records.values() for r in recs]
+
+    def counts(self) -> dict[str, int]:
+        """Records per kind: every kind a report reads, and any other kind that was found."""
+        return {k: len(self.of(k)) for k in sorted(set(kinds.REPORTED) | set(self.records))}
+
+
+def platform_label(record: ResultRecord) -> str:
+    """``provenance.site``, else the first GPU's model, else the host name."""
+    prov = record.provenance or {}
+    if prov.get("site"):
+        return str(prov["site"])
+    gpu = prov.get("gpu") or {}
+    devices = gpu.get("devices") or []
+    if gpu.get("available") and devices and devices[0].get("name"):
+        return str(devices[0]["name"])
+    return str(prov.get("host") or "unknown")
+
+
+def results_dirs(dirs: Iterable[Path]) -> list[Path]:
+    """Each given directory that holds ``records/``, or the results directories below it (a
+    campaign directory with one results directory per task or site)."""
+    found: list[Path] = []
+    for given in dirs:
+        d = Path(given)
+        if not d.is_dir():
+            raise ConfigError(
+                f"{d}: results directory does not exist; pass the --results "
+                "directory that `fairhep bench`/`train` wrote"
+            )
+        if (d / RECORDS_DIR).is_dir():
+            found.append(d)
+            continue
+        below = sorted(
+            p.parent
+            for p in d.rglob(RECORDS_DIR)
+            if p.is_dir() and len(p.relative_to(d).parts) <= _SEARCH_DEPTH
+        )
+        found += below or [d]  # an empty directory still counts: the report says what is missing
+    return list(dict.fromkeys(found))
+
+
+def read_record(path: Path, results_dir: Path) -> Record | str:
+    """The record at ``path``, or the problem that keeps the report from counting it."""
+    try:
+        rec = read_result_record(path)
+    except RecordError as exc:
+        return f"{exc} — skipped"
+    r = Record(rec, platform_label(rec), str(path.relative_to(results_dir)))
+    if rec.status != "ok" and rec.kind in kinds.ONLY_OK:
+        why = "; ".join(f"{s.get('what')}: {s.get('reason')}" for s in rec.skipped)
+        return (
+            f"{path}: {rec.kind} record ({r.platform}) has status {rec.status}"
+            f"{f' ({why})' if why else ''} — not counted"
+        )
+    lacking = [
+        k
+        for k in kinds.REQUIRED_METRICS.get(rec.kind, ())
+        if rec.status == "ok" and num(r.metrics, k) is None
+    ]
+    if lacking:
+        return (
+            f"{path}: {rec.kind} record ({r.platform}) without "
+            f"numeric metrics {', '.join(lacking)} — skipped"
+        )
+    return r
+
+
+def load_record_set(dirs: Sequence[Path]) -> RecordSet:
+    """Every record below ``dirs`` (see :func:`results_dirs`); unusable ones become problems."""
+    found = results_dirs(dirs)
+    records: dict[str, list[Record]] = defaultdict(list)
+    problems: list[str] = []
+    for d in found:
+        # Per file (rather than load_records) so that every record keeps its real file name.
+        for path in iter_record_files(d):
+            got = read_record(path, d)
+            if isinstance(got, str):
+                problems.append(got)
+            else:
+                records[got.record.kind].append(got)
+    return RecordSet(tuple(found), {k: tuple(v) for k, v in records.items()}, tuple(problems))

@@ -1,0 +1,92 @@
+"""Test-set evaluation against the paper's PyTorch row of Table 8, and the ROC curves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fairhep import stats
+from fairhep.plots import Figure, roc_figure
+from fairhep.report.context import Context
+from fairhep.report.format import MISSING, NONE, finite, fmt, fmt_p, num, worst
+from fairhep.report.grouping import latest_per, platform_sort
+from fairhep.report.recordset import Record
+from fairhep.report.section import Row, Section, Table, row
+from fairhep.results import kinds
+
+ID = "evaluate"
+HEADERS = ("Platform", "Run", "Accuracy", "AUC", "Jets", "Jets/s", "Verdict vs paper")
+# A verdict against the paper needs (nearly) its 1.8 M test jets.
+FULL_TEST_SET_MIN_JETS = 1_000_000
+Curves = dict[str, tuple[list[float], list[float], float | None]]
+
+
+def build(ctx: Context) -> Section:
+    t8 = {r["framework"]: r for r in ctx.published("table8")["rows"] if r["dataset"] == "all"}
+    t4 = ctx.published("table4")["this_work"]
+    paper = (float(t8["torch"]["accuracy"]), float(t8["torch"]["auc"]))
+    sigma = (float(t4["val_accuracy_std"]), float(t4["val_auc_std"]))
+    rows: list[Row] = []
+    curves: Curves = {}
+    recs = latest_per(
+        ctx.records.of(kinds.EVALUATE),
+        lambda r: (r.platform, r.config.get("run"), r.config.get("data")),
+    )
+    for r in sorted(recs, key=lambda r: platform_sort(r.platform)):
+        rows.append(_row(r, paper, sigma))
+        roc = _roc(r)
+        if roc is not None:
+            label = r.platform if r.platform not in curves else f"{r.platform} {r.file}"
+            curves[label] = (*roc, num(r.metrics, "auc"))
+    for r in ctx.records.of(kinds.BENCH_DEFAULT):
+        roc, auc = _roc(r), num(r.metrics, "auc")
+        if roc is not None and auc:
+            curves[f"{r.platform} (bench default, synthetic)"] = (*roc, auc)
+    if not rows:
+        why = "missing: no evaluate records (run `fairhep evaluate`)"
+        rows.append(row(HEADERS, [MISSING, NONE, MISSING, MISSING, NONE, NONE, why], missing=why))
+    figures: tuple[Figure, ...] = ()
+    if curves:
+        figures = (roc_figure(ctx.fig_dir, "roc", curves),)
+    return Section(
+        ID,
+        "Test-set evaluation and ROC curves",
+        f"Paper (Table 8, PyTorch, all 1.8 M test jets): accuracy {paper[0]}, AUC "
+        f"{paper[1]}. Verdict for ≥ 1 M test jets: our model vs the paper's, with the "
+        f"seed spread of Table 4 ({t4['val_accuracy_std']} / {t4['val_auc_std']}) "
+        f"as the error.",
+        tables=(Table("evaluate", HEADERS, tuple(rows)),),
+        figures=figures,
+    )
+
+
+def _row(r: Record, paper: tuple[float, float], sigma: tuple[float, float]) -> Row:
+    acc, auc, n = num(r.metrics, "accuracy"), num(r.metrics, "auc"), num(r.metrics, "n_jets")
+    values = finite(accuracy=acc, auc=auc, n_jets=n)
+    if acc is not None and auc is not None and n is not None and n >= FULL_TEST_SET_MIN_JETS:
+        ca = stats.compare_to_published([acc], paper[0], sigma[0])
+        cu = stats.compare_to_published([auc], paper[1], sigma[1])
+        verdict = worst([ca.verdict, cu.verdict])
+        text = f"{verdict} (p_acc {fmt_p(ca.p)}, p_AUC {fmt_p(cu.p)})"
+        values |= finite(p_accuracy=ca.p, p_auc=cu.p)
+    else:
+        verdict = "n/a"
+        text = f"n/a ({int(n or 0)} jets, not the 1.8 M test set)"
+    cells = [
+        r.platform,
+        Path(str(r.config.get("run", NONE))).name,
+        fmt(acc, 5),
+        fmt(auc, 5),
+        NONE if n is None else str(int(n)),
+        fmt(num(r.timings, "jets_per_s"), 0),
+        text,
+    ]
+    return row(HEADERS, cells, verdict, values=values)
+
+
+def _roc(r: Record) -> tuple[list[float], list[float]] | None:
+    """The record's ROC curve (false and true positive rates), if it has one."""
+    roc = r.metrics.get("roc") or {}
+    fpr, tpr = roc.get("fpr"), roc.get("tpr")
+    if isinstance(fpr, list) and isinstance(tpr, list) and len(fpr) == len(tpr) > 1:
+        return [float(x) for x in fpr], [float(x) for x in tpr]
+    return None

@@ -1,0 +1,59 @@
+"""The records a report reads: which directories, which records count, and why others do not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fairhep.report import RecordSet, load_record_set, platform_label
+from fairhep.report.recordset import read_record
+from fairhep.results import ResultRecord, kinds, write_record
+
+PROVENANCE = {
+    "fairhep_version": "0.1.0",
+    "host": "node7",
+    "os": "Linux",
+    "arch": "x86_64",
+    "python": "3.11",
+    "packages": {},
+}
+
+
+def test_the_three_sites_by_kind(site_records: RecordSet, fixture_records) -> None:
+    counts = site_records.counts()
+    assert list(counts) == sorted(kinds.REPORTED)  # every kind a report reads, even at 0
+    for kind in kinds.REPORTED:
+        assert counts[kind] == len(fixture_records(kind)) == len(site_records.of(kind))
+    assert site_records.problems == ()
+    assert {r.platform for r in site_records.all()} == {"hal", "dgx", "thetagpu"}
+    sweep = next(r for r in site_records.of(kinds.BENCH_SWEEP) if r.platform == "thetagpu")
+    assert sweep.gpu == "NVIDIA A100-SXM4-40GB"
+    assert sweep.file.startswith("records/bench.sweep/") and sweep.file.endswith(".json")
+
+
+def test_platform_is_the_site_else_the_gpu_else_the_host() -> None:
+    gpu = {"available": True, "devices": [{"name": "NVIDIA H100"}]}
+    assert platform_label(ResultRecord("train", provenance={**PROVENANCE, "site": "hal"})) == "hal"
+    assert platform_label(ResultRecord("train", provenance={**PROVENANCE, "gpu": gpu})) == (
+        "NVIDIA H100"
+    )
+    assert platform_label(ResultRecord("train", provenance=PROVENANCE)) == "node7"
+
+
+def test_records_that_do_not_count_say_why(tmp_path: Path) -> None:
+    failed = ResultRecord("evaluate", status="failed", provenance=PROVENANCE)
+    failed.skip("evaluation", "data file missing")
+    lacking = ResultRecord("train", metrics={"val_accuracy": 0.95}, provenance=PROVENANCE)
+    frameworks = ResultRecord("bench.frameworks", status="skipped", provenance=PROVENANCE)
+    paths = [write_record(tmp_path, r) for r in (failed, lacking, frameworks)]
+    got = [read_record(p, tmp_path) for p in paths]
+    assert got[0] == (
+        f"{paths[0]}: evaluate record (node7) has status failed "
+        "(evaluation: data file missing) — not counted"
+    )
+    assert got[1] == f"{paths[1]}: train record (node7) without numeric metrics val_auc — skipped"
+    # Frameworks and sweeps list their skipped backends themselves.
+    assert not isinstance(got[2], str) and got[2].gpu == "no GPU"
+    rs = load_record_set([tmp_path])
+    assert rs.dirs == (tmp_path,)
+    assert rs.problems == tuple(got[:2])
+    assert rs.counts()["bench.frameworks"] == 1 and rs.counts()["train"] == 0
