@@ -96,6 +96,7 @@ def test_the_copied_sources_alone_build_the_fairhep_wheel(tmp_path) -> None:
     with zipfile.ZipFile(wheels[0]) as zf:
         names = zf.namelist()
     assert "fairhep/containers/selftest.py" in names and "fairhep/cli/containers.py" in names
+    assert "fairhep/runners/slurm/templates/task.sbatch.j2" in names
 
 
 def test_committed_files_equal_a_fresh_render() -> None:
