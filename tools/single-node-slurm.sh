@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A real single-node Slurm (Debian 12's slurm-wlm 22.05) on localhost, without systemd.
-# Used by tests/test_slurm_e2e.py and CI; also handy to try `fairhep submit` on a laptop.
+# Used by tests/runners/test_slurm_e2e.py and CI; also handy to try `fairhep submit` on a laptop.
 #
 #   tools/single-node-slurm.sh start   # prints `export SLURM_CONF=...`
 #   tools/single-node-slurm.sh stop    # stops the daemons it started (by their pid files)

@@ -1,20 +1,14 @@
-"""Campaigns: a declarative TOML file that expands into tasks with stable ids.
+"""Campaigns: a declarative TOML file saying what to run (one :class:`Campaign`, read by
+:func:`load_campaign`).
 
 A campaign names what to run (training over seeds x split methods x folds, evaluation,
 ONNX export, framework parity/timing, the batch sweep, and the aggregation into a report)
 but not where: the site supplies data paths, GPUs and time limits. Built-in campaigns live
 in ``fairhep/campaigns/*.toml`` (``paper``, ``smoke``); a path to any .toml works too.
 
-Tasks are grouped by kind; within a kind a task has an index (its Slurm array index) and an
-id that does not depend on the order of the lists in the file::
-
-    data                      the synthetic dataset (data.source = "synthetic" only)
-    train-s3-kfold-f0         seed 3, k-fold split, validation fold 0
-    evaluate-s3-kfold-f0      the test-set evaluation of that run
-    export-s0-kfold-f0        its ONNX export
-    frameworks-s0-kfold-f0    framework parity and time per batch (Table 8)
-    sweep-s0-kfold-f0         throughput vs batch size (Figure 4)
-    aggregate                 the report over everything above
+:func:`fairhep.tasks.expand` turns a campaign into its tasks (ids and kinds: see
+:mod:`fairhep.tasks.tasklist`). Training runs are named here, ``train-s<seed>-<split>-f<fold>``,
+because a campaign file refers to them (``export.runs = ["train-s0-kfold-f0"]``).
 """
 
 from __future__ import annotations
@@ -23,23 +17,14 @@ import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 from fairhep.configfile import build, read_toml
 from fairhep.errors import ConfigError
 
+# The task kinds, in execution order: one section of a campaign file each.
 KINDS = ("data", "train", "evaluate", "export", "frameworks", "sweep", "aggregate")
-# Which kinds must have finished before a kind starts (Slurm: afterany on their jobs; each
-# task also checks its own inputs, so a failed training fails only its own evaluation).
-DEPENDS_ON: dict[str, tuple[str, ...]] = {
-    "data": (),
-    "train": ("data",),
-    "evaluate": ("data", "train"),
-    "export": ("train",),
-    "frameworks": ("data", "train", "export"),
-    "sweep": ("data", "train", "export"),
-    "aggregate": ("data", "train", "evaluate", "export", "frameworks", "sweep"),
-}
+# Sections that run on some of the trained runs (``runs = [...]``, default: one run).
+RUN_SECTIONS = ("export", "frameworks", "sweep")
 SPLITS = ("kfold", "files", "points")
 DEVICES = ("auto", "cpu", "cuda")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -144,100 +129,46 @@ class Campaign:
         if not _NAME.match(self.name):
             raise ValueError(f"name {self.name!r} must be lower-case letters, digits, - or _")
 
-    def tasks(self) -> TaskList:
-        return expand(self)
+    def train_runs(self) -> list[TrainRun]:
+        """Every training, in the order of the file: splits, then seeds, then folds."""
+        return [TrainRun(seed, split, fold)
+                for split in self.train.splits for seed in self.train.seeds
+                # Folds only mean something for the k-fold split; the other two draw a
+                # random split from the seed.
+                for fold in (self.train.folds if split == "kfold" else (0,))]
+
+    def default_run(self) -> str:
+        """The run benchmarked when a section names none: k-fold first, then the lowest seed
+        and fold, so that it does not depend on the order of the lists in the file."""
+        return min(self.train_runs(),
+                   key=lambda r: (SPLITS.index(r.split), r.seed, r.fold)).id
+
+    def runs_of(self, section: str) -> list[str]:
+        """The training task ids a section of :data:`RUN_SECTIONS` runs on."""
+        runs: tuple[str, ...] = getattr(self, section).runs
+        train_ids = [r.id for r in self.train_runs()]
+        unknown = [r for r in runs if r not in train_ids]
+        if unknown:
+            where = self.source or self.name
+            raise ConfigError(f"{where}: key '{section}.runs' names {unknown[0]!r}, which is "
+                              f"not a training task of this campaign (e.g. {train_ids[0]})")
+        return list(runs) or [self.default_run()]
 
 
 @dataclass(frozen=True)
-class Task:
-    kind: str
-    index: int  # position within its kind: the Slurm array index
-    id: str
-    params: dict[str, Any] = field(default_factory=dict, compare=False)
+class TrainRun:
+    seed: int
+    split: str
+    fold: int
 
-
-@dataclass(frozen=True)
-class TaskList:
-    campaign: str
-    by_kind: dict[str, tuple[Task, ...]]
-
-    def kinds(self) -> list[str]:
-        """Kinds that have tasks, in execution order."""
-        return [k for k in KINDS if self.by_kind.get(k)]
-
-    def all(self) -> list[Task]:
-        return [t for k in self.kinds() for t in self.by_kind[k]]
-
-    def get(self, kind: str, index: int) -> Task:
-        tasks = self.by_kind.get(kind, ())
-        if kind not in KINDS:
-            raise ConfigError(f"unknown task kind {kind!r}; known: {', '.join(KINDS)}")
-        if not 0 <= index < len(tasks):
-            raise ConfigError(f"campaign {self.campaign}: kind {kind} has {len(tasks)} task(s), "
-                              f"no index {index}")
-        return tasks[index]
-
-    def by_id(self, task_id: str) -> Task:
-        for t in self.all():
-            if t.id == task_id:
-                return t
-        raise ConfigError(f"campaign {self.campaign} has no task {task_id!r} "
-                          f"(see `fairhep task list {self.campaign}`)")
-
-    def dependencies(self, kind: str) -> list[str]:
-        return [k for k in DEPENDS_ON[kind] if self.by_kind.get(k)]
+    @property
+    def id(self) -> str:
+        """The training task's id, e.g. ``train-s3-kfold-f0``."""
+        return f"train-{run_suffix(self.seed, self.split, self.fold)}"
 
 
 def run_suffix(seed: int, split: str, fold: int) -> str:
     return f"s{seed}-{split}-f{fold}"
-
-
-def expand(c: Campaign) -> TaskList:
-    kinds: dict[str, list[Task]] = {k: [] for k in KINDS}
-
-    def add(kind: str, task_id: str, **params: Any) -> None:
-        kinds[kind].append(Task(kind, len(kinds[kind]), task_id, params))
-
-    if c.data.source == "synthetic":
-        add("data", "data")
-    train_ids: list[str] = []
-    for split in c.train.splits:
-        for seed in c.train.seeds:
-            # Folds only mean something for the k-fold split; the other two draw a random
-            # split from the seed.
-            for fold in (c.train.folds if split == "kfold" else (0,)):
-                suffix = run_suffix(seed, split, fold)
-                train_ids.append(f"train-{suffix}")
-                add("train", f"train-{suffix}", seed=seed, split=split, fold=fold)
-
-    # The run benchmarked when a section names none: k-fold first, then the lowest seed and
-    # fold, so that it does not depend on the order of the lists in the file.
-    default_run = min(kinds["train"], key=lambda t: (SPLITS.index(t.params["split"]),
-                                                     t.params["seed"], t.params["fold"])).id
-
-    def selected(what: str, runs: tuple[str, ...]) -> list[str]:
-        unknown = [r for r in runs if r not in train_ids]
-        if unknown:
-            where = c.source or c.name
-            raise ConfigError(f"{where}: key '{what}.runs' names {unknown[0]!r}, which is not a "
-                              f"training task of this campaign (e.g. {train_ids[0]})")
-        return list(runs) or [default_run]
-
-    if c.evaluate.enabled:
-        for tid in train_ids:
-            add("evaluate", tid.replace("train-", "evaluate-", 1), run=tid)
-    if c.export.enabled:
-        for tid in selected("export", c.export.runs):
-            add("export", tid.replace("train-", "export-", 1), run=tid)
-    if c.frameworks.enabled:
-        for tid in selected("frameworks", c.frameworks.runs):
-            add("frameworks", tid.replace("train-", "frameworks-", 1), run=tid)
-    if c.sweep.enabled:
-        for tid in selected("sweep", c.sweep.runs):
-            add("sweep", tid.replace("train-", "sweep-", 1), run=tid)
-    if c.aggregate.enabled:
-        add("aggregate", "aggregate")
-    return TaskList(c.name, {k: tuple(v) for k, v in kinds.items() if v})
 
 
 # ---- finding and loading campaign files -----------------------------------------------------
@@ -247,12 +178,14 @@ def builtin_campaigns() -> dict[str, Path]:
     return {Path(str(p)).stem: Path(str(p)) for p in base.iterdir() if str(p).endswith(".toml")}
 
 
-def load_campaign_file(path: Path) -> Campaign:
+def _load_file(path: Path) -> Campaign:
     data = read_toml(path)
     data.setdefault("name", path.stem)
     campaign = build(Campaign, data, path)
     object.__setattr__(campaign, "source", path)
-    expand(campaign)  # surface bad run references now, not at submit time
+    for section in RUN_SECTIONS:  # bad run references fail now, not at submit time
+        if getattr(campaign, section).enabled:
+            campaign.runs_of(section)
     return campaign
 
 
@@ -263,9 +196,9 @@ def load_campaign(name_or_path: str | Path) -> Campaign:
         path = Path(text)
         if not path.is_file():
             raise ConfigError(f"{path}: campaign file not found")
-        return load_campaign_file(path)
+        return _load_file(path)
     builtin = builtin_campaigns()
     if text not in builtin:
         raise ConfigError(f"unknown campaign {text!r}; built-in campaigns: "
                           f"{', '.join(sorted(builtin))} (or give the path of a .toml file)")
-    return load_campaign_file(builtin[text])
+    return _load_file(builtin[text])

@@ -1,14 +1,16 @@
 """Site configurations: where and how a campaign's tasks run (``site_configs/<name>.toml``).
 
 A site file says which scheduler to use, the Slurm partition/account/QOS, the GPUs, time
-limits per task kind, the container (Apptainer, Docker or none) with its image and binds,
+limits per task kind, the container runtime (:data:`fairhep.containers.runtime.RUNTIMES`:
+Apptainer, Docker, Podman or none) with its image and binds,
 modules and environment variables, and the data and results paths. Values a user must fill
 in are written as ``CHANGE-ME``; ``fairhep sites check`` warns about them and ``fairhep
 submit`` refuses to submit a site that still has them.
 
 Values that end up on ``#SBATCH`` lines (partition, account, ...) are checked against a
 strict pattern here, because sbatch parses those lines itself and no shell quoting applies
-to them; everything else is shell-quoted by the renderer.
+to them; everything else is shell-quoted by the renderer. Checks that depend on the scheduler
+(``fairhep sites check``) belong to its runner: :func:`fairhep.runners.check_site`.
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from fairhep.configfile import build, read_toml
+from fairhep.containers.runtime import RUNTIMES, get_runtime
 from fairhep.errors import ConfigError
 
 PLACEHOLDER = "CHANGE-ME"
+# The keys of the runner registry (fairhep.runners.RUNNERS, which sits above this module and
+# is tested to agree): a site names one of them.
 SCHEDULERS = ("slurm", "local")
-RUNTIMES = ("apptainer", "docker", "none")
 # Task kinds a time limit can be given for (see fairhep.campaign.KINDS); "default" covers the rest.
 TIME_LIMIT_KEYS = (
     "default", "data", "train", "evaluate", "export", "frameworks", "sweep", "aggregate",
@@ -64,7 +68,7 @@ class SlurmSettings:
 
 @dataclass(frozen=True)
 class ContainerSettings:
-    runtime: str = "none"  # apptainer | docker | none (the fairhep command of a venv)
+    runtime: str = "none"  # apptainer | docker | podman | none (the fairhep command of a venv)
     image: str = ""
     binds: tuple[str, ...] = ()  # "SRC" or "SRC:DEST[:ro]"; data and results are bound anyway
 
@@ -72,7 +76,7 @@ class ContainerSettings:
         if self.runtime not in RUNTIMES:
             raise ValueError(f"container.runtime must be one of {', '.join(RUNTIMES)}, "
                              f"got {self.runtime!r}")
-        if self.runtime != "none" and not self.image:
+        if get_runtime(self.runtime).needs_image and not self.image:
             raise ValueError(f"container.image is required with runtime {self.runtime!r}")
         for bind in self.binds:
             # Apptainer splits --bind values on commas: a comma would bind another path.
@@ -228,31 +232,16 @@ def load_site(name_or_path: str | Path, site_dir: Path | None = None) -> Site:
     return load_site_file(sites[text])
 
 
-@dataclass
-class SiteCheck:
-    site: Site
-    errors: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+def placeholder_warnings(site: Site) -> list[str]:
+    """What ``fairhep sites check`` says first: every value still to fill in."""
+    return [f"{key} is still {PLACEHOLDER}: fill it in ({site.source})"
+            for key in site.placeholders()]
 
 
-def check_site(site: Site) -> SiteCheck:
-    """Problems a user should fix before submitting: placeholders, missing tools or paths."""
-    import shutil
-
-    report = SiteCheck(site)
-    for key in site.placeholders():
-        report.warnings.append(f"{key} is still {PLACEHOLDER}: fill it in ({site.source})")
-    if site.scheduler == "slurm" and shutil.which("sbatch") is None:
-        report.warnings.append("sbatch is not on PATH here (fine if you only render scripts "
-                               "with --dry-run on this machine)")
-    if site.scheduler == "slurm" and not site.time_limit("train"):
-        report.warnings.append("no time limit for train (time_limits.train or .default): the "
-                               "partition's default applies")
-    if site.gpus_per_node and not site.slurm.gpus_per_task and site.scheduler == "slurm":
-        report.warnings.append("gpus_per_node is set but slurm.gpus_per_task is 0: tasks will "
-                               "not get a GPU")
-    runtime = site.container.runtime
-    if runtime != "none" and PLACEHOLDER not in site.container.image:
-        if not Path(site.container.image).exists():
-            report.warnings.append(f"container.image {site.container.image} does not exist here")
-    return report
+def image_warnings(site: Site) -> list[str]:
+    """What the site's container runtime says about its image (placeholders aside)."""
+    runtime, image = get_runtime(site.container.runtime), site.container.image
+    if not runtime.needs_image or PLACEHOLDER in image:
+        return []
+    warning = runtime.image_warning(image)
+    return [warning] if warning else []

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from fairhep.containers.runtime import builders
+
     p = sub.add_parser(
         "containers",
         help="Apptainer/Docker definitions of the pinned software stacks",
@@ -41,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(nothing was built); --print-only prints it and exits 0.",
     )
     bd.add_argument("stack", help="stack id (see `fairhep containers list`)")
-    bd.add_argument("--runtime", choices=["apptainer", "docker"], default="apptainer")
+    bd.add_argument("--runtime", choices=builders(), default="apptainer")
     bd.add_argument("--out", type=Path, help="image file, relative to the repository root: the "
                     ".sif for apptainer (default fairhep.sif), the image-id file for docker "
                     "(default build/fairhep-<stack>.iid)")
@@ -63,13 +66,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _root(args: argparse.Namespace) -> Path:
-    from fairhep.containers import find_root
+    from fairhep.containers.stacks import find_root
 
     return find_root(args.root)
 
 
 def _list(args: argparse.Namespace) -> int:
-    from fairhep.containers import STACKS_FILE, load_stacks
+    from fairhep.containers.stacks import STACKS_FILE, load_stacks
 
     stacks = load_stacks(_root(args) / STACKS_FILE).stacks
     if args.json:
@@ -99,7 +102,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _render(args: argparse.Namespace) -> int:
-    from fairhep.containers import stale_files, write_rendered
+    from fairhep.containers.render import stale_files, write_rendered
 
     root = _root(args)
     if args.check:
@@ -118,7 +121,7 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from fairhep.containers import check
+    from fairhep.containers.check import check
 
     reports = check(_root(args))
     if args.json:
@@ -138,18 +141,11 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from fairhep.containers import (
-        EXIT_NO_ENGINE,
-        STACKS_FILE,
-        build_command,
-        docker_tag,
-        engine_path,
-        engine_unavailable_reason,
-        git_sha_for_build,
-        image_digest,
-        load_stacks,
-        run_env_for_image,
-    )
+    from dataclasses import replace
+
+    from fairhep.containers.build import EXIT_NO_ENGINE, build_request, git_sha_for_build
+    from fairhep.containers.runtime import get_builder, run_env_for_image
+    from fairhep.containers.stacks import STACKS_FILE, load_stacks
     from fairhep.errors import ConfigError
 
     root = _root(args)
@@ -158,52 +154,46 @@ def _build(args: argparse.Namespace) -> int:
         raise ConfigError(f"{root / STACKS_FILE}: no stack {args.stack!r} "
                           f"(known: {', '.join(stacks)})")
     stack = stacks[args.stack]
-    # The docker image-id file goes under build/ (git-ignored).
-    default_out = "fairhep.sif" if args.runtime == "apptainer" else f"build/fairhep-{stack.id}.iid"
-    out = args.out or Path(default_out)
-    sha = git_sha_for_build(root)
-    cmd = build_command(root, stack, args.runtime, out, sha, fakeroot=args.fakeroot)
-    printable = f"cd {root} && " + " ".join(_shell_quote(c) for c in cmd)
+    engine = get_builder(args.runtime)
+    out: Path = args.out or engine.default_out(stack.id)
+    request = build_request(stack, out, git_sha_for_build(), fakeroot=args.fakeroot)
+    cmd = engine.build_argv(request)
+    printable = f"cd {root} && " + " ".join(shlex.quote(c) for c in cmd)
     if args.print_only:
         print(printable)
         return 0
-    reason = engine_unavailable_reason(args.runtime)
+    reason = engine.unavailable_reason()
     if reason is not None:
         print(printable)
         print(f"{reason}; nothing was built. Run the command above on a build host "
               f"(exit {EXIT_NO_ENGINE}).", file=sys.stderr)
         return EXIT_NO_ENGINE
-    cmd[0] = engine_path(args.runtime) or cmd[0]
+    cmd[0] = engine.engine_path() or cmd[0]
     out_path = out if out.is_absolute() else root / out
     out_path.parent.mkdir(parents=True, exist_ok=True)
     print(f"running: {printable}", file=sys.stderr)
-    done = subprocess.run(cmd, cwd=root)
+    done = subprocess.run(cmd, cwd=root, check=False)
     if done.returncode != 0:
         print(f"{args.runtime} build failed with exit status {done.returncode}", file=sys.stderr)
         return done.returncode
-    if args.runtime == "apptainer":
-        digest = image_digest(out_path)
-        print(f"built {out_path}")
-        env = run_env_for_image(out_path, digest)
-    else:
-        digest = out_path.read_text().strip()
-        print(f"built image {docker_tag(stack)} {digest} (id file {out_path})")
-        env = run_env_for_image(docker_tag(stack), digest)
-    print(f"image digest: {digest}")
+    image = engine.built(replace(request, out=out_path))
+    print(image.summary)
+    env = run_env_for_image(image.image, image.digest)
+    print(f"image digest: {image.digest}")
     print("pass at run time so result records name the image: "
           + " ".join(f"--env {k}={v}" for k, v in env.items()))
     return 0
 
 
 def _digest(args: argparse.Namespace) -> int:
-    from fairhep.containers import image_digest
+    from fairhep.containers.runtime import image_digest
 
     print(image_digest(args.image))
     return 0
 
 
 def _selftest(args: argparse.Namespace) -> int:
-    from fairhep.containers import selftest
+    from fairhep.containers.selftest import selftest
 
     result = selftest(args.pins)
     if args.json:
@@ -219,9 +209,3 @@ def _selftest(args: argparse.Namespace) -> int:
             print(f"  absent by design: {name}: {why}")
         print("selftest " + ("passed" if result.ok else "FAILED"))
     return 0 if result.ok else 1
-
-
-def _shell_quote(text: str) -> str:
-    import shlex
-
-    return shlex.quote(text)

@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fairhep.tasks import TaskContext
 
 
 def _common(p: argparse.ArgumentParser, site_required: bool = True) -> None:
@@ -18,7 +22,7 @@ def _common(p: argparse.ArgumentParser, site_required: bool = True) -> None:
                    "results go to RESULTS/SITE/CAMPAIGN")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "submit", help="run a campaign on a site: Slurm job arrays, or locally",
         description="Slurm sites: render one sbatch script per task kind, submit the arrays "
@@ -48,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "exists is skipped; training resumes from its checkpoint; on SIGTERM training "
         "checkpoints and the command exits 143 so that a resubmission continues.",
     )
-    _run_options(run)
+    _run_options(run, suppress=False)
     # Options may come after the positionals (`task run smoke --kind train 3`), which plain
     # argparse cannot mix with an optional positional: the rest is re-parsed intermixed.
     run.add_argument("words", nargs=argparse.REMAINDER, metavar="[CAMPAIGN] INDEX|TASK_ID",
@@ -59,19 +63,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     lst.set_defaults(func=_task_list)
 
 
-def _run_options(p: argparse.ArgumentParser, default: object = None) -> None:
-    keep = {} if default is None else {"default": default}
+def _run_options(p: argparse.ArgumentParser, suppress: bool) -> None:
+    """The options of `task run`; ``suppress`` for the re-parse of the words after the
+    positionals, which must not overwrite what the first parse found."""
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if suppress else value
+
     p.add_argument("--kind", help="task kind the INDEX refers to (data, train, evaluate, ...)",
-                   **keep)
+                   default=default(None))
     p.add_argument("--site", help="site name or .toml (default: local)",
-                   **(keep or {"default": "local"}))
-    p.add_argument("--campaign", help="campaign name or .toml", **keep)
-    p.add_argument("--site-dir", type=Path, **keep)
-    p.add_argument("--results", type=Path, **keep)
-    p.add_argument("--force", action="store_true", help="run even if a result exists", **keep)
+                   default=default("local"))
+    p.add_argument("--campaign", help="campaign name or .toml", default=default(None))
+    p.add_argument("--site-dir", type=Path, default=default(None))
+    p.add_argument("--results", type=Path, default=default(None))
+    p.add_argument("--force", action="store_true", help="run even if a result exists",
+                   default=default(False))
 
 
-def _context(args: argparse.Namespace, campaign: str | None = None):  # -> TaskContext
+def _context(args: argparse.Namespace, campaign: str | None = None) -> TaskContext:
     from fairhep.campaign import load_campaign
     from fairhep.sites import load_site
     from fairhep.tasks import TaskContext
@@ -81,13 +90,11 @@ def _context(args: argparse.Namespace, campaign: str | None = None):  # -> TaskC
 
 
 def _submit(args: argparse.Namespace) -> int:
-    from fairhep.runners import submit
+    from fairhep.runners import check_site, submit
 
     ctx = _context(args)
     if args.dry_run:
-        from fairhep.sites import check_site
-
-        for w in check_site(ctx.site).warnings:
+        for w in check_site(ctx.site):
             print(f"warning: {w}", file=sys.stderr)
     result = submit(ctx, dry_run=args.dry_run, resume=args.resume,
                     array_size=args.max_array_size)
@@ -128,10 +135,10 @@ def _task_run(args: argparse.Namespace) -> int:
     from fairhep.tasks import EXIT_INTERRUPTED, run_task
 
     inner = argparse.ArgumentParser(prog="fairhep task run")
-    _run_options(inner, default=argparse.SUPPRESS)
+    _run_options(inner, suppress=True)
     inner.add_argument("positional", nargs="+", metavar="[CAMPAIGN] INDEX|TASK_ID")
     args = inner.parse_intermixed_args(args.words, namespace=args)
-    words = args.positional
+    words: list[str] = args.positional
     if len(words) > 2 or (len(words) == 2 and args.campaign):
         raise ConfigError(f"task run: expected [CAMPAIGN] INDEX|TASK_ID, got {' '.join(words)}")
     campaign = args.campaign or (words[0] if len(words) == 2 else None)
@@ -161,9 +168,10 @@ def _task_run(args: argparse.Namespace) -> int:
 
 def _task_list(args: argparse.Namespace) -> int:
     from fairhep.campaign import load_campaign
+    from fairhep.tasks import expand
 
     campaign = load_campaign(args.campaign_pos)
-    for t in campaign.tasks().all():
+    for t in expand(campaign).all():
         params = " ".join(f"{k}={v}" for k, v in t.params.items())
         print(f"{t.kind:<11}{t.index:>4}  {t.id:<26} {params}")
     return 0

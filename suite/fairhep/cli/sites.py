@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fairhep.sites import Site
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "sites", help="list, show and check site configurations (site_configs/*.toml)",
         description="Site files are searched in --site-dir, $FAIRHEP_SITE_CONFIGS "
@@ -50,7 +55,7 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_table(data: dict, prefix: str = "") -> None:
+def _print_table(data: dict[str, Any], prefix: str = "") -> None:
     import json
 
     nested = {k: v for k, v in data.items() if isinstance(v, dict)}
@@ -64,13 +69,17 @@ def _print_table(data: dict, prefix: str = "") -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from fairhep.errors import FairhepError
-    from fairhep.sites import available_sites, check_site, load_site, load_site_file
+    from functools import partial
 
+    from fairhep.errors import FairhepError
+    from fairhep.runners import check_site
+    from fairhep.sites import available_sites, load_site, load_site_file
+
+    targets: list[tuple[str, Callable[[], Site]]]
     if args.name:
-        targets = [(args.name, lambda: load_site(args.name, args.site_dir))]
+        targets = [(args.name, partial(load_site, args.name, args.site_dir))]
     else:
-        targets = [(n, (lambda p=p: load_site_file(p)))
+        targets = [(n, partial(load_site_file, p))
                    for n, p in available_sites(args.site_dir).items()]
     errors = 0
     for name, load in targets:
@@ -80,9 +89,9 @@ def _check(args: argparse.Namespace) -> int:
             print(f"{name}: ERROR {exc}")
             errors += 1
             continue
-        report = check_site(site)
-        print(f"{name}: ok ({site.source})" if not report.warnings else
-              f"{name}: ok with {len(report.warnings)} warning(s) ({site.source})")
-        for w in report.warnings:
+        warnings = check_site(site)
+        print(f"{name}: ok ({site.source})" if not warnings else
+              f"{name}: ok with {len(warnings)} warning(s) ({site.source})")
+        for w in warnings:
             print(f"  warning: {w}")
     return 1 if errors else 0

@@ -1,7 +1,10 @@
 """Runners: how a campaign's tasks get run on a site (Slurm job arrays, or this machine).
 
-:func:`submit` and :func:`campaign_status` pick the runner from the site's scheduler; both
-runners end up in :func:`fairhep.tasks.run_task` for every task.
+One :class:`~fairhep.runners.base.Runner` per scheduler, in :data:`RUNNERS`, keyed by a
+site's ``scheduler``: :mod:`.local` and :mod:`.slurm` own everything about theirs. The
+functions here (:func:`submit`, :func:`campaign_status`, :func:`cancel`, :func:`check_site`)
+ask the site's runner and never branch on the scheduler themselves; every runner ends up in
+:func:`fairhep.tasks.run_task` for every task.
 """
 
 from __future__ import annotations
@@ -10,19 +13,28 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fairhep.campaign import Task
-from fairhep.tasks import TaskContext, finished_tasks, pending_tasks
+from fairhep.errors import ConfigError
+from fairhep.runners.base import JobState, Runner, SubmitOptions, SubmitResult
+from fairhep.runners.local import LocalRunner
+from fairhep.runners.slurm import SlurmRunner
+from fairhep.sites import Site, image_warnings, placeholder_warnings
+from fairhep.tasks import TaskContext, finished_tasks
 
-RUNNING_STATES = {"RUNNING", "COMPLETING", "CONFIGURING", "STAGE_OUT", "SIGNALING"}
-PENDING_STATES = {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESIZING", "SUSPENDED",
-                  "SPECIAL_EXIT"}
+__all__ = [
+    "RUNNERS", "FailedTask", "JobState", "KindStatus", "Runner", "SubmitOptions",
+    "SubmitResult", "campaign_status", "cancel", "check_site", "runner_for", "submit",
+]
+
+# fairhep.sites.SCHEDULERS (what a site file may name) lists the same keys, in this order.
+RUNNERS: dict[str, Runner] = {r.scheduler: r for r in (SlurmRunner(), LocalRunner())}
 
 
-@dataclass
-class SubmitResult:
-    tasks: list[Task]
-    job_ids: dict[str, list[str]] = field(default_factory=dict)  # kind -> array job ids
-    failed: list[str] = field(default_factory=list)  # local runner: "task-id: message"
+def runner_for(site: Site) -> Runner:
+    try:
+        return RUNNERS[site.scheduler]
+    except KeyError:
+        raise ConfigError(f"{site.source}: scheduler {site.scheduler!r} has no runner; known: "
+                          f"{', '.join(RUNNERS)}") from None
 
 
 def submit(
@@ -35,81 +47,20 @@ def submit(
 ) -> SubmitResult:
     if ctx.campaign.data.source == "site":
         ctx.data_dirs()  # an empty paths.data fails here, not in every task
-    if ctx.site.scheduler == "local":
-        return _submit_local(ctx, dry_run, resume, echo)
-    return _submit_slurm(ctx, dry_run, resume, array_size, echo)
+    opts = SubmitOptions(dry_run=dry_run, resume=resume, array_size=array_size, echo=echo)
+    return runner_for(ctx.site).submit(ctx, opts)
 
 
-def _submit_local(ctx: TaskContext, dry_run: bool, resume: bool,
-                  echo: Callable[[str], None]) -> SubmitResult:
-    from fairhep.runners.local import run_local
-
-    # Locally a finished task is skipped anyway, so --resume only changes what is listed.
-    todo = pending_tasks(ctx) if resume else ctx.tasks.all()
-    if dry_run:
-        echo(f"# site {ctx.site.name} runs tasks on this machine "
-             f"({max(ctx.site.max_concurrent_tasks, 1)} at a time); results in {ctx.layout.root}")
-        for t in todo:
-            echo(f"fairhep task run --site {ctx.site.name} --campaign {ctx.campaign.name} "
-                 f"--kind {t.kind} {t.index}    # {t.id}")
-        return SubmitResult(todo)
-    results = run_local(ctx, todo, workers=ctx.site.max_concurrent_tasks)
-    failed = [f"{r.task.id}: {r.message}" for r in results if r.status in ("failed", "interrupted")]
-    return SubmitResult(todo, failed=failed)
+def cancel(ctx: TaskContext) -> list[str]:
+    """Stop what is still queued or running of a campaign on its site; what was stopped."""
+    return runner_for(ctx.site).cancel(ctx)
 
 
-def _submit_slurm(ctx: TaskContext, dry_run: bool, resume: bool, array_size: int | None,
-                  echo: Callable[[str], None]) -> SubmitResult:
-    from fairhep.runners import slurm
-
-    scripts = slurm.render_scripts(ctx)
-    error = None if dry_run else slurm.placeholder_error(ctx)
-    if error:
-        raise error
-    if resume:
-        busy = slurm.queued_indices(ctx)
-        todo = [t for t in pending_tasks(ctx) if t.index not in busy.get(t.kind, set())]
-        # The report is rebuilt whenever something else runs again.
-        aggregate = list(ctx.tasks.by_kind.get("aggregate", ()))
-        if todo and aggregate and not any(t.kind == "aggregate" for t in todo):
-            todo += aggregate
-    else:
-        todo = ctx.tasks.all()
-        if not dry_run:
-            busy = slurm.queued_indices(ctx)
-            if busy:
-                n = sum(len(v) for v in busy.values())
-                raise slurm.SlurmError(
-                    f"{n} task(s) of {ctx.campaign.name} on {ctx.site.name} are still queued or "
-                    "running: wait for them, scancel them, or add --resume to submit the rest")
-    by_kind: dict[str, list[int]] = {}
-    for t in todo:
-        by_kind.setdefault(t.kind, []).append(t.index)
-    size = array_size or slurm.max_array_size()
-    chunks = slurm.plan(ctx, by_kind, size)
-    if dry_run:
-        for kind in ctx.tasks.kinds():
-            if kind in by_kind:
-                echo(f"# ---- {slurm.script_path(ctx, kind)} ----")
-                echo(scripts[kind].rstrip("\n"))
-                echo("")
-        echo(f"# ---- submission (MaxArraySize {size}; job ids are kept in "
-             f"{ctx.layout.jobs / slurm.SUBMISSIONS}) ----")
-        echo(slurm.submission_listing(ctx, chunks).rstrip("\n") if chunks
-             else "# nothing to submit: every task has a result")
-        return SubmitResult(todo)
-    if not chunks:
-        echo("nothing to submit: every task has a result (or is queued)")
-        return SubmitResult([])
-    slurm.write_job_files(ctx, {k: scripts[k] for k in by_kind})
-    submitted = slurm.submit(ctx, chunks, resume)
-    job_ids: dict[str, list[str]] = {}
-    for c in submitted:
-        job_ids.setdefault(c.kind, []).append(str(c.job_id))
-        after = f" after {', '.join(c.depends_on)}" if c.depends_on else ""
-        echo(f"submitted {c.kind}: job {c.job_id} "
-             f"array {c.array_spec(ctx.site.max_concurrent_tasks)}{after}")
-    return SubmitResult(todo, job_ids)
+def check_site(site: Site) -> list[str]:
+    """Warnings a user should act on before submitting: placeholders, the scheduler's and the
+    container runtime's own."""
+    return [*placeholder_warnings(site), *runner_for(site).site_warnings(site),
+            *image_warnings(site)]
 
 
 # ---- status --------------------------------------------------------------------------------
@@ -145,40 +96,22 @@ def _tail(path: Path | None, lines: int) -> list[str]:
 def campaign_status(ctx: TaskContext, tail_lines: int = 10) -> list[KindStatus]:
     done = finished_tasks(ctx.layout)
     rows = {k: KindStatus(k, len(ctx.tasks.by_kind[k])) for k in ctx.tasks.kinds()}
-    # (kind, index) -> (job element or "local", state, log, message)
-    states: dict[tuple[str, int], tuple[str, str, Path | None, str]] = {}
-    if ctx.site.scheduler == "slurm":
-        from fairhep.runners import slurm
-
-        for e in slurm.job_states(ctx):
-            states[(e.kind, e.index)] = (e.job, e.state, e.log, "")
-    else:
-        from fairhep.runners.local import load_state
-
-        for key, entry in load_state(ctx).items():
-            kind, _, index = key.partition("/")
-            if entry.get("status") in ("failed", "interrupted"):
-                log = ctx.layout.logs / f"{kind}_local_{index}.out"
-                states[(kind, int(index))] = ("local", entry["status"].upper(), log,
-                                              entry.get("message", ""))
+    states = runner_for(ctx.site).job_states(ctx)
     for t in ctx.tasks.all():
         row = rows[t.kind]
         if t.id in done:
             row.done += 1
             continue
-        found = states.get((t.kind, t.index))
-        if found is None:
+        job = states.get((t.kind, t.index))
+        if job is None:
             row.not_submitted += 1
-            continue
-        where, state, log, message = found
-        if state in RUNNING_STATES:
+        elif job.phase == "running":
             row.running += 1
-        elif state in PENDING_STATES:
+        elif job.phase == "pending":
             row.pending += 1
         else:
-            # Ended (or forgotten by Slurm) without a result: failed, cancelled, timed out.
             row.failed += 1
-            tail = _tail(log, tail_lines) or ([message] if message else [])
-            row.failures.append(FailedTask(t.id, where, state, log if tail and log and log.is_file()
-                                           else None, tail))
+            tail = _tail(job.log, tail_lines) or ([job.message] if job.message else [])
+            log = job.log if tail and job.log and job.log.is_file() else None
+            row.failures.append(FailedTask(t.id, job.where, job.state, log, tail))
     return list(rows.values())

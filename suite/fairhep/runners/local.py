@@ -1,10 +1,12 @@
-"""The local runner: the same tasks as on Slurm, on this machine, kind after kind.
+"""The local runner (scheduler ``local``): the same tasks as on Slurm, on this machine, kind
+after kind.
 
 With one worker the tasks run in this process; with more (site ``max_concurrent_tasks``)
 each task runs as ``python -m fairhep task run ...`` in a small pool of subprocesses (an
 argument list, no shell), its output in ``logs/<kind>_local_<index>.out``. A kind starts
 when the kinds it needs are through; a failed task is reported and its dependants fail on
-their own missing inputs, exactly as under Slurm's ``afterany``.
+their own missing inputs, exactly as under Slurm's ``afterany``. Each task's last outcome is
+kept in ``jobs/local.json`` for ``fairhep status``.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, ClassVar
 
-from fairhep.campaign import Task
 from fairhep.errors import FairhepError
-from fairhep.tasks import TaskContext, run_task
+from fairhep.runners.base import JobState, SubmitOptions, SubmitResult
+from fairhep.sites import Site
+from fairhep.tasks import Task, TaskContext, pending_tasks, run_task
 
 LOCAL_STATE = "local.json"
 
@@ -53,7 +57,7 @@ def _subprocess(ctx: TaskContext, task: Task, site_file: Path, campaign_file: Pa
             "--kind", task.kind, str(task.index)]
     started = time.perf_counter()
     with open(log, "a") as fh:
-        rc = subprocess.run(argv, stdout=fh, stderr=subprocess.STDOUT).returncode
+        rc = subprocess.run(argv, stdout=fh, stderr=subprocess.STDOUT, check=False).returncode
     seconds = time.perf_counter() - started
     if rc == 0:
         return LocalResult(task, "done", "", seconds)
@@ -104,10 +108,47 @@ def _save_state(ctx: TaskContext, results: list[LocalResult]) -> None:
     tmp.replace(path)
 
 
-def load_state(ctx: TaskContext) -> dict[str, dict]:
+def load_state(ctx: TaskContext) -> dict[str, dict[str, Any]]:
     path = ctx.layout.jobs / LOCAL_STATE
     try:
         data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+class LocalRunner:
+    scheduler: ClassVar[str] = "local"
+
+    def submit(self, ctx: TaskContext, opts: SubmitOptions) -> SubmitResult:
+        # A finished task is skipped anyway, so --resume only changes what is listed.
+        todo = pending_tasks(ctx) if opts.resume else ctx.tasks.all()
+        if opts.dry_run:
+            opts.echo(f"# site {ctx.site.name} runs tasks on this machine "
+                      f"({max(ctx.site.max_concurrent_tasks, 1)} at a time); results in "
+                      f"{ctx.layout.root}")
+            for t in todo:
+                opts.echo(f"fairhep task run --site {ctx.site.name} --campaign "
+                          f"{ctx.campaign.name} --kind {t.kind} {t.index}    # {t.id}")
+            return SubmitResult(todo)
+        results = run_local(ctx, todo, workers=ctx.site.max_concurrent_tasks)
+        failed = [f"{r.task.id}: {r.message}" for r in results
+                  if r.status in ("failed", "interrupted")]
+        return SubmitResult(todo, failed=failed)
+
+    def job_states(self, ctx: TaskContext) -> dict[tuple[str, int], JobState]:
+        states = {}
+        for key, entry in load_state(ctx).items():
+            kind, _, index = key.partition("/")
+            if entry.get("status") in ("failed", "interrupted"):
+                log = ctx.layout.logs / f"{kind}_local_{index}.out"
+                states[(kind, int(index))] = JobState("local", entry["status"].upper(), "ended",
+                                                      log, entry.get("message", ""))
+        return states
+
+    # The Runner protocol's signatures; the local runner needs neither argument.
+    def cancel(self, ctx: TaskContext) -> list[str]:  # noqa: ARG002
+        return []  # local tasks run in the foreground of `fairhep submit`: Ctrl-C stops them
+
+    def site_warnings(self, site: Site) -> list[str]:  # noqa: ARG002
+        return []  # no settings of its own

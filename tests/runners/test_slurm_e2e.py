@@ -35,7 +35,7 @@ from fairhep.tasks import TASK_RECORD_KIND, TaskContext, finished_tasks
 
 pytestmark = pytest.mark.slurm
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "tools" / "single-node-slurm.sh"
 WAIT_S = 240
 MAX_ARRAY_SIZE = 2
@@ -61,7 +61,7 @@ def slurm_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
            # Tiny MaxArraySize: the 3-task arrays must be split into chunks of 2 for real.
            "SLURM_MAX_ARRAY_SIZE": str(MAX_ARRAY_SIZE)}
     proc = subprocess.run(["bash", str(SCRIPT), "start"], env=env, capture_output=True,
-                          text=True, timeout=600)
+                          text=True, timeout=600, check=False)
     try:
         if proc.returncode != 0:
             pytest.skip(f"single-node Slurm could not be started (exit {proc.returncode}): "
@@ -71,12 +71,13 @@ def slurm_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
         yield env
     finally:
-        subprocess.run(["bash", str(SCRIPT), "stop"], env=env, capture_output=True, timeout=120)
+        subprocess.run(["bash", str(SCRIPT), "stop"], env=env, capture_output=True, timeout=120,
+                       check=False)
 
 
 def fairhep(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "fairhep", *args], env=env,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, check=False)
 
 
 def squeue(env: dict[str, str]) -> dict[str, str]:
@@ -169,13 +170,13 @@ def test_smoke_campaign_on_single_node_slurm(slurm_env: dict[str, str], tmp_path
     assert set(finished_tasks(ctx.layout)) == all_ids
     after = snapshot(root)
     assert {k: after[k] for k in before} == before, "a finished record was changed or lost"
-    trains = [r for r in load_records(root, "train")]
+    trains = list(load_records(root, "train"))
     assert sorted(r.task_id for r in trains) == sorted(t.id for t in ctx.tasks.by_kind["train"])
     resumed = next(r for r in trains if r.task_id == victim.id)
     assert resumed.config["resumed"] is True, "the resubmitted training started from scratch"
     epochs = [h["epoch"] for h in resumed.metrics["history"]]
     assert epochs == list(range(1, load_campaign("smoke").train.epochs + 1))
-    evals = [r for r in load_records(root, "evaluate")]
+    evals = list(load_records(root, "evaluate"))
     assert sorted(r.task_id for r in evals) == sorted(t.id for t in ctx.tasks.by_kind["evaluate"])
     for r in evals:
         assert 0.5 < r.metrics["accuracy"] <= 1.0

@@ -8,7 +8,8 @@ import pytest
 
 from fairhep.cli import main
 from fairhep.errors import ConfigError
-from fairhep.sites import available_sites, check_site, load_site, repo_site_dir
+from fairhep.runners import check_site
+from fairhep.sites import available_sites, load_site, repo_site_dir
 
 SHIPPED = ("ci-slurm", "dgx", "hal", "local", "thetagpu")
 
@@ -40,7 +41,7 @@ def test_placeholders_are_reported_by_check() -> None:
     hal = load_site("hal")
     assert "slurm.account" in hal.placeholders()
     assert "paths.data" in hal.placeholders()
-    warnings = check_site(hal).warnings
+    warnings = check_site(hal)
     assert any("slurm.account is still CHANGE-ME" in w for w in warnings)
     assert load_site("ci-slurm").placeholders() == []
 
@@ -102,7 +103,8 @@ def test_unknown_keys_and_wrong_types_name_file_and_key(
         ('[slurm]\naccount = "a\\nb"\n', "slurm.account"),
         ('[slurm]\nqos = "normal; rm -rf ~"\n', "slurm.qos"),
         ('scheduler = "pbs"\n', "scheduler must be one of slurm, local"),
-        ('[container]\nruntime = "podman"\n', "container.runtime must be one of"),
+        ('[container]\nruntime = "lxc"\n', "container.runtime must be one of"),
+        ('[container]\nruntime = "podman"\n', "container.image is required"),
         ('[container]\nruntime = "apptainer"\n', "container.image is required"),
         ('[time_limits]\ntrain = "one day"\n', "time_limits.train"),
         ('[time_limits]\ntraining = "01:00:00"\n', "unknown task kind"),

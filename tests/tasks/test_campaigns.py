@@ -9,6 +9,7 @@ import pytest
 from fairhep.campaign import KINDS, builtin_campaigns, load_campaign
 from fairhep.cli import main
 from fairhep.errors import ConfigError
+from fairhep.tasks import expand
 
 
 def write(path: Path, text: str) -> Path:
@@ -18,7 +19,7 @@ def write(path: Path, text: str) -> Path:
 
 def test_paper_campaign_is_the_study() -> None:
     paper = load_campaign("paper")
-    tasks = paper.tasks()
+    tasks = expand(paper)
     train = tasks.by_kind["train"]
     # 10 seeds x (12 k-fold validation folds + one random-file split + one random-point split)
     assert len(train) == 10 * (12 + 1 + 1)
@@ -39,7 +40,7 @@ def test_paper_campaign_is_the_study() -> None:
 
 def test_smoke_campaign_has_every_kind_on_synthetic_data() -> None:
     smoke = load_campaign("smoke")
-    tasks = smoke.tasks()
+    tasks = expand(smoke)
     assert tasks.kinds() == list(KINDS)
     assert smoke.data.source == "synthetic"
     assert [t.id for t in tasks.by_kind["train"]] == [
@@ -59,10 +60,10 @@ def test_ids_do_not_depend_on_list_order(tmp_path: Path) -> None:
     b = load_campaign(write(tmp_path / "b.toml",
                             '[data]\nsource = "synthetic"\n[train]\nseeds = [2, 1]\n'
                             'splits = ["points", "kfold"]\nfolds = [1, 0]\n'))
-    assert {t.id for t in a.tasks().all()} == {t.id for t in b.tasks().all()}
+    assert {t.id for t in expand(a).all()} == {t.id for t in expand(b).all()}
     assert a.name == "a"
     with pytest.raises(ConfigError, match="no index 6"):
-        a.tasks().get("train", 6)
+        expand(a).get("train", 6)
 
 
 @pytest.mark.parametrize(
@@ -95,6 +96,6 @@ def test_unknown_campaign_lists_builtins(capsys: pytest.CaptureFixture[str]) -> 
 def test_task_list_cli(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["task", "list", "smoke"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == len(load_campaign("smoke").tasks().all())
+    assert len(lines) == len(expand(load_campaign("smoke")).all())
     assert lines[0].split()[:3] == ["data", "0", "data"]
     assert any(line.split()[:3] == ["evaluate", "1", "evaluate-s0-files-f0"] for line in lines)

@@ -4,7 +4,7 @@ The expected scripts in tests/expected/<site>/ are what `fairhep submit --dry-ru
 the paper campaign (hal, dgx, thetagpu) and the smoke campaign (ci-slurm). After an intended
 change to the templates or the site files, regenerate them and review the diff:
 
-    FAIRHEP_REGENERATE_EXPECTED=1 .venv/bin/python -m pytest tests/test_slurm_render.py
+    FAIRHEP_REGENERATE_EXPECTED=1 .venv/bin/python -m pytest tests/runners/test_slurm_render.py
     git diff tests/expected
 """
 
@@ -22,11 +22,19 @@ import pytest
 
 from fairhep.campaign import load_campaign
 from fairhep.errors import ConfigError
-from fairhep.runners import slurm, submit
+from fairhep.runners import campaign_status, submit
+from fairhep.runners.slurm.plan import (
+    DEFAULT_MAX_ARRAY_SIZE,
+    compress,
+    plan,
+    sbatch_argv,
+    submission_listing,
+)
+from fairhep.runners.slurm.script import render_scripts
 from fairhep.sites import load_site
 from fairhep.tasks import TaskContext
 
-EXPECTED = Path(__file__).parent / "expected"
+EXPECTED = Path(__file__).parents[1] / "expected"
 REGENERATE = os.environ.get("FAIRHEP_REGENERATE_EXPECTED") == "1"
 CASES = {"hal": "paper", "dgx": "paper", "thetagpu": "paper", "ci-slurm": "smoke"}
 # ci-slurm's results path is relative (machine-dependent once resolved): pin it for the record.
@@ -40,10 +48,10 @@ def context(site: str, campaign: str, results: Path | None = None) -> TaskContex
 @pytest.mark.parametrize("site", sorted(CASES))
 def test_rendered_scripts_match_the_recorded_ones(site: str) -> None:
     ctx = context(site, CASES[site], RESULTS.get(site))
-    rendered = dict(slurm.render_scripts(ctx))
-    chunks = slurm.plan(ctx, {k: [t.index for t in v] for k, v in ctx.tasks.by_kind.items()},
-                        slurm.DEFAULT_MAX_ARRAY_SIZE)
-    rendered["submit.sh"] = slurm.submission_listing(ctx, chunks)
+    rendered = dict(render_scripts(ctx))
+    chunks = plan(ctx, {k: [t.index for t in v] for k, v in ctx.tasks.by_kind.items()},
+                        DEFAULT_MAX_ARRAY_SIZE)
+    rendered["submit.sh"] = submission_listing(ctx, chunks)
     folder = EXPECTED / site
     if REGENERATE:
         folder.mkdir(parents=True, exist_ok=True)
@@ -56,12 +64,13 @@ def test_rendered_scripts_match_the_recorded_ones(site: str) -> None:
     assert sorted(expected) == sorted(rendered), "regenerate: see this module's docstring"
     for kind, text in rendered.items():
         assert text == expected[kind], f"{site}/{kind} differs: see this module's docstring"
-        proc = subprocess.run(["bash", "-n"], input=text, capture_output=True, text=True)
+        proc = subprocess.run(["bash", "-n"], input=text, capture_output=True, text=True,
+                              check=False)
         assert proc.returncode == 0, proc.stderr
 
 
 def test_scripts_carry_the_sites_settings() -> None:
-    hal = slurm.render_scripts(context("hal", "paper"))
+    hal = render_scripts(context("hal", "paper"))
     assert "#SBATCH --gres=gpu:1" in hal["train"]
     assert "#SBATCH --gres=gpu:1" not in hal["aggregate"]  # no GPU to build a report
     assert "#SBATCH --time=24:00:00" in hal["train"]
@@ -69,9 +78,9 @@ def test_scripts_carry_the_sites_settings() -> None:
     assert "#SBATCH --signal=B:TERM@120" in hal["train"]
     assert "apptainer run --nv" in hal["train"]
     assert "apptainer run" in hal["export"] and "--nv" not in hal["export"]  # CPU-only task
-    dgx = slurm.render_scripts(context("dgx", "paper"))
+    dgx = render_scripts(context("dgx", "paper"))
     assert "docker run --rm" in dgx["train"] and "--gpus" in dgx["train"]
-    ci = slurm.render_scripts(context("ci-slurm", "smoke", Path("/r")))
+    ci = render_scripts(context("ci-slurm", "smoke", Path("/r")))
     assert "exec fairhep task run" in ci["train"]
     assert "--gres" not in ci["train"] and "--account" not in ci["train"]
     assert 'export OMP_NUM_THREADS="${SLURM_CPUS_PER_TASK:-1}"' in ci["train"]
@@ -80,7 +89,7 @@ def test_scripts_carry_the_sites_settings() -> None:
 def test_large_arrays_are_split_at_max_array_size() -> None:
     ctx = context("hal", "paper")
     todo = {k: [t.index for t in v] for k, v in ctx.tasks.by_kind.items()}
-    chunks = slurm.plan(ctx, todo, 64)
+    chunks = plan(ctx, todo, 64)
     train = [c for c in chunks if c.kind == "train"]
     assert [c.offset for c in train] == [0, 64, 128]
     assert [c.array_spec(8) for c in train] == ["0-63%8", "0-63%8", "0-11%8"]
@@ -90,18 +99,18 @@ def test_large_arrays_are_split_at_max_array_size() -> None:
     assert all(i - c.offset < 64 for c in train for i in c.indices)
     evaluate = [c for c in chunks if c.kind == "evaluate"]
     assert all(c.depends_on == ["train_0", "train_1", "train_2"] for c in evaluate)
-    agg = [c for c in chunks if c.kind == "aggregate"][0]
+    agg = next(c for c in chunks if c.kind == "aggregate")
     assert "sweep_0" in agg.depends_on and "evaluate_2" in agg.depends_on
-    argv = slurm.sbatch_argv(ctx, train[1], ["11"])
+    argv = sbatch_argv(ctx, train[1], ["11"])
     assert "--export=ALL,FAIRHEP_INDEX_OFFSET=64" in argv
     assert "--dependency=afterany:11" in argv
 
 
 def test_resume_style_subsets_compress_to_short_array_specs() -> None:
-    assert slurm.compress([0, 1, 2, 5, 7, 8, 9]) == "0-2,5,7-9"
-    assert slurm.compress([3]) == "3"
+    assert compress([0, 1, 2, 5, 7, 8, 9]) == "0-2,5,7-9"
+    assert compress([3]) == "3"
     ctx = context("ci-slurm", "smoke", Path("/r"))
-    chunks = slurm.plan(ctx, {"train": [2], "evaluate": [0, 2], "aggregate": [0]}, 1001)
+    chunks = plan(ctx, {"train": [2], "evaluate": [0, 2], "aggregate": [0]}, 1001)
     assert [(c.kind, c.array_spec(2), c.depends_on) for c in chunks] == [
         ("train", "2%2", []), ("evaluate", "0,2%2", ["train_0"]),
         ("aggregate", "0%2", ["train_0", "evaluate_0"])]
@@ -169,10 +178,10 @@ def _toml(body: dict) -> str:
     return "\n".join(out) + "\n"
 
 
-@pytest.mark.parametrize("runtime", ["none", "apptainer", "docker"])
+@pytest.mark.parametrize("runtime", ["none", "apptainer", "docker", "podman"])
 def test_hostile_site_values_are_passed_literally(tmp_path: Path, runtime: str) -> None:
     bin_dir = tmp_path / "bin"
-    for prog in ("module", "apptainer", "docker", "sbatch"):
+    for prog in ("module", "apptainer", "docker", "podman", "sbatch"):
         _recorder(bin_dir / prog)
     fairhep_cmd = _recorder(tmp_path / f"venv {EVIL}" / "fairhep")
     body = {
@@ -193,7 +202,7 @@ def test_hostile_site_values_are_passed_literally(tmp_path: Path, runtime: str) 
     campaign = tmp_path / "camp.toml"
     campaign.write_text('[train]\nseeds = [0]\nsplits = ["points"]\n')
     ctx = TaskContext.create(load_site(site_file), load_campaign(campaign))
-    scripts = slurm.render_scripts(ctx)
+    scripts = render_scripts(ctx)
     record = tmp_path / "record.jsonl"
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
            "RECORD_FILE": str(record), "SLURM_ARRAY_TASK_ID": "0", "SLURM_JOB_ID": "7",
@@ -201,15 +210,15 @@ def test_hostile_site_values_are_passed_literally(tmp_path: Path, runtime: str) 
     for kind, text in scripts.items():
         script = tmp_path / f"{kind}.sbatch"
         script.write_text(text)
-        assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+        assert subprocess.run(["bash", "-n", str(script)], check=False).returncode == 0
         proc = subprocess.run(["bash", str(script)], cwd=tmp_path, env=env,
-                              capture_output=True, text=True)
+                              capture_output=True, text=True, check=False)
         assert proc.returncode == 0, proc.stderr
     # The sbatch command lines of --dry-run, run with an argv recorder named sbatch.
-    chunks = slurm.plan(ctx, {k: [t.index for t in v] for k, v in ctx.tasks.by_kind.items()}, 1001)
-    listing = slurm.submission_listing(ctx, chunks)
+    chunks = plan(ctx, {k: [t.index for t in v] for k, v in ctx.tasks.by_kind.items()}, 1001)
+    listing = submission_listing(ctx, chunks)
     proc = subprocess.run(["bash", "-c", listing], cwd=tmp_path, env=env, capture_output=True,
-                          text=True)
+                          text=True, check=False)
     assert proc.returncode == 0, proc.stderr
 
     assert not list(tmp_path.rglob("PWNED")), "a site value ran as a command"
@@ -227,7 +236,7 @@ def test_hostile_site_values_are_passed_literally(tmp_path: Path, runtime: str) 
             binds = [argv[i + 1] for i, a in enumerate(argv) if a == "--bind"]
             assert str(tmp_path / f"bind {EVIL}") in binds and results_root in binds
             assert str(tmp_path / f"image {EVIL}.sif") in argv
-        if runtime == "docker":
+        if runtime in ("docker", "podman"):
             volumes = [argv[i + 1] for i, a in enumerate(argv) if a == "--volume"]
             assert f"{results_root}:{results_root}" in volumes
     modules = [c["argv"] for c in calls if c["prog"] == "module"]
@@ -246,12 +255,10 @@ def test_paths_slurm_or_containers_would_misread_are_refused(tmp_path: Path) -> 
                          f'image = "x.sif"\n[paths]\nresults = "{tmp_path}/a,b"\n')
     ctx = TaskContext.create(load_site(site_file), load_campaign("smoke"))
     with pytest.raises(ConfigError, match="contains ','"):
-        slurm.render_scripts(ctx)
+        render_scripts(ctx)
 
 
 def test_status_before_any_submission_needs_no_slurm(tmp_path: Path) -> None:
-    from fairhep.runners import campaign_status
-
     rows = {r.kind: r for r in campaign_status(context("hal", "paper", tmp_path))}
     assert (rows["train"].total, rows["train"].not_submitted, rows["train"].done) == (140, 140, 0)
     assert rows["aggregate"].not_submitted == 1

@@ -1,0 +1,300 @@
+"""Rendering: one stack -> its Apptainer definition, Dockerfile, requirements, pins.
+
+Both definitions are rendered from the same install steps, labels and environment (through
+the Jinja templates in ``containers/templates/``), so they agree by construction.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+from pathlib import Path
+from typing import Any
+
+from fairhep import __version__
+from fairhep.configfile import read_toml
+from fairhep.containers.stacks import (
+    CONDA_NAME,
+    CONDA_NOT_DISTS,
+    DEF_NAME,
+    DOCKERFILE_NAME,
+    PINS_NAME,
+    REQUIREMENTS_NAME,
+    STACKS_FILE,
+    TEMPLATES_DIR,
+    Stack,
+    StacksFile,
+    load_stacks,
+    stack_dir,
+)
+
+# Where things live inside every image; runners and docs rely on these paths.
+IMAGE_ROOT = "/opt/fairhep"
+IMAGE_ENV = f"{IMAGE_ROOT}/env"
+IMAGE_SRC = f"{IMAGE_ROOT}/src"
+IMAGE_PINS = f"{IMAGE_ROOT}/{PINS_NAME}"
+
+# Apptainer build argument (>= 1.2) and Docker ARG: the commit is filled in at build time so
+# the committed definitions do not change with every commit.
+GIT_SHA_ARG = "FAIRHEP_GIT_SHA"
+APPTAINER_GIT_SHA = "{{ " + GIT_SHA_ARG + " }}"
+DOCKER_GIT_SHA = "${" + GIT_SHA_ARG + "}"
+
+RUNSCRIPT = 'exec fairhep "$@"'
+TEST_LINES = ("fairhep model info --json", f"fairhep containers selftest --pins {IMAGE_PINS}")
+
+# Conda package names whose Python distribution is named differently.
+CONDA_TO_DIST = {"pytorch": "torch"}
+
+
+def _dist_name(spec: str, sep: str) -> tuple[str, str]:
+    name, _, ver = spec.partition(sep)
+    ver = ver.split("=", 1)[0]  # conda build-string glob after the version
+    name = name.strip()
+    return CONDA_TO_DIST.get(name, name), ver.strip()
+
+
+def pip_requirements(stacks_file: StacksFile, stack: Stack) -> list[str]:
+    """The pip lines installed into the image (pins only; index options first)."""
+    lines = [f"--extra-index-url {url}" for url in stack.extra_index_urls]
+    if stack.installer == "pip":
+        lines += [f"torch=={stack.torch}", f"onnx=={stack.onnx}",
+                  f"{stack.onnxruntime_package}=={stack.onnxruntime}"]
+        if stack.has_tensorrt:
+            lines.append(f"{stack.tensorrt_package}=={stack.tensorrt}")
+    if stack.use_common_pip:
+        lines += list(stacks_file.common_pip)
+    lines += list(stack.pip)
+    return lines
+
+
+def pins(stacks_file: StacksFile, stack: Stack) -> dict[str, Any]:
+    """What ``selftest`` checks inside the image: Python, CUDA as torch sees it, packages."""
+    packages: dict[str, str] = {}
+    if stack.conda is not None:
+        for spec in stack.conda.packages:
+            name, ver = _dist_name(spec, "=")
+            if name not in CONDA_NOT_DISTS:
+                packages[name] = ver
+    for line in pip_requirements(stacks_file, stack):
+        if not line.startswith("-"):
+            name, ver = _dist_name(line, "==")
+            packages[name] = ver
+    # The headline pins win over anything spelled differently above.
+    packages["torch"] = stack.torch
+    packages["onnx"] = stack.onnx
+    packages[stack.onnxruntime_package] = stack.onnxruntime
+    if stack.has_tensorrt:
+        packages[stack.tensorrt_package] = stack.tensorrt
+    return {
+        "stack": stack.id,
+        "arch": stack.arch,
+        "python": stack.python,
+        "cuda": stack.cuda,
+        "cudnn": stack.cudnn,
+        "torch_cuda": ".".join(stack.cuda.split(".")[:2]) if stack.has_cuda else None,
+        "packages": dict(sorted(packages.items())),
+        "absent": dict(sorted(stack.absent.items())),
+    }
+
+
+def _install_lines(stack: Stack) -> list[str]:
+    """The build steps, shared verbatim by %post and the Dockerfile's RUN."""
+    py = f"{IMAGE_ENV}/bin/python"
+    lines: list[str] = []
+    if stack.system_packages:
+        lines += [
+            "apt-get update",
+            "DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "
+            + " ".join(stack.system_packages),
+            "rm -rf /var/lib/apt/lists/*",
+        ]
+    if stack.conda is not None:
+        channels = " ".join(f"-c {shlex.quote(c)}" for c in stack.conda.channels)
+        lines += [
+            f"wget -q -O /tmp/conda-installer.sh {shlex.quote(stack.conda.installer_url)}",
+            "bash /tmp/conda-installer.sh -b -p /opt/conda",
+            "rm -f /tmp/conda-installer.sh",
+            (f"/opt/conda/bin/conda create -y -p {IMAGE_ENV} --override-channels "
+             f"--strict-channel-priority {channels} "
+             f"--file {IMAGE_ROOT}/{CONDA_NAME}"),
+            "/opt/conda/bin/conda clean -afy",
+            (f"/opt/conda/bin/conda list -p {IMAGE_ENV} --explicit "
+             f"> {IMAGE_ROOT}/conda-explicit.txt"),
+        ]
+    else:
+        lines.append(f"python3 -m venv {IMAGE_ENV}")
+    lines += [
+        f"{py} -m pip install --no-cache-dir -r {IMAGE_ROOT}/{REQUIREMENTS_NAME}",
+        # Dependencies are already pinned above: install fairhep itself without re-resolving.
+        f"{py} -m pip install --no-cache-dir --no-deps {IMAGE_SRC}",
+    ]
+    if stack.pip_check:
+        lines.append(f"{py} -m pip check")
+    lines += [
+        f"{py} -m pip freeze > {IMAGE_ROOT}/pip-freeze.txt",
+        # Fails the build if any installed version drifted from the pins.
+        f"{IMAGE_ENV}/bin/fairhep containers selftest --pins {IMAGE_PINS}",
+    ]
+    return lines
+
+
+def package_sources(root: Path) -> list[str]:
+    """What building the fairhep wheel reads, from pyproject.toml: the project file, its
+    readme, the wheel's package directories and force-included paths. The images copy exactly
+    these, so a new force-include changes the rendered definitions (and `check` notices)."""
+    project = read_toml(root / "pyproject.toml")
+    wheel = project.get("tool", {}).get("hatch", {}).get("build", {}).get("targets", {}) \
+        .get("wheel", {})
+    out = ["pyproject.toml"]
+    readme = project.get("project", {}).get("readme")
+    if isinstance(readme, str):
+        out.append(readme)
+    out += sorted({Path(p).parts[0] for p in wheel.get("packages", [])})
+    out += sorted(str(k).strip("/") for k in wheel.get("force-include", {}))
+    return out
+
+
+def _files(root: Path, stack: Stack) -> list[tuple[str, str]]:
+    d = stack_dir(stack).as_posix()
+    files = [(src, f"{IMAGE_SRC}/{src}") for src in package_sources(root)]
+    files += [
+        (f"{d}/{REQUIREMENTS_NAME}", f"{IMAGE_ROOT}/{REQUIREMENTS_NAME}"),
+        (f"{d}/{PINS_NAME}", IMAGE_PINS),
+    ]
+    if stack.installer == "conda":
+        files.append((f"{d}/{CONDA_NAME}", f"{IMAGE_ROOT}/{CONDA_NAME}"))
+    return files
+
+
+def environment(stack: Stack, flavour: str) -> list[tuple[str, str]]:
+    """Image defaults of the ``apptainer`` or ``docker`` definition; FAIRHEP_IMAGE and
+    FAIRHEP_IMAGE_DIGEST are given at run time (``--env``)."""
+    return [
+        ("PATH", f"{IMAGE_ENV}/bin:$PATH"),
+        ("LC_ALL", "C.UTF-8"),
+        ("PYTHONUNBUFFERED", "1"),
+        ("PYTHONDONTWRITEBYTECODE", "1"),
+        # No display on compute nodes; the image is read-only, so matplotlib caches go to /tmp.
+        ("MPLBACKEND", "Agg"),
+        ("MPLCONFIGDIR", "/tmp/fairhep-matplotlib"),
+        ("FAIRHEP_STACK", stack.id),
+        ("FAIRHEP_BASE_IMAGE", stack.base.ref),
+        ("FAIRHEP_CONTAINER_RUNTIME", flavour),
+        (GIT_SHA_ARG, APPTAINER_GIT_SHA if flavour == "apptainer" else DOCKER_GIT_SHA),
+    ]
+
+
+def labels(stack: Stack, flavour: str) -> list[tuple[str, str]]:
+    """fairhep's own labels (every pin) and the OCI annotations."""
+    sha = APPTAINER_GIT_SHA if flavour == "apptainer" else DOCKER_GIT_SHA
+    return [
+        ("fairhep.stack", stack.id),
+        ("fairhep.version", __version__),
+        ("fairhep.git_sha", sha),
+        ("fairhep.arch", stack.arch),
+        ("fairhep.platform", stack.platform),
+        ("fairhep.python", stack.python),
+        ("fairhep.cuda", stack.cuda),
+        ("fairhep.cudnn", stack.cudnn),
+        ("fairhep.torch", stack.torch),
+        ("fairhep.onnx", stack.onnx),
+        ("fairhep.onnxruntime", f"{stack.onnxruntime_package}=={stack.onnxruntime}"),
+        ("fairhep.tensorrt", stack.tensorrt if stack.has_tensorrt
+         else f"none ({stack.absent['tensorrt']})"),
+        ("fairhep.base_image", stack.base.ref),
+        ("org.opencontainers.image.title", f"fairhep ({stack.id})"),
+        ("org.opencontainers.image.description", stack.description),
+        ("org.opencontainers.image.version", __version__),
+        ("org.opencontainers.image.revision", sha),
+        ("org.opencontainers.image.licenses", "BSD-3-Clause"),
+        ("org.opencontainers.image.base.name", f"{stack.base.image}:{stack.base.tag}"),
+        ("org.opencontainers.image.base.digest", stack.base.digest),
+    ]
+
+
+def _docker_quote(value: str) -> str:
+    # JSON string escaping is what Dockerfile double quotes accept for these values.
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _environment_value_quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _jinja_env(root: Path) -> Any:
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(root / TEMPLATES_DIR)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters["docker_quote"] = _docker_quote
+    return env
+
+
+def render_stack(root: Path, stacks_file: StacksFile, stack: Stack) -> dict[Path, str]:
+    """Every file of one stack, as relative path -> text (nothing written)."""
+    env = _jinja_env(root)
+    d = stack_dir(stack)
+    header = (f"GENERATED by `fairhep containers render` from {STACKS_FILE.as_posix()} "
+              "and containers/templates/: do not edit.")
+    ctx: dict[str, Any] = {
+        "header": header,
+        "stack": stack,
+        "version": __version__,
+        "base_ref": stack.base.ref,
+        "files": _files(root, stack),
+        "install_lines": _install_lines(stack),
+        "test_lines": list(TEST_LINES),
+        "def_path": (d / DEF_NAME).as_posix(),
+        "dockerfile_path": (d / DOCKERFILE_NAME).as_posix(),
+        "labels": lambda flavour: labels(stack, flavour),
+    }
+    out: dict[Path, str] = {}
+    # %environment values are shell words; Dockerfile ENV values are quoted by the template.
+    ctx["environment"] = lambda flavour: [(k, _environment_value_quote(v))
+                                          for k, v in environment(stack, flavour)]
+    out[d / DEF_NAME] = env.get_template("fairhep.def.j2").render(ctx)
+    ctx["environment"] = lambda flavour: environment(stack, flavour)
+    out[d / DOCKERFILE_NAME] = env.get_template("Dockerfile.j2").render(ctx)
+    req_header = f"# {header}\n# Stack {stack.id}: pip pins installed into the image.\n"
+    out[d / REQUIREMENTS_NAME] = req_header + "\n".join(pip_requirements(stacks_file, stack)) + "\n"
+    out[d / PINS_NAME] = json.dumps(pins(stacks_file, stack), indent=2) + "\n"
+    if stack.conda is not None:
+        out[d / CONDA_NAME] = (f"# {header}\n# Stack {stack.id}: conda pins, channels "
+                               f"{', '.join(stack.conda.channels)} (strict order).\n"
+                               + "\n".join(stack.conda.packages) + "\n")
+    return out
+
+
+def render_all(root: Path) -> dict[Path, str]:
+    stacks_file = load_stacks(root / STACKS_FILE)
+    out: dict[Path, str] = {}
+    for stack in stacks_file.stacks.values():
+        out.update(render_stack(root, stacks_file, stack))
+    return out
+
+
+def write_rendered(root: Path) -> list[Path]:
+    """Write every rendered file whose content changed; return those written."""
+    written = []
+    for rel, text in render_all(root).items():
+        path = root / rel
+        if path.is_file() and path.read_text() == text:
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+        written.append(rel)
+    return written
+
+
+def stale_files(root: Path) -> list[Path]:
+    """Rendered files that are missing or differ from a fresh render."""
+    return [rel for rel, text in render_all(root).items()
+            if not (root / rel).is_file() or (root / rel).read_text() != text]

@@ -1,0 +1,106 @@
+"""Inside a built image: verify the installed versions against ``pins.json`` and run a tiny
+forward pass of the interaction network.
+
+Light imports on purpose: this runs in images with few packages (and Python 3.10, without
+tomllib), as the last step of every image build.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fairhep.errors import ConfigError
+
+
+@dataclass
+class SelftestResult:
+    stack: str | None
+    python: str
+    mismatches: list[str]
+    absent: dict[str, str]
+    forward: dict[str, Any]
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches and bool(self.forward.get("ok"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "stack": self.stack, "python": self.python,
+                "mismatches": self.mismatches, "absent": self.absent, "forward": self.forward}
+
+
+def verify_pins(expected: Mapping[str, Any],
+                installed: Callable[[str], str | None] | None = None) -> list[str]:
+    """Every way the running environment differs from ``pins.json`` (empty when it matches)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def _installed(name: str) -> str | None:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return None
+
+    get = installed or _installed
+    problems = []
+    py = platform.python_version()
+    want_py = str(expected.get("python", ""))
+    if want_py and not (py == want_py or py.startswith(want_py + ".")):
+        problems.append(f"python {py} (pinned {want_py})")
+    arch = expected.get("arch")
+    if arch and platform.machine() != arch:
+        problems.append(f"architecture {platform.machine()} (pinned {arch})")
+    for name, want in expected.get("packages", {}).items():
+        got = get(name)
+        if got is None:
+            problems.append(f"{name} not installed (pinned {want})")
+        elif got != want:
+            problems.append(f"{name} {got} (pinned {want})")
+    return problems
+
+
+def _tiny_forward() -> dict[str, Any]:
+    import torch
+
+    from fairhep import schema
+    from fairhep.devices import resolve_device
+    from fairhep.model import InteractionNetwork
+
+    device = resolve_device("auto")
+    torch.manual_seed(0)
+    net = InteractionNetwork().to(device).eval()
+    tracks = torch.randn(4, *schema.TRACK_SHAPE, device=device)
+    svs = torch.randn(4, *schema.SV_SHAPE, device=device)
+    with torch.no_grad():
+        out = net(tracks, svs)
+    ok = tuple(out.shape) == (4, len(schema.CLASSES)) and bool(torch.isfinite(out).all())
+    return {"ok": ok, "device": str(device), "shape": list(out.shape),
+            "torch": torch.__version__, "torch_cuda": torch.version.cuda}
+
+
+def selftest(pins_path: Path | None) -> SelftestResult:
+    """Pins (when given) and a forward pass of the interaction network on this machine."""
+    expected: dict[str, Any] = {}
+    if pins_path is not None:
+        try:
+            expected = json.loads(Path(pins_path).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"{pins_path}: not a readable pins file ({exc})") from None
+    mismatches = verify_pins(expected) if expected else []
+    forward = _tiny_forward()
+    want_cuda = expected.get("torch_cuda", "unset")
+    if want_cuda != "unset":
+        got = forward.get("torch_cuda")
+        wrong_kind = (want_cuda is None) != (got is None)
+        if wrong_kind or (want_cuda and not str(got).startswith(want_cuda)):
+            mismatches.append(f"torch built for CUDA {got} (pinned {want_cuda})")
+    return SelftestResult(
+        stack=expected.get("stack") or os.environ.get("FAIRHEP_STACK"),
+        python=platform.python_version(), mismatches=mismatches,
+        absent=dict(expected.get("absent", {})), forward=forward,
+    )

@@ -1,0 +1,96 @@
+"""Where a campaign's tasks read and write on a site: the results layout and the context every
+task runs in.
+
+Layout of one campaign's results (``<results>/<site>/<campaign>/``)::
+
+    records/<kind>/*.json   result records (train, evaluate, bench.*, campaign.task)
+    data/{train,test}/      the synthetic dataset (data.source = "synthetic")
+    runs/<train-task-id>/   trained runs (checkpoints, model.json, best.pth, ONNX export)
+    logs/                   one log per task attempt
+    jobs/                   rendered job scripts, frozen site/campaign files, submissions.json
+    report/                 the aggregation output
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from fairhep.campaign import Campaign
+from fairhep.errors import ConfigError, FairhepError
+from fairhep.sites import Site
+from fairhep.tasks.tasklist import TaskList, expand
+
+
+class TaskError(FairhepError):
+    """A task that cannot run yet or failed in a way the user can act on."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    root: Path
+
+    @property
+    def records(self) -> Path:
+        return self.root
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def runs(self) -> Path:
+        return self.root / "runs"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def jobs(self) -> Path:
+        return self.root / "jobs"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "report"
+
+    @property
+    def locks(self) -> Path:
+        return self.root / "locks"
+
+    def run_dir(self, train_task_id: str) -> Path:
+        return self.runs / train_task_id
+
+
+def results_root(site: Site, override: Path | None = None) -> Path:
+    if override is not None:
+        return Path(override).absolute()
+    return site.resolve_path(site.paths.results)
+
+
+def layout_for(site: Site, campaign: Campaign, results: Path | None = None) -> Layout:
+    return Layout(results_root(site, results) / site.name / campaign.name)
+
+
+@dataclass
+class TaskContext:
+    site: Site
+    campaign: Campaign
+    tasks: TaskList
+    layout: Layout
+
+    @classmethod
+    def create(cls, site: Site, campaign: Campaign, results: Path | None = None) -> TaskContext:
+        return cls(site, campaign, expand(campaign), layout_for(site, campaign, results))
+
+    def data_dirs(self) -> tuple[Path, Path]:
+        """(training/validation directory, test directory) for this site and campaign."""
+        if self.campaign.data.source == "synthetic":
+            return self.layout.data / "train", self.layout.data / "test"
+        paths = self.site.paths
+        if not paths.data:
+            raise ConfigError(f"{self.site.source}: key 'paths.data' is empty, but campaign "
+                              f"{self.campaign.name} reads its dataset from the site")
+        train = self.site.resolve_path(paths.data)
+        test = self.site.resolve_path(paths.test_data) if paths.test_data else train
+        return train, test

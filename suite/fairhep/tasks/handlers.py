@@ -1,0 +1,154 @@
+"""Task-kind handlers: what a task of each kind runs (data, train, evaluate, export, the
+bench modes, aggregate). Each returns its outputs, which become the metrics of the task's
+``campaign.task`` record; ``interrupted`` in them means "checkpointed, run me again".
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from fairhep.campaign import BenchSpec
+from fairhep.results import load_records
+from fairhep.tasks.context import TaskContext, TaskError
+from fairhep.tasks.done import finished_tasks
+from fairhep.tasks.tasklist import Task
+
+Handler = Callable[[TaskContext, Task], dict[str, Any]]
+
+
+def _require_trained(ctx: TaskContext, task: Task) -> Path:
+    run_id = task.params["run"]
+    if run_id not in finished_tasks(ctx.layout):
+        raise TaskError(f"task {task.id} needs the trained run of {run_id}, which has no result "
+                        f"yet: run it first (`fairhep submit --resume` does)")
+    return ctx.layout.run_dir(run_id)
+
+
+def _require_data(ctx: TaskContext, *dirs: Path) -> None:
+    for d in dirs:
+        if not d.is_dir():
+            hint = ("the data task has not finished: run it first"
+                    if ctx.campaign.data.source == "synthetic"
+                    else f"check paths in {ctx.site.source}")
+            raise TaskError(f"{d}: dataset directory not found ({hint})")
+
+
+def _handle_data(ctx: TaskContext, _task: Task) -> dict[str, Any]:
+    from fairhep.data.synth import synthesize
+
+    spec = ctx.campaign.data
+    train_dir, test_dir = ctx.data_dirs()
+    outputs: dict[str, Any] = {}
+    for split, out, files, seed in (
+        ("train", train_dir, spec.files, spec.seed),
+        ("test", test_dir, spec.test_files, spec.seed + 1),
+    ):
+        # Write next to the target and rename: a killed attempt leaves no half dataset behind.
+        tmp = out.with_name(f".{out.name}.partial")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(out, ignore_errors=True)
+        synthesize(tmp, files=files, jets_per_file=spec.jets_per_file, seed=seed,
+                   difficulty=spec.difficulty, split=split)
+        tmp.rename(out)
+        outputs[f"{split}_dir"] = out
+    return outputs
+
+
+def _handle_train(ctx: TaskContext, task: Task) -> dict[str, Any]:
+    spec = ctx.campaign.train
+    train_dir, _ = ctx.data_dirs()
+    _require_data(ctx, train_dir)
+    from fairhep.model import ModelConfig
+    from fairhep.train import TrainConfig, train
+
+    run_dir = ctx.layout.run_dir(task.id)
+    existing = [r for r in load_records(ctx.layout.records, "train", errors=[])
+                if r.task_id == task.id and r.status == "ok"]
+    if existing:
+        # Trained and recorded, but killed before the task record: do not train twice.
+        return {"run_dir": run_dir, "records": [], "reused_train_record": existing[0].record_id}
+    cfg = TrainConfig(
+        data=train_dir, out=run_dir, seed=task.params["seed"], split=task.params["split"],
+        fold=task.params["fold"], epochs=spec.epochs, patience=spec.patience,
+        batch_size=spec.batch_size, lr=spec.lr, device=spec.device, max_jets=spec.max_jets,
+        fold_files=spec.fold_files, results=ctx.layout.records, progress=False,
+        model=ModelConfig(hidden=spec.hidden, de=spec.de, do=spec.do),
+    )
+    result = train(cfg)
+    out: dict[str, Any] = {"run_dir": run_dir}
+    record = getattr(result, "record", None)
+    if record is not None:
+        out["records"] = [record]
+    if getattr(result, "interrupted", False):
+        out["interrupted"] = True
+    return out
+
+
+def _handle_evaluate(ctx: TaskContext, task: Task) -> dict[str, Any]:
+    spec = ctx.campaign.evaluate
+    run_dir = _require_trained(ctx, task)
+    _, test_dir = ctx.data_dirs()
+    _require_data(ctx, test_dir)
+    from fairhep.evaluate import evaluate  # torch: only once the inputs are there
+
+    result = evaluate(run_dir, test_dir, device=spec.device, max_jets=spec.max_jets,
+                      results=ctx.layout.records, batch_size=spec.batch_size)
+    return {"records": [getattr(result, "record", None)], "accuracy": result.accuracy,
+            "auc": result.auc}
+
+
+def _handle_export(ctx: TaskContext, task: Task) -> dict[str, Any]:
+    run_dir = _require_trained(ctx, task)
+    from fairhep.export import export_onnx
+
+    return {"onnx": export_onnx(run_dir)}
+
+
+def _handle_bench(ctx: TaskContext, task: Task, spec: BenchSpec, mode: str) -> dict[str, Any]:
+    """A portability mode (``frameworks`` or ``batch_sweep``) on the task's trained run."""
+    run_dir = _require_trained(ctx, task)
+    _, test_dir = ctx.data_dirs()
+    _require_data(ctx, test_dir)
+    from fairhep.bench import BenchOptions, run
+
+    opts = BenchOptions(
+        data=test_dir, run=run_dir, results=ctx.layout.records, device=spec.device,
+        max_jets=spec.max_jets, backends=tuple(spec.backends),
+        batch_sizes=tuple(spec.batch_sizes) or None, repeats=spec.repeats,
+        cache_dir=ctx.layout.root / "cache",
+        frameworks=mode == "frameworks", batch_sweep=mode == "batch_sweep",
+    )
+    return {"records": run(opts)}
+
+
+def _handle_frameworks(ctx: TaskContext, task: Task) -> dict[str, Any]:
+    return _handle_bench(ctx, task, ctx.campaign.frameworks, "frameworks")
+
+
+def _handle_sweep(ctx: TaskContext, task: Task) -> dict[str, Any]:
+    return _handle_bench(ctx, task, ctx.campaign.sweep, "batch_sweep")
+
+
+def _handle_aggregate(ctx: TaskContext, _task: Task) -> dict[str, Any]:
+    from fairhep.report import build_report
+
+    done = finished_tasks(ctx.layout)
+    missing = [t.id for t in ctx.tasks.all() if t.kind != "aggregate" and t.id not in done]
+    html = build_report([ctx.layout.records], ctx.layout.report)
+    # A partial report is still useful (afterany: it runs even when tasks failed); it is
+    # rebuilt once the missing tasks are done.
+    return {"report": html, "complete": not missing, "missing": missing}
+
+
+HANDLERS: Mapping[str, Handler] = {
+    "data": _handle_data,
+    "train": _handle_train,
+    "evaluate": _handle_evaluate,
+    "export": _handle_export,
+    "frameworks": _handle_frameworks,
+    "sweep": _handle_sweep,
+    "aggregate": _handle_aggregate,
+}
