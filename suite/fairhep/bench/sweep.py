@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rich.console import Console
 from rich.table import Table
 
 from fairhep.backends import Backend, select_backends
@@ -44,7 +45,7 @@ from fairhep.bench.console import console as make_console
 from fairhep.bench.console import print_not_run, progress_bar
 from fairhep.bench.gpu_sampler import GpuSampler
 from fairhep.bench.options import BenchOptions
-from fairhep.bench.workload import prepare_workload
+from fairhep.bench.workload import Workload, prepare_workload
 from fairhep.data.load import JetArrays
 from fairhep.plots import SweepSeries, sweep_figure, write_sweep_csv
 from fairhep.results import ResultRecord, kinds
@@ -130,34 +131,28 @@ def summarise(points: Points) -> dict[str, Any]:
     }
 
 
+def backend_grid(opts: BenchOptions, backend: Backend) -> tuple[int, ...]:
+    """The batch sizes this backend is swept over: --batch-sizes, else its device's grid."""
+    return tuple(opts.batch_sizes) if opts.batch_sizes else default_grid(backend.device)
+
+
+def jets_per_repeat(opts: BenchOptions, backend: Backend) -> int:
+    per_repeat = JETS_PER_REPEAT[backend.device]
+    return min(per_repeat, opts.max_jets) if opts.max_jets else per_repeat
+
+
 def run_sweep(opts: BenchOptions, data_dir: Path, run_dir: Path) -> list[Path]:
     """Sweep every selected backend over its grid; records, CSV and PNG; returns records."""
     if opts.repeats < 1:
         raise ValueError("--repeats must be at least 1")
     console = make_console()
     backends = select_backends(opts.backends)
-
-    def grid(b: Backend) -> tuple[int, ...]:
-        return tuple(opts.batch_sizes) if opts.batch_sizes else default_grid(b.device)
-
-    def jets_per_repeat(b: Backend) -> int:
-        per_repeat = JETS_PER_REPEAT[b.device]
-        return min(per_repeat, opts.max_jets) if opts.max_jets else per_repeat
-
-    def config(b: Backend) -> dict[str, Any]:
-        cfg = {**b.config(), "batch_sizes": list(grid(b)), "repeats": opts.repeats,
-               "jets_per_repeat": jets_per_repeat(b), "run": str(run_dir),
-               "data": str(data_dir), "max_jets": opts.max_jets}
-        cfg.pop("reference", None)
-        return cfg
-
     gpu_node = any(b.device == "cuda" and b.available() is None for b in backends)
     work = prepare_workload(opts, data_dir, run_dir, backends,
-                            sorted({s for b in backends for s in grid(b)}))
+                            sorted({s for b in backends for s in backend_grid(opts, b)}))
     plan = plan_backends(opts, work, backends, _not_swept(opts, gpu_node))
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     rel_dir = Path(ARTIFACT_DIR) / f"{stamp}_{socket.gethostname()}"
-    out_dir = Path(opts.results) / rel_dir
 
     sampler = GpuSampler()
     at_start = _nvml_block(sampler.status())
@@ -166,19 +161,27 @@ def run_sweep(opts: BenchOptions, data_dir: Path, run_dir: Path) -> list[Path]:
     if not sampler.available:
         console.print(f"GPU utilisation: {_nvml_why(sampler.reason)}", highlight=False)
 
+    def config(b: Backend) -> dict[str, Any]:
+        cfg = {**b.config(), "batch_sizes": list(backend_grid(opts, b)),
+               "repeats": opts.repeats, "jets_per_repeat": jets_per_repeat(opts, b),
+               "run": str(run_dir), "data": str(data_dir), "max_jets": opts.max_jets}
+        cfg.pop("reference", None)
+        return cfg
+
     def print_if_not_run(outcome: Ran[Points] | NotRun) -> None:
         if isinstance(outcome, NotRun):
             print_not_run(console, outcome.backend.label, outcome.reason, outcome.status)
 
-    total = sum(len(grid(p.backend)) * opts.repeats for p in plan if p.runnable)
+    total = sum(len(backend_grid(opts, p.backend)) * opts.repeats for p in plan if p.runnable)
     progress = progress_bar(console)
     with progress, sampler:
         task = progress.add_task("sweep", total=total)
 
         def measure(b: Backend) -> Points:
             progress.update(task, description=f"sweep {b.label}")
-            return sweep_backend(b, work.jets, grid(b), opts.repeats, jets_per_repeat(b),
-                                 sampler, lambda: progress.advance(task))
+            return sweep_backend(b, work.jets, backend_grid(opts, b), opts.repeats,
+                                 jets_per_repeat(opts, b), sampler,
+                                 lambda: progress.advance(task))
 
         outcomes = run_backends(work, plan, kind=KIND, config=config, measure=measure,
                                 not_run_metrics=lambda _: {"nvml": at_start},
@@ -186,29 +189,35 @@ def run_sweep(opts: BenchOptions, data_dir: Path, run_dir: Path) -> list[Path]:
 
     written = [o.record for o in outcomes if isinstance(o, NotRun)]
     ran = [o for o in outcomes if isinstance(o, Ran)]
-    nvml = {**sampler.status(), "available": sampler.available}
-    artifacts: dict[str, str] = {}
     if ran:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        series = [SweepSeries(o.backend.label, o.backend.device, o.backend.provider,
-                              o.backend.precision, o.result) for o in ran]
-        write_sweep_csv(out_dir / "sweep.csv", series)
-        where = nvml.get("device") or socket.gethostname()
-        sweep_figure(out_dir / "sweep.png", series,
-                     f"Throughput and GPU utilisation vs batch size on {where} "
-                     "(cf. paper Figure 4)",
-                     note=None if nvml["available"] else
-                     f"GPU utilisation: {_nvml_why(nvml.get('reason'))}")
-        artifacts = {"csv": str(rel_dir / "sweep.csv"), "png": str(rel_dir / "sweep.png")}
+        written += _write_swept(work, ran, sampler, rel_dir, console)
+    return written
+
+
+def _write_swept(work: Workload, ran: Sequence[Ran[Points]], sampler: GpuSampler,
+                 rel_dir: Path, console: Console) -> list[Path]:
+    """The CSV and PNG of every backend swept, then one record each naming them; the table."""
+    nvml = {**sampler.status(), "available": sampler.available}
+    out_dir = work.results / rel_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    series = [SweepSeries(o.backend.label, o.backend.device, o.backend.provider,
+                          o.backend.precision, o.result) for o in ran]
+    write_sweep_csv(out_dir / "sweep.csv", series)
+    where = nvml.get("device") or socket.gethostname()
+    sweep_figure(out_dir / "sweep.png", series,
+                 f"Throughput and GPU utilisation vs batch size on {where} (cf. paper Figure 4)",
+                 note=None if nvml["available"] else
+                 f"GPU utilisation: {_nvml_why(nvml.get('reason'))}")
+    artifacts = {"csv": str(rel_dir / "sweep.csv"), "png": str(rel_dir / "sweep.png")}
+    written = []
     for o in ran:
         metrics = {"points": o.result, **summarise(o.result), "nvml": _nvml_block(nvml)}
-        record = ResultRecord(kind=KIND, config=o.config, metrics=metrics,
-                              timings={"total_s": o.total_s}, artifacts=dict(artifacts))
-        written.append(work.write(record))
-    if ran:
-        console.print(summary_table(ran, nvml))
-        console.print(f"CSV: {out_dir / 'sweep.csv'}\nPNG: {out_dir / 'sweep.png'}",
-                      highlight=False)
+        written.append(work.write(ResultRecord(
+            kind=KIND, config=o.config, metrics=metrics, timings={"total_s": o.total_s},
+            artifacts=dict(artifacts))))
+    console.print(summary_table(ran, nvml))
+    console.print(f"CSV: {out_dir / 'sweep.csv'}\nPNG: {out_dir / 'sweep.png'}",
+                  highlight=False)
     return written
 
 
