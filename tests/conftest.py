@@ -1,14 +1,27 @@
-"""Shared pytest set-up: markers that skip slow and GPU tests on CI, small thread counts."""
+"""Shared pytest set-up: markers that skip slow and GPU tests on CI, small thread counts, and
+the inputs several test folders share (bench, backends, export, benchmarks).
+
+The portability inputs are made once per pytest process (session scope): one tiny synthetic
+test set, one untrained baseline IN run directory, one cache directory and the run's ONNX
+export in that cache (the dynamo export takes seconds: once). Parity and timing need real
+jets and real weights, not trained ones.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import torch
 
+from run_helpers import make_run
+
 # Two cores in CI: more torch threads only contend.
 torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+TINY_TEST_JETS = 96
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -22,10 +35,47 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="module")
-def one_torch_thread():
+def one_torch_thread() -> Iterator[None]:
     """One intra-op thread for a module of small trainings: on a busy 2-core box, OpenMP's
     spinning threads made a tiny IN ~30x slower than one thread (same results)."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def portability_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("portability")
+
+
+@pytest.fixture(scope="session")
+def tiny_test_set(portability_root: Path) -> Path:
+    """A synthetic test set of TINY_TEST_JETS jets in one HDF5 file (with its manifest)."""
+    from fairhep.data.synth import synthesize
+
+    data = portability_root / "data"
+    synthesize(data, files=1, jets_per_file=TINY_TEST_JETS, seed=7, split="test")
+    return data
+
+
+@pytest.fixture(scope="session")
+def untrained_run(portability_root: Path) -> Path:
+    """An untrained baseline IN saved as a run directory (model.json + best.pth)."""
+    run = portability_root / "run"
+    make_run(run)
+    return run
+
+
+@pytest.fixture(scope="session")
+def bench_cache(portability_root: Path) -> Path:
+    """The cache directory the bench modes share (``--cache-dir``): ONNX exports, engines."""
+    return portability_root / "cache"
+
+
+@pytest.fixture(scope="session")
+def onnx_export(untrained_run: Path, bench_cache: Path) -> Path:
+    """The untrained run's ONNX export, where the bench modes look for it in bench_cache."""
+    from fairhep.export import cached_onnx
+
+    return cached_onnx(untrained_run, bench_cache / "onnx")

@@ -23,15 +23,19 @@ import hashlib
 import io
 import json
 import logging
+import tempfile
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from fairhep import __version__, schema
 from fairhep.errors import FairhepError
 from fairhep.model import BEST_WEIGHTS, InteractionNetwork, ScoreModel, load_run_model
+
+if TYPE_CHECKING:
+    import onnx
 
 # TensorRT 8.6's ONNX parser reads opsets up to 17 (TensorRT 10 reads newer ones); the
 # dynamo exporter emits 18 and converts down. ONNX Runtime reads both. The opset recorded in
@@ -88,9 +92,9 @@ def onnx_metadata(
         "tracks_layout": desc["tracks_layout"],
         "svs_layout": desc["svs_layout"],
         "track_features": ",".join(schema.TRACK_FEATURES),
-        "track_units": ",".join(str(u) for u in desc["track_units"]),  # type: ignore[union-attr]
+        "track_units": ",".join(str(f.unit) for f in schema.TRACK_FEATURE_SPECS),
         "sv_features": ",".join(schema.SV_FEATURES),
-        "sv_units": ",".join(str(u) for u in desc["sv_units"]),  # type: ignore[union-attr]
+        "sv_units": ",".join(str(f.unit) for f in schema.SV_FEATURE_SPECS),
         "n_tracks": schema.N_TRACKS,
         "n_svs": schema.N_SVS,
         "padding": desc["padding"],
@@ -158,16 +162,16 @@ def export_onnx(
     return out
 
 
-def _export_proto(model: ScoreModel, opset: int, exporter: str) -> Any:
-    """Trace ``model`` into an in-memory ModelProto with a dynamic batch axis."""
+def _export_proto(model: ScoreModel, opset: int, exporter: str) -> onnx.ModelProto:
+    """Trace ``model`` into a ModelProto with a dynamic batch axis."""
+    import onnx
+
     example = (
         torch.zeros(2, *schema.TRACK_SHAPE, dtype=torch.float32),
         torch.zeros(2, *schema.SV_SHAPE, dtype=torch.float32),
     )
-    names = dict(
-        input_names=[schema.ONNX_INPUT_TRACKS, schema.ONNX_INPUT_SVS],
-        output_names=[schema.ONNX_OUTPUT],
-    )
+    inputs = [schema.ONNX_INPUT_TRACKS, schema.ONNX_INPUT_SVS]
+    outputs = [schema.ONNX_OUTPUT]
     # The exporters print progress lines, log notes and raise their own deprecation warnings
     # (nothing a user can act on); keep the output ours, and show the chatter on failure.
     # The result is judged by onnx.checker and the parity tests, not by these messages.
@@ -184,18 +188,22 @@ def _export_proto(model: ScoreModel, opset: int, exporter: str) -> Any:
                 batch = torch.export.Dim("batch", min=1)
                 program = torch.onnx.export(
                     model, example, None, dynamo=True, opset_version=opset,
-                    dynamic_shapes=({0: batch}, {0: batch}), verbose=False, **names,
+                    dynamic_shapes=({0: batch}, {0: batch}), verbose=False,
+                    input_names=inputs, output_names=outputs,
                 )
-                return program.model_proto
-            import onnx
-
-            buf = io.BytesIO()
-            axes = {n: {0: "batch"} for n in names["input_names"] + names["output_names"]}
-            torch.onnx.export(
-                model, example, buf, dynamo=False, opset_version=opset,
-                dynamic_axes=axes, **names,
-            )
-            return onnx.load_from_string(buf.getvalue())
+                if program is None:
+                    raise RuntimeError("the exporter returned no ONNX program")
+                proto: onnx.ModelProto = program.model_proto
+                return proto
+            axes = {n: {0: "batch"} for n in inputs + outputs}
+            # A file, not a buffer: torch.onnx.export is annotated to take a path.
+            with tempfile.TemporaryDirectory(prefix="fairhep-export-") as tmp:
+                path = Path(tmp) / "model.onnx"
+                torch.onnx.export(
+                    model, example, path, dynamo=False, opset_version=opset,
+                    dynamic_axes=axes, input_names=inputs, output_names=outputs,
+                )
+                return onnx.load(str(path))
     except Exception as exc:
         tail = chatter.getvalue().strip().splitlines()[-3:]
         raise ExportError(
@@ -204,7 +212,7 @@ def _export_proto(model: ScoreModel, opset: int, exporter: str) -> Any:
             + "; try --exporter torchscript or another --opset"
         ) from exc
     finally:
-        for q, level in zip(quiet, levels):
+        for q, level in zip(quiet, levels, strict=True):
             q.setLevel(level)
 
 

@@ -7,17 +7,11 @@ inference, device->host copy, as in ``bench --frameworks``.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the shared test inputs
-
 from fairhep.backends import PreparedModel, all_backends
 from fairhep.data.load import load_dataset
-from portability_inputs import inputs, onnx_file
 
 pytestmark = pytest.mark.benchmark_suite
 
@@ -25,19 +19,19 @@ BACKENDS = {b.label: b for b in all_backends()}
 
 
 @pytest.fixture(scope="module")
-def jets():
-    return load_dataset(inputs().data)
+def jets(tiny_test_set):
+    return load_dataset(tiny_test_set)
 
 
 @pytest.fixture(scope="module", params=list(BACKENDS))
-def backend(request):
+def backend(request, untrained_run, bench_cache):
     b = BACKENDS[request.param]
     reason = b.available()
     if reason:
         pytest.skip(reason)
-    i = inputs()
-    needs_onnx = b.name != "torch"
-    b.prepare(PreparedModel(i.run, onnx_file() if needs_onnx else None, (1, 128), i.cache))
+    # The export only when a backend needs it (asked for lazily: torch alone needs none).
+    onnx = request.getfixturevalue("onnx_export") if b.needs_onnx else None
+    b.prepare(PreparedModel(untrained_run, onnx, (1, 128), bench_cache))
     yield b
     b.close()
 

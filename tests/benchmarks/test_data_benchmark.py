@@ -3,13 +3,10 @@ ROOT conversion. Run with ``make benchmark``; jets/s go into ``extra_info``."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the shared test helpers
 
 from data_helpers import write_tiny_ntuple
 from fairhep.data.convert import convert

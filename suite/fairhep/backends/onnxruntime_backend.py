@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from fairhep import schema
-from fairhep.backends import Backend, PreparedModel
+from fairhep.backends.base import Backend, PreparedModel
 from fairhep.errors import BackendUnavailable
 
 DEVICE_OF_PROVIDER = {

@@ -12,6 +12,7 @@ because an engine is only valid for the exact GPU and TensorRT it was built with
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,15 +21,12 @@ from typing import Any
 import numpy as np
 
 from fairhep import schema
-from fairhep.backends import Backend, PreparedModel
+from fairhep.backends.base import Backend, PreparedModel
 from fairhep.devices import cuda_unavailable_reason
 from fairhep.errors import BackendUnavailable
 
 MIN_VERSION = (8, 6)
 WORKSPACE_BYTES = 2 << 30
-
-
-_LOGGER: Any = None
 
 
 def _trt() -> Any:
@@ -37,13 +35,11 @@ def _trt() -> Any:
     return tensorrt
 
 
+@functools.cache
 def _logger() -> Any:
     """One logger per process: TensorRT warns when builder and runtime get different ones."""
-    global _LOGGER
-    if _LOGGER is None:
-        trt = _trt()
-        _LOGGER = trt.Logger(trt.Logger.WARNING)
-    return _LOGGER
+    trt = _trt()
+    return trt.Logger(trt.Logger.WARNING)
 
 
 def tensorrt_unavailable_reason() -> str | None:
@@ -175,7 +171,8 @@ class TensorRTBackend(Backend):
         if self._engine is None:
             raise BackendUnavailable(f"tensorrt: cannot deserialise engine {path}")
         self._context = self._engine.create_execution_context()
-        self._stream = torch.cuda.Stream()
+        # torch.cuda.Stream.__new__ carries no annotations in torch itself.
+        self._stream = torch.cuda.Stream()  # type: ignore[no-untyped-call]
 
     def predict(self, tracks: np.ndarray, svs: np.ndarray) -> np.ndarray:
         if self._context is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from fairhep.backends import Backend, PreparedModel
+from fairhep.backends.base import Backend, PreparedModel
 from fairhep.devices import cuda_unavailable_reason
 from fairhep.errors import BackendUnavailable
 from fairhep.model import ScoreModel, load_run_model
@@ -13,6 +13,7 @@ from fairhep.model import ScoreModel, load_run_model
 
 class TorchBackend(Backend):
     name = "torch"
+    needs_onnx = False
 
     def __init__(self, device: str = "cpu") -> None:
         if device not in ("cpu", "cuda"):
@@ -39,8 +40,9 @@ class TorchBackend(Backend):
         with torch.inference_mode():
             t = torch.from_numpy(np.ascontiguousarray(tracks, np.float32)).to(self.device)
             s = torch.from_numpy(np.ascontiguousarray(svs, np.float32)).to(self.device)
+            scores: torch.Tensor = self._model(t, s)
             # .cpu() waits for the GPU, so the caller's timer includes all queued work.
-            return self._model(t, s).cpu().numpy()
+            return scores.cpu().numpy()
 
     def close(self) -> None:
         self._model = None

@@ -1,9 +1,11 @@
 """``fairhep bench``: the main job, and the entry point of every benchmark mode.
 
-:func:`run` prepares the inputs (the embedded default unless ``--data``/``--run`` are given)
-and runs the selected modes: the default evaluation (:mod:`.default`), framework parity and
-time per batch (:mod:`.frameworks`, Table 8) and the batch-size sweep (:mod:`.sweep`,
-Figure 4). Nothing here builds a report: the CLI or the campaign task does, after the bench.
+:func:`run` prepares the inputs (:mod:`.inputs`: the embedded default unless
+``--data``/``--run`` are given) and runs the selected modes: the default evaluation
+(:mod:`.default`), framework parity and time per batch (:mod:`.frameworks`, Table 8) and the
+batch-size sweep (:mod:`.sweep`, Figure 4); the last two run each backend through one shared
+loop (:mod:`.backend_loop`) on one :mod:`.workload`.
+Nothing here builds a report: the CLI or the campaign task does, after the bench.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ __all__ = ["BenchOptions", "run"]
 
 def run(opts: BenchOptions) -> list[Path]:
     """Run the selected modes and return the result records written."""
-    from fairhep.bench.default import prepare_inputs, run_default
+    from fairhep.bench.inputs import prepare_inputs
 
     inputs = prepare_inputs(opts)
     written: list[Path] = []
@@ -30,5 +32,7 @@ def run(opts: BenchOptions) -> list[Path]:
 
         written += run_sweep(opts, inputs.data_dir, inputs.run_dir)
     if not (opts.frameworks or opts.batch_sweep):
+        from fairhep.bench.default import run_default
+
         written += run_default(opts, inputs)
     return written

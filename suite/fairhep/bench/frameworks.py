@@ -20,33 +20,26 @@ record with the reason, and one that breaks a ``failed`` record with the error.
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 from rich.table import Table
 
 from fairhep import schema
-from fairhep.backends import Backend, PreparedModel
+from fairhep.backends import Backend, PreparedModel, select_backends
 from fairhep.backends.torch_backend import TorchBackend
-from fairhep.bench.common import (
-    chosen_backends,
-    device_excluded,
-    load_test_jets,
-    manifest_of,
-    not_run_record,
-    prepare_model,
-    print_skipped,
-)
-from fairhep.bench.common import console as make_console
+from fairhep.bench.backend_loop import NotRun, Ran, plan_backends, run_backends
+from fairhep.bench.console import console as make_console
+from fairhep.bench.console import print_not_run, progress_bar
 from fairhep.bench.options import BenchOptions
 from fairhep.bench.timing import BatchTimes, time_batches
+from fairhep.bench.workload import Workload, prepare_workload
 from fairhep.data.load import JetArrays
-from fairhep.errors import BackendUnavailable
-from fairhep.results import ResultRecord, kinds, write_record
+from fairhep.results import ResultRecord, kinds
 
 KIND = kinds.BENCH_FRAMEWORKS
 TIMED_BATCH_SIZES = (1, 128)
@@ -104,80 +97,70 @@ def _reference_scores(model: PreparedModel, jets: JetArrays) -> np.ndarray:
 def run_frameworks(opts: BenchOptions, data_dir: Path, run_dir: Path) -> list[Path]:
     """Run every selected backend on the same jets; one record per backend; print Table 8."""
     console = make_console()
-    jets = load_test_jets(data_dir, opts.max_jets)
-    backends = chosen_backends(opts)
-    model, export_error = prepare_model(opts, run_dir, backends, TIMED_BATCH_SIZES)
-    manifest = manifest_of(data_dir)
+    backends = select_backends(opts.backends)
+    work = prepare_workload(opts, data_dir, run_dir, backends, TIMED_BATCH_SIZES)
+    onnx = work.model.onnx_path
     base_config = {"run": str(run_dir), "data": str(data_dir), "batch_sizes":
                    list(TIMED_BATCH_SIZES), "max_jets": opts.max_jets,
-                   "onnx": str(model.onnx_path) if model.onnx_path else None}
-
-    reference: np.ndarray | None = None
+                   "onnx": str(onnx) if onnx else None}
+    console.print(f"[bold]Framework parity and time per batch[/bold] on {len(work.jets)} jets "
+                  f"from {data_dir} (reference: PyTorch CPU fp32)", highlight=False)
+    measure = _Measure(work, console)
     written: list[Path] = []
-    rows: list[dict[str, Any]] = []
-    console.print(f"[bold]Framework parity and time per batch[/bold] on {len(jets)} jets from "
-                  f"{data_dir} (reference: PyTorch CPU fp32)", highlight=False)
-    for backend in backends:
-        config = {**backend.config(), **base_config}
-        # torch-cpu stays with --device cuda: it is the reference every backend is judged by.
-        reason = backend.available() or device_excluded(opts, backend)
-        if reason is None and backend.name != "torch" and export_error:
-            reason = export_error
-            status = "failed"
-        else:
-            status = "skipped"
-        if reason:
-            metrics = {"tolerance": backend.tolerance}
-            written.append(not_run_record(KIND, backend, config, status, reason, opts,
-                                          data_dir, metrics))
-            rows.append({"backend": backend, "status": status, "reason": reason})
-            continue
-        t_start = time.perf_counter()
-        try:
-            backend.prepare(model)
-            prepare_s = time.perf_counter() - t_start
-            n1 = min(len(jets), BATCH1_JETS[backend.device])
-            with _progress(console) as progress:
-                task = progress.add_task(f"{backend.label} batch 128", total=len(jets))
-                full = time_batches(backend, jets.tracks, jets.svs, 128, WARMUP_BATCHES[128],
-                                    lambda k: progress.advance(task, k))
-                task = progress.add_task(f"{backend.label} batch 1", total=n1)
-                single = time_batches(backend, jets.tracks[:n1], jets.svs[:n1], 1,
-                                      WARMUP_BATCHES[1], lambda k: progress.advance(task, k))
-            if reference is None:
-                reference = (full.scores if backend.label == "torch-cpu"
-                             else _reference_scores(model, jets))
-            metrics = parity_metrics(backend, full, single, reference, jets.labels)
-            metrics["time_per_batch"] = {"1": single.summary(), "128": full.summary()}
-        except BackendUnavailable as exc:
-            written.append(not_run_record(KIND, backend, config, "skipped", str(exc), opts,
-                                          data_dir, {"tolerance": backend.tolerance}))
-            rows.append({"backend": backend, "status": "skipped", "reason": str(exc)})
-            continue
-        except Exception as exc:  # a broken backend must not lose the others' results
-            reason = f"{type(exc).__name__}: {exc}"
-            written.append(not_run_record(KIND, backend, config, "failed", reason, opts,
-                                          data_dir, {"tolerance": backend.tolerance}))
-            rows.append({"backend": backend, "status": "failed", "reason": reason})
-            continue
-        finally:
-            backend.close()
-        record = ResultRecord(
-            kind=KIND, config=config, metrics=metrics,
-            timings={"prepare_s": prepare_s, "total_s": time.perf_counter() - t_start},
-        )
-        written.append(write_record(opts.results, record, manifest))
-        rows.append({"backend": backend, "status": "ok", "metrics": metrics})
-    console.print(results_table(rows))
-    for row in rows:
-        if row["status"] != "ok":
-            print_skipped(console, row["backend"].label, row["reason"], row["status"])
+
+    def write(outcome: Ran[dict[str, Any]] | NotRun) -> None:
+        # Each backend's record is written before the next backend starts.
+        if isinstance(outcome, NotRun):
+            written.append(outcome.record)
+            return
+        written.append(work.write(ResultRecord(
+            kind=KIND, config=outcome.config, metrics=outcome.result,
+            timings={"prepare_s": outcome.prepare_s, "total_s": outcome.total_s},
+        )))
+
+    outcomes = run_backends(
+        work, plan_backends(opts, work, backends), kind=KIND,
+        config=lambda b: {**b.config(), **base_config}, measure=measure,
+        not_run_metrics=lambda b: {"tolerance": b.tolerance}, on_outcome=write,
+    )
+    console.print(results_table(outcomes))
+    for o in outcomes:
+        if isinstance(o, NotRun):
+            print_not_run(console, o.backend.label, o.reason, o.status)
     return written
 
 
-def _progress(console: Console) -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=console, transient=True)
+class _Measure:
+    """Time one prepared backend at batch 1 and 128 and judge its scores against the
+    reference (PyTorch CPU fp32: torch-cpu's own scores when it ran first, else computed
+    once, untimed)."""
+
+    def __init__(self, work: Workload, console: Console) -> None:
+        self.work = work
+        self.console = console
+        self.reference: np.ndarray | None = None
+
+    def __call__(self, backend: Backend) -> dict[str, Any]:
+        jets = self.work.jets
+        n1 = min(len(jets), BATCH1_JETS[backend.device])
+        with progress_bar(self.console) as progress:
+            full = time_batches(backend, jets.tracks, jets.svs, 128, WARMUP_BATCHES[128],
+                                _advance(progress, f"{backend.label} batch 128", len(jets)))
+            single = time_batches(backend, jets.tracks[:n1], jets.svs[:n1], 1,
+                                  WARMUP_BATCHES[1],
+                                  _advance(progress, f"{backend.label} batch 1", n1))
+        if self.reference is None:
+            self.reference = (full.scores if backend.label == "torch-cpu"
+                              else _reference_scores(self.work.model, jets))
+        metrics = parity_metrics(backend, full, single, self.reference, jets.labels)
+        metrics["time_per_batch"] = {"1": single.summary(), "128": full.summary()}
+        return metrics
+
+
+def _advance(progress: Progress, description: str, total: int) -> Callable[[int], None]:
+    """A new task on ``progress``, advanced by the jets of each batch."""
+    task = progress.add_task(description, total=total)
+    return lambda n: progress.advance(task, n)
 
 
 def _ms(entry: dict[str, Any]) -> str:
@@ -185,19 +168,18 @@ def _ms(entry: dict[str, Any]) -> str:
             f"\\[{entry['p5_s'] * 1e3:.3f}, {entry['p95_s'] * 1e3:.3f}]")
 
 
-def results_table(rows: list[dict[str, Any]]) -> Table:
+def results_table(outcomes: Sequence[Ran[dict[str, Any]] | NotRun]) -> Table:
     """The printed Table 8: one row per backend that ran (the others are listed after it)."""
     table = Table(title="Inference across frameworks (cf. paper Table 8); time/batch in ms: "
                   "median \\[p5, p95], incl. host<->device copies")
     for col in ("Backend", "Prec.", "Status", "Accuracy", "AUC", "max|Δscore|",
                 "ms/batch @1", "ms/batch @128", "Jets @1/@128"):
         table.add_column(col, overflow="fold")
-    for row in rows:
-        b: Backend = row["backend"]
-        name = b.label + (f"\n({b.provider})" if b.provider else "")
-        if row["status"] != "ok":
+    for o in outcomes:
+        if not isinstance(o, Ran):
             continue
-        m = row["metrics"]
+        b, m = o.backend, o.result
+        name = b.label + (f"\n({b.provider})" if b.provider else "")
         t = m["time_per_batch"]
         parity = "[green]ok[/green]" if m["parity_ok"] else "[red]PARITY FAIL[/red]"
         table.add_row(

@@ -30,8 +30,8 @@ class BenchOptions:
     batch_sizes: tuple[int, ...] | None = None  # None = the mode's default grid
     repeats: int = 10
     cache_dir: Path | None = None  # None = fairhep.cache.default_cache_dir()
-    # Overrides of the embedded default's size (fairhep.bench.default.DEFAULTS); tests use a
-    # tiny one. $FAIRHEP_BENCH_DEFAULTS overrides the same keys from the environment.
+    # Overrides of the embedded default's size (fairhep.bench.inputs.DefaultSettings); tests
+    # use a tiny one. $FAIRHEP_BENCH_DEFAULTS overrides the same keys from the environment.
     defaults: Mapping[str, Any] = field(default_factory=dict)
 
     @property

@@ -30,32 +30,25 @@ from __future__ import annotations
 import math
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.console import Console
 from rich.table import Table
 
-from fairhep.backends import Backend
-from fairhep.bench.common import (
-    chosen_backends,
-    device_excluded,
-    load_test_jets,
-    manifest_of,
-    not_run_record,
-    prepare_model,
-    print_skipped,
-)
-from fairhep.bench.common import console as make_console
+from fairhep.backends import Backend, select_backends
+from fairhep.bench.backend_loop import NotRun, Ran, plan_backends, run_backends
+from fairhep.bench.console import console as make_console
+from fairhep.bench.console import print_not_run, progress_bar
 from fairhep.bench.gpu_sampler import GpuSampler
 from fairhep.bench.options import BenchOptions
+from fairhep.bench.workload import Workload, prepare_workload
 from fairhep.data.load import JetArrays
-from fairhep.errors import BackendUnavailable
 from fairhep.plots import SweepSeries, sweep_figure, write_sweep_csv
-from fairhep.results import ResultRecord, kinds, write_record
+from fairhep.results import ResultRecord, kinds
 
 KIND = kinds.BENCH_SWEEP
 GPU_BATCH_SIZES: tuple[int, ...] = (
@@ -69,6 +62,7 @@ CPU_BATCH_SIZES: tuple[int, ...] = (16, 32, 64, 128, 256, 512)
 # period on a GPU (~0.5-2 s at 10-40k jets/s), and about a second per point on a CPU.
 JETS_PER_REPEAT = {"cuda": 20_000, "cpu": 512}
 ARTIFACT_DIR = "artifacts/sweep"
+Points = list[dict[str, Any]]  # one per (batch size, repetition), in the order swept
 
 
 def default_grid(device: str) -> tuple[int, ...]:
@@ -96,10 +90,10 @@ def sweep_batches(jets: JetArrays, batch_size: int, n_jets: int) -> list[tuple[n
 
 def sweep_backend(
     backend: Backend, jets: JetArrays, batch_sizes: Sequence[int], repeats: int,
-    jets_per_repeat: int, sampler: GpuSampler, advance: Any = None,
-) -> list[dict[str, Any]]:
+    jets_per_repeat: int, sampler: GpuSampler, advance: Callable[[], None] | None = None,
+) -> Points:
     """Every (batch size, repetition) point of one prepared backend."""
-    points: list[dict[str, Any]] = []
+    points: Points = []
     clock = time.perf_counter
     for b in batch_sizes:
         batches = sweep_batches(jets, b, jets_per_repeat)
@@ -118,13 +112,13 @@ def sweep_backend(
     return points
 
 
-def summarise(points: list[dict[str, Any]]) -> dict[str, Any]:
+def summarise(points: Points) -> dict[str, Any]:
     """Median throughput and GPU utilisation per batch size; the peak of the medians."""
     by_size: dict[int, list[dict[str, Any]]] = {}
     for p in points:
         by_size.setdefault(p["batch_size"], []).append(p)
     medians = {b: float(np.median([p["jets_per_s"] for p in ps])) for b, ps in by_size.items()}
-    util = {}
+    util: dict[int, float | None] = {}
     for b, ps in by_size.items():
         vals = [p["gpu_util_pct"] for p in ps if p["gpu_util_pct"] is not None]
         util[b] = float(np.median(vals)) if vals else None
@@ -137,116 +131,112 @@ def summarise(points: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def backend_grid(opts: BenchOptions, backend: Backend) -> tuple[int, ...]:
+    """The batch sizes this backend is swept over: --batch-sizes, else its device's grid."""
+    return tuple(opts.batch_sizes) if opts.batch_sizes else default_grid(backend.device)
+
+
+def jets_per_repeat(opts: BenchOptions, backend: Backend) -> int:
+    per_repeat = JETS_PER_REPEAT[backend.device]
+    return min(per_repeat, opts.max_jets) if opts.max_jets else per_repeat
+
+
 def run_sweep(opts: BenchOptions, data_dir: Path, run_dir: Path) -> list[Path]:
     """Sweep every selected backend over its grid; records, CSV and PNG; returns records."""
-    console = make_console()
-    jets = load_test_jets(data_dir, opts.max_jets)
-    backends = chosen_backends(opts)
-    gpu_node = any(b.device == "cuda" and b.available() is None for b in backends)
     if opts.repeats < 1:
         raise ValueError("--repeats must be at least 1")
-
-    def grid(b: Backend) -> tuple[int, ...]:
-        return tuple(opts.batch_sizes) if opts.batch_sizes else default_grid(b.device)
-
-    all_sizes = sorted({s for b in backends for s in grid(b)})
-    model, export_error = prepare_model(opts, run_dir, backends, all_sizes)
+    console = make_console()
+    backends = select_backends(opts.backends)
+    gpu_node = any(b.device == "cuda" and b.available() is None for b in backends)
+    work = prepare_workload(opts, data_dir, run_dir, backends,
+                            sorted({s for b in backends for s in backend_grid(opts, b)}))
+    plan = plan_backends(opts, work, backends, _not_swept(opts, gpu_node))
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     rel_dir = Path(ARTIFACT_DIR) / f"{stamp}_{socket.gethostname()}"
-    out_dir = Path(opts.results) / rel_dir
-    explicit = set(opts.backends)
-
-    plan: list[tuple[Backend, str | None, str]] = []
-    for b in backends:
-        reason, status = b.available() or device_excluded(opts, b), "skipped"
-        if reason is None and opts.device == "cuda" and b.device == "cpu":
-            reason = "--device cuda: CPU backends not swept"
-        elif (reason is None and gpu_node and opts.device == "auto" and b.device == "cpu"
-              and not explicit & {b.name, b.label}):
-            reason = ("CPU backend not swept on a GPU node by default (name it in --backends "
-                      "to include it)")
-        if reason is None and b.name != "torch" and export_error:
-            reason, status = export_error, "failed"
-        plan.append((b, reason, status))
 
     sampler = GpuSampler()
-    nvml = sampler.status()
-    console.print(f"[bold]Batch-size sweep[/bold] on {len(jets)} jets from {data_dir}, "
+    at_start = _nvml_block(sampler.status())
+    console.print(f"[bold]Batch-size sweep[/bold] on {len(work.jets)} jets from {data_dir}, "
                   f"{opts.repeats} repetitions per batch size", highlight=False)
     if not sampler.available:
         console.print(f"GPU utilisation: {_nvml_why(sampler.reason)}", highlight=False)
 
-    written: list[Path] = []
-    results: list[tuple[Backend, dict[str, Any], list[dict[str, Any]]]] = []
-    pending: list[tuple[Backend, dict[str, Any], dict[str, Any], dict[str, Any]]] = []
-    runnable = [b for b, reason, _ in plan if reason is None]
-    total = sum(len(grid(b)) * opts.repeats for b in runnable)
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), console=console, transient=True)
+    def config(b: Backend) -> dict[str, Any]:
+        cfg = {**b.config(), "batch_sizes": list(backend_grid(opts, b)),
+               "repeats": opts.repeats, "jets_per_repeat": jets_per_repeat(opts, b),
+               "run": str(run_dir), "data": str(data_dir), "max_jets": opts.max_jets}
+        cfg.pop("reference", None)
+        return cfg
+
+    def print_if_not_run(outcome: Ran[Points] | NotRun) -> None:
+        if isinstance(outcome, NotRun):
+            print_not_run(console, outcome.backend.label, outcome.reason, outcome.status)
+
+    total = sum(len(backend_grid(opts, p.backend)) * opts.repeats for p in plan if p.runnable)
+    progress = progress_bar(console)
     with progress, sampler:
         task = progress.add_task("sweep", total=total)
-        for b, reason, status in plan:
-            sizes = grid(b)
-            per_repeat = JETS_PER_REPEAT[b.device]
-            if opts.max_jets:
-                per_repeat = min(per_repeat, opts.max_jets)
-            config = {**b.config(), "batch_sizes": list(sizes), "repeats": opts.repeats,
-                      "jets_per_repeat": per_repeat, "run": str(run_dir),
-                      "data": str(data_dir), "max_jets": opts.max_jets}
-            config.pop("reference", None)
-            if reason is not None:
-                written.append(not_run_record(KIND, b, config, status, reason, opts, data_dir,
-                                              {"nvml": _nvml_block(nvml)}))
-                print_skipped(console, b.label, reason, status)
-                continue
-            progress.update(task, description=f"sweep {b.label}")
-            t_start = time.perf_counter()
-            try:
-                b.prepare(model)
-                points = sweep_backend(b, jets, sizes, opts.repeats, per_repeat, sampler,
-                                       lambda: progress.advance(task))
-            except BackendUnavailable as exc:
-                written.append(not_run_record(KIND, b, config, "skipped", str(exc), opts,
-                                              data_dir, {"nvml": _nvml_block(nvml)}))
-                print_skipped(console, b.label, str(exc))
-                continue
-            except Exception as exc:  # a broken backend must not lose the others' results
-                reason = f"{type(exc).__name__}: {exc}"
-                written.append(not_run_record(KIND, b, config, "failed", reason, opts,
-                                              data_dir, {"nvml": _nvml_block(nvml)}))
-                print_skipped(console, b.label, reason, "failed")
-                continue
-            finally:
-                b.close()
-            results.append((b, config, points))
-            pending.append((b, config, {"points": points, **summarise(points)},
-                            {"total_s": time.perf_counter() - t_start}))
 
-    nvml = {**sampler.status(), "available": sampler.available}
-    artifacts: dict[str, str] = {}
-    if results:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        series = [SweepSeries(b.label, b.device, b.provider, b.precision, points)
-                  for b, _, points in results]
-        write_sweep_csv(out_dir / "sweep.csv", series)
-        where = nvml.get("device") or socket.gethostname()
-        sweep_figure(out_dir / "sweep.png", series,
-                     f"Throughput and GPU utilisation vs batch size on {where} "
-                     "(cf. paper Figure 4)",
-                     note=None if nvml["available"] else
-                     f"GPU utilisation: {_nvml_why(nvml.get('reason'))}")
-        artifacts = {"csv": str(rel_dir / "sweep.csv"), "png": str(rel_dir / "sweep.png")}
-    manifest = manifest_of(data_dir)
-    for b, config, metrics, timings in pending:
-        metrics["nvml"] = _nvml_block(nvml)
-        record = ResultRecord(kind=KIND, config=config, metrics=metrics, timings=timings,
-                              artifacts=dict(artifacts))
-        written.append(write_record(opts.results, record, manifest))
-    if results:
-        console.print(summary_table(results, nvml))
-        console.print(f"CSV: {out_dir / 'sweep.csv'}\nPNG: {out_dir / 'sweep.png'}",
-                      highlight=False)
+        def measure(b: Backend) -> Points:
+            progress.update(task, description=f"sweep {b.label}")
+            return sweep_backend(b, work.jets, backend_grid(opts, b), opts.repeats,
+                                 jets_per_repeat(opts, b), sampler,
+                                 lambda: progress.advance(task))
+
+        outcomes = run_backends(work, plan, kind=KIND, config=config, measure=measure,
+                                not_run_metrics=lambda _: {"nvml": at_start},
+                                on_outcome=print_if_not_run)
+
+    written = [o.record for o in outcomes if isinstance(o, NotRun)]
+    ran = [o for o in outcomes if isinstance(o, Ran)]
+    if ran:
+        written += _write_swept(work, ran, sampler, rel_dir, console)
     return written
+
+
+def _write_swept(work: Workload, ran: Sequence[Ran[Points]], sampler: GpuSampler,
+                 rel_dir: Path, console: Console) -> list[Path]:
+    """The CSV and PNG of every backend swept, then one record each naming them; the table."""
+    nvml = {**sampler.status(), "available": sampler.available}
+    out_dir = work.results / rel_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    series = [SweepSeries(o.backend.label, o.backend.device, o.backend.provider,
+                          o.backend.precision, o.result) for o in ran]
+    write_sweep_csv(out_dir / "sweep.csv", series)
+    where = nvml.get("device") or socket.gethostname()
+    sweep_figure(out_dir / "sweep.png", series,
+                 f"Throughput and GPU utilisation vs batch size on {where} (cf. paper Figure 4)",
+                 note=None if nvml["available"] else
+                 f"GPU utilisation: {_nvml_why(nvml.get('reason'))}")
+    artifacts = {"csv": str(rel_dir / "sweep.csv"), "png": str(rel_dir / "sweep.png")}
+    written = []
+    for o in ran:
+        metrics = {"points": o.result, **summarise(o.result), "nvml": _nvml_block(nvml)}
+        written.append(work.write(ResultRecord(
+            kind=KIND, config=o.config, metrics=metrics, timings={"total_s": o.total_s},
+            artifacts=dict(artifacts))))
+    console.print(summary_table(ran, nvml))
+    console.print(f"CSV: {out_dir / 'sweep.csv'}\nPNG: {out_dir / 'sweep.png'}",
+                  highlight=False)
+    return written
+
+
+def _not_swept(opts: BenchOptions, gpu_node: bool) -> Callable[[Backend], str | None]:
+    """The sweep's own reasons to leave a CPU backend out (a CPU sweep over the GPU grid
+    takes hours)."""
+    explicit = set(opts.backends)
+
+    def reason(b: Backend) -> str | None:
+        if b.device != "cpu":
+            return None
+        if opts.device == "cuda":
+            return "--device cuda: CPU backends not swept"
+        if gpu_node and opts.device == "auto" and not explicit & {b.name, b.label}:
+            return ("CPU backend not swept on a GPU node by default (name it in --backends "
+                    "to include it)")
+        return None
+
+    return reason
 
 
 def _nvml_why(reason: str | None) -> str:
@@ -260,13 +250,12 @@ def _nvml_block(status: dict[str, Any]) -> dict[str, Any]:
             "hz": status["hz"], "device": status["device"], "n_samples": status["n_samples"]}
 
 
-def summary_table(results: list[tuple[Backend, dict[str, Any], list[dict[str, Any]]]],
-                  nvml: dict[str, Any]) -> Table:
+def summary_table(ran: Sequence[Ran[Points]], nvml: dict[str, Any]) -> Table:
     table = Table(title="Sweep: median jets/s (GPU util.)",
                   caption=None if nvml["available"] else
                   f"GPU utilisation: {_nvml_why(nvml.get('reason'))}")
     table.add_column("Batch", justify="right")
-    summaries = [(b, summarise(points)) for b, _, points in results]
+    summaries = [(o.backend, summarise(o.result)) for o in ran]
     for b, _ in summaries:
         table.add_column(b.label, justify="right")
     sizes = sorted({int(s) for _, s in summaries for s in s["median_jets_per_s"]})

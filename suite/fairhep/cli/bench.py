@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 
-def _int_list(text: str) -> tuple[int, ...]:
+def int_list(text: str) -> tuple[int, ...]:
     """``100,300,500`` or a range ``100:2400:200`` (stop inclusive), comma-joinable."""
     out: list[int] = []
     for part in text.split(","):
@@ -20,7 +20,7 @@ def _int_list(text: str) -> tuple[int, ...]:
     return tuple(out)
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "bench",
         help="run the benchmark (embedded default: synthetic data, brief training)",
@@ -29,7 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "for every backend (Table 8). --batch-sweep: throughput and GPU utilisation vs batch "
         "size (Figure 4).",
     )
-    p.add_argument("--data", type=Path, help="existing dataset directory (HDF5 or NumPy test layout)")
+    p.add_argument("--data", type=Path,
+                   help="existing dataset directory (HDF5 or NumPy test layout)")
     p.add_argument("--run", type=Path, help="existing trained run directory")
     p.add_argument("--results", type=Path, default=Path("results"),
                    help="where result records go (default: ./results)")
@@ -44,7 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backends", type=lambda s: tuple(x for x in s.split(",") if x),
                    default=(), help="comma-separated backends (default: all; absent ones are "
                    "reported as skipped)")
-    p.add_argument("--batch-sizes", type=_int_list,
+    p.add_argument("--batch-sizes", type=int_list,
                    help="batch sizes, e.g. 100:2400:200,2800:4200:400")
     p.add_argument("--repeats", type=int, default=10, help="repetitions per batch size")
     p.add_argument("--no-report", dest="report", action="store_false",

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from fairhep.cli.bench import int_list
 
-def register(sub: argparse._SubParsersAction) -> None:
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "export",
         help="export a trained run to ONNX (or build a TensorRT engine from it)",
@@ -26,18 +28,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="torch.onnx exporter (default: dynamo)")
     p.add_argument("--precision", choices=["fp32", "fp16"], default="fp32",
                    help="TensorRT engine precision")
-    p.add_argument("--batch-sizes", type=_batch_sizes, default=None,
+    p.add_argument("--batch-sizes", type=int_list, default=None,
                    help="TensorRT optimisation profile range, e.g. 1,4200 (default: 1 to 4200, "
                    "covering the sweep)")
     p.add_argument("--cache-dir", type=Path, help="TensorRT engine cache (default: "
                    "$FAIRHEP_CACHE or ~/.cache/fairhep)")
     p.set_defaults(func=_run)
-
-
-def _batch_sizes(text: str) -> tuple[int, ...]:
-    from fairhep.cli.bench import _int_list
-
-    return _int_list(text)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -13,25 +13,21 @@ from sklearn.metrics import roc_auc_score
 from fairhep import schema
 from fairhep.backends import TOLERANCE, all_backends
 from fairhep.backends.onnxruntime_backend import OnnxRuntimeBackend
-from fairhep.bench import BenchOptions
-from fairhep.bench.common import device_excluded
 from fairhep.bench.frameworks import KIND, parity_metrics, scores_metrics
 from fairhep.bench.timing import BatchTimes
 from fairhep.cli import main
 from fairhep.data.load import load_dataset
 from fairhep.model import ScoreModel, load_run_model
 from fairhep.results import load_records
-from portability_inputs import inputs
 
 MAX_JETS = 40
 
 
 @pytest.fixture(scope="module")
-def run_frameworks(tmp_path_factory):
+def run_frameworks(tmp_path_factory, tiny_test_set, untrained_run, bench_cache):
     results = tmp_path_factory.mktemp("frameworks-results")
-    i = inputs()
-    argv = ["bench", "--frameworks", "--data", str(i.data), "--run", str(i.run),
-            "--results", str(results), "--cache-dir", str(i.cache),
+    argv = ["bench", "--frameworks", "--data", str(tiny_test_set), "--run", str(untrained_run),
+            "--results", str(results), "--cache-dir", str(bench_cache),
             "--max-jets", str(MAX_JETS), "--no-report"]
     return results, main(argv)
 
@@ -57,16 +53,17 @@ def _by_label(results):
     return {r.config["label"]: r for r in load_records(results, KIND)}
 
 
-def test_cpu_backends_agree_and_measure_real_numbers(run_frameworks):
+def test_cpu_backends_agree_and_measure_real_numbers(run_frameworks, tiny_test_set,
+                                                     untrained_run):
     results, _ = run_frameworks
     recs = _by_label(results)
     torch_rec, ort_rec = recs["torch-cpu"], recs["onnxruntime-cpu"]
     assert torch_rec.status == ort_rec.status == "ok"
 
     # The numbers are those of the model on these jets, recomputed here independently.
-    jets = load_dataset(inputs().data, MAX_JETS)
+    jets = load_dataset(tiny_test_set, MAX_JETS)
     with torch.inference_mode():
-        scores = ScoreModel(load_run_model(inputs().run))(
+        scores = ScoreModel(load_run_model(untrained_run))(
             torch.from_numpy(jets.tracks), torch.from_numpy(jets.svs)).numpy()
     accuracy = np.mean((scores[:, 0] >= 0.5) == (jets.labels == schema.QCD))
     auc = roc_auc_score(jets.labels == schema.HBB, scores[:, 1])
@@ -106,11 +103,11 @@ def test_absent_backends_are_skipped_with_reasons(run_frameworks, capsys):
         assert "CUDAExecutionProvider" in recs["onnxruntime-cuda"].skipped[0]["reason"]
 
 
-def test_printed_table_names_backends_and_reasons(tmp_path, capsys):
-    i = inputs()
+def test_printed_table_names_backends_and_reasons(tmp_path, capsys, tiny_test_set,
+                                                  untrained_run, bench_cache):
     assert main(["bench", "--frameworks", "--backends", "onnxruntime,tensorrt", "--data",
-                 str(i.data), "--run", str(i.run), "--results", str(tmp_path),
-                 "--cache-dir", str(i.cache), "--max-jets", "8", "--no-report"]) == 0
+                 str(tiny_test_set), "--run", str(untrained_run), "--results", str(tmp_path),
+                 "--cache-dir", str(bench_cache), "--max-jets", "8", "--no-report"]) == 0
     out = capsys.readouterr().out
     assert "onnxruntime-cpu" in out and "Table 8" in out
     if importlib.util.find_spec("tensorrt") is None:
@@ -120,10 +117,10 @@ def test_printed_table_names_backends_and_reasons(tmp_path, capsys):
         "onnxruntime", "tensorrt"}
 
 
-def test_unknown_backend_is_a_one_line_error(tmp_path, capsys):
-    i = inputs()
-    assert main(["bench", "--frameworks", "--backends", "tensorflow", "--data", str(i.data),
-                 "--run", str(i.run), "--results", str(tmp_path), "--no-report"]) == 1
+def test_unknown_backend_is_a_one_line_error(tmp_path, capsys, tiny_test_set, untrained_run):
+    assert main(["bench", "--frameworks", "--backends", "tensorflow", "--data",
+                 str(tiny_test_set), "--run", str(untrained_run), "--results", str(tmp_path),
+                 "--no-report"]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "tensorflow" in err
 
@@ -142,14 +139,3 @@ def test_parity_fails_beyond_tolerance():
     assert bad["parity_ok"] is False and bad["max_abs_dscore"] == pytest.approx(3e-5, rel=1e-2)
     assert scores_metrics(ref, labels)["accuracy"] == 1.0
     assert scores_metrics(ref, np.zeros(20, np.int64))["auc"] is None  # one class only
-
-
-def test_device_option_excludes_backends_but_keeps_the_reference():
-    opts = {d: BenchOptions(device=d) for d in ("auto", "cpu", "cuda")}
-    by_label = {b.label: b for b in all_backends()}
-    assert device_excluded(opts["auto"], by_label["tensorrt-fp16"]) is None
-    assert device_excluded(opts["cpu"], by_label["torch-cuda"]) == (
-        "--device cpu: GPU backends not run")
-    assert device_excluded(opts["cuda"], by_label["onnxruntime-cpu"]) == (
-        "--device cuda: CPU backends not run")
-    assert device_excluded(opts["cuda"], by_label["torch-cpu"]) is None

@@ -108,7 +108,7 @@ def test_unknown_default_setting_is_a_config_error(tmp_path, monkeypatch):
 
 
 def test_data_without_run_trains_on_it_and_tests_on_the_held_out_file(cold, tmp_path):
-    opts, path = cold
+    _, path = cold
     train_dir = Path(read_record(path).config["training"]["data"])
     mine = BenchOptions(data=train_dir, results=tmp_path / "results", device="cpu",
                         cache_dir=tmp_path / "cache", defaults=dict(TINY))

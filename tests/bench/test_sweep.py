@@ -1,16 +1,14 @@
-"""``fairhep bench --batch-sweep`` end to end on a tiny grid (records, CSV, PNG), the grids,
-batch construction, and the NVML sampler's honesty about being unavailable."""
+"""``fairhep bench --batch-sweep`` end to end on a tiny grid (records, CSV, PNG), the grids
+and batch construction."""
 
 from __future__ import annotations
 
 import csv
 import math
-import time
 
 import numpy as np
 import pytest
 
-from fairhep.bench.gpu_sampler import GpuSampler
 from fairhep.bench.sweep import (
     CPU_BATCH_SIZES,
     GPU_BATCH_SIZES,
@@ -19,24 +17,23 @@ from fairhep.bench.sweep import (
     sweep_batches,
 )
 from fairhep.cli import main
-from fairhep.cli.bench import _int_list
+from fairhep.cli.bench import int_list
 from fairhep.data.load import load_dataset
 from fairhep.gpu import nvml_unavailable_reason
 from fairhep.plots import SWEEP_CSV_COLUMNS
 from fairhep.results import load_records
-from portability_inputs import inputs
 
 SIZES, REPEATS, MAX_JETS = (8, 16), 2, 24
 
 
 @pytest.fixture(scope="module")
-def sweep(tmp_path_factory):
+def sweep(tmp_path_factory, tiny_test_set, untrained_run, bench_cache):
     results = tmp_path_factory.mktemp("sweep-results")
-    i = inputs()
     rc = main(["bench", "--batch-sweep", "--backends", "torch,onnxruntime",
                "--batch-sizes", ",".join(map(str, SIZES)), "--repeats", str(REPEATS),
-               "--max-jets", str(MAX_JETS), "--data", str(i.data), "--run", str(i.run),
-               "--results", str(results), "--cache-dir", str(i.cache), "--no-report"])
+               "--max-jets", str(MAX_JETS), "--data", str(tiny_test_set),
+               "--run", str(untrained_run), "--results", str(results),
+               "--cache-dir", str(bench_cache), "--no-report"])
     return results, rc
 
 
@@ -94,13 +91,13 @@ def test_grids_follow_the_paper():
     high = [b for b in GPU_BATCH_SIZES if b >= 2400]
     assert set(np.diff(low)) == {200} and set(np.diff(high[:-1])) == {400}
     assert 2400 in GPU_BATCH_SIZES
-    assert _int_list("200:2400:200,2600:4200:400") == PAPER_CODE_BATCH_SIZES
+    assert int_list("200:2400:200,2600:4200:400") == PAPER_CODE_BATCH_SIZES
     assert len(CPU_BATCH_SIZES) < len(GPU_BATCH_SIZES)
     assert max(CPU_BATCH_SIZES) < max(GPU_BATCH_SIZES)
 
 
-def test_sweep_batches_cycle_through_few_jets():
-    jets = load_dataset(inputs().data, max_jets=10)
+def test_sweep_batches_cycle_through_few_jets(tiny_test_set):
+    jets = load_dataset(tiny_test_set, max_jets=10)
     batches = sweep_batches(jets, 4, 12)  # 3 batches: 0-3, 4-7, 8-9 + 0-1
     assert [len(t) for t, _ in batches] == [4, 4, 4]
     np.testing.assert_array_equal(batches[2][0], jets.tracks[[8, 9, 0, 1]])
@@ -108,30 +105,3 @@ def test_sweep_batches_cycle_through_few_jets():
     big = sweep_batches(jets, 25, 1)  # one batch larger than the data
     assert len(big) == 1 and big[0][0].shape == (25, 30, 60)
     assert all(b[0].flags.c_contiguous for b in batches + big)
-
-
-@pytest.mark.skipif(nvml_unavailable_reason() is None, reason="NVML works on this node")
-def test_sampler_reports_nvml_unavailable_here():
-    sampler = GpuSampler()
-    assert sampler.available is False
-    assert sampler.reason == nvml_unavailable_reason() and sampler.reason
-    with sampler:
-        t0 = time.perf_counter()
-        time.sleep(0.05)
-        window = sampler.window(t0, time.perf_counter())
-    assert window == {"gpu_util_pct": None, "gpu_mem_mib": None, "gpu_power_w": None}
-    status = sampler.status()
-    assert status["available"] is False and status["n_samples"] == 0
-
-
-@pytest.mark.gpu
-@pytest.mark.skipif(nvml_unavailable_reason() is not None, reason="needs NVML")
-def test_sampler_samples_at_10_hz_or_more():
-    with GpuSampler(hz=20) as sampler:
-        t0 = time.perf_counter()
-        time.sleep(1.0)
-        t1 = time.perf_counter()
-    inside = [s for s in sampler.samples if t0 <= s.t <= t1]
-    assert len(inside) >= 10
-    w = sampler.window(t0, t1)
-    assert 0 <= w["gpu_util_pct"] <= 100 and w["gpu_mem_mib"] > 0
