@@ -10,6 +10,7 @@ jets and real weights, not trained ones.
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -79,3 +80,29 @@ def onnx_export(untrained_run: Path, bench_cache: Path) -> Path:
     from fairhep.export import cached_onnx
 
     return cached_onnx(untrained_run, bench_cache / "onnx")
+
+
+@pytest.fixture
+def read_only_dir(tmp_path: Path) -> Iterator[Path]:
+    """A directory nothing can write into, for the "check outputs first" tests: a real
+    read-only bind mount as root (root ignores permission bits), mode 0500 otherwise."""
+    target = tmp_path / "read-only"
+    target.mkdir()
+    if os.geteuid() != 0:
+        target.chmod(0o500)
+        yield target
+        target.chmod(0o700)
+        return
+    mounted = subprocess.run(["mount", "--bind", str(target), str(target)],
+                             capture_output=True, check=False).returncode == 0
+    if mounted:
+        mounted = subprocess.run(["mount", "-o", "remount,bind,ro", str(target)],
+                                 capture_output=True, check=False).returncode == 0
+        if not mounted:
+            subprocess.run(["umount", str(target)], check=False)
+    if not mounted:
+        pytest.skip("root without mount permission: no way to make a read-only folder here")
+    try:
+        yield target
+    finally:
+        subprocess.run(["umount", str(target)], check=False)
