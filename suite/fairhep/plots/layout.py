@@ -34,14 +34,20 @@ def legend_lines(labels: Sequence[str]) -> int:
     return sum(len(wrap(lb, LEGEND_WRAP).split("\n")) for lb in labels)
 
 
-def legend_below(fig: MplFigure, handles: Sequence[Any], labels: Sequence[str]) -> None:
-    """One legend under the axes, in the layout: it covers no data and wraps long labels."""
-    if not handles:
+def legend_below(
+    fig: MplFigure, handles: Sequence[Any], labels: Sequence[str], note: str | None = None
+) -> None:
+    """One legend under the axes, in the layout: it covers no data and wraps long labels.
+    ``note`` (why a curve is absent, say) is its title: one box, nothing stacked on it."""
+    if not handles and not note:
         return
     texts = [wrap(lb, LEGEND_WRAP) for lb in labels]
-    short = max(len(t) for t in texts) <= LEGEND_WRAP // 2
-    fig.legend(handles, texts, loc="outside lower center", fontsize=8,
-               ncols=2 if short and len(texts) > 2 else 1)
+    short = bool(texts) and max(len(t) for t in texts) <= LEGEND_WRAP // 2
+    lg = fig.legend(handles, texts, loc="outside lower center", fontsize=8,
+                    ncols=2 if short and len(texts) > 2 else 1,
+                    title=None if note is None else wrap(note, LEGEND_WRAP),
+                    title_fontsize=8)
+    lg.get_title().set_color("tab:blue")
 
 
 def legend_entries(*axes: Any) -> tuple[list[Any], list[str]]:

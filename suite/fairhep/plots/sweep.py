@@ -15,14 +15,12 @@ from matplotlib.figure import Figure as MplFigure
 
 from fairhep.plots.base import save, styled, write_csv
 from fairhep.plots.layout import (
-    LEGEND_WRAP,
     LIN_PAD,
     LOG_PAD,
     legend_below,
     legend_entries,
     padded,
     plain_number_axis,
-    wrap,
 )
 
 # One row per (backend, batch size, repetition) of a batch-size sweep: the columns of every
@@ -186,10 +184,8 @@ def draw_sweep(
     for ax, one in zip(axes[:, 0], series, strict=False):
         with_entries += _sweep_panel(ax, one, published_peak, published_util, published_rates)
     fig.suptitle(title, fontsize=11)
-    legend_below(fig, *legend_entries(*with_entries))
-    if note:
-        # Under everything and inside the layout: a note never sits on a panel.
-        fig.supxlabel(wrap(note, 2 * LEGEND_WRAP), fontsize=8, color="tab:blue")
+    # The note heads the legend under the panels: it never sits on a box plot.
+    legend_below(fig, *legend_entries(*with_entries), note=note)
     return fig
 
 
