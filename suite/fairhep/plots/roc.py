@@ -15,6 +15,7 @@ from fairhep.plots.layout import legend_below, legend_entries, legend_lines
 ROC_CSV_COLUMNS: tuple[str, ...] = ("label", "fpr", "tpr")
 Curves = Mapping[str, tuple[list[float], list[float], float | None]]
 LEGEND_LINE_IN = 0.17  # figure height per legend line
+LINE_STYLES = ("-", "--", ":")
 
 
 @styled
@@ -24,8 +25,10 @@ def draw_roc(curves: Curves) -> MplFigure:
               for lb, (_, _, auc) in curves.items()]
     fig, ax = plt.subplots(figsize=(6.4, 4.4 + LEGEND_LINE_IN * legend_lines(labels)),
                            layout="constrained")
-    for label, (fpr, tpr, _) in zip(labels, curves.values(), strict=True):
-        ax.plot(tpr, fpr, label=label)
+    n_colours = len(plt.rcParams["axes.prop_cycle"].by_key()["color"])
+    for i, (label, (fpr, tpr, _)) in enumerate(zip(labels, curves.values(), strict=True)):
+        # Past the palette's colours the line style tells curves apart.
+        ax.plot(tpr, fpr, label=label, ls=LINE_STYLES[i // n_colours % len(LINE_STYLES)])
     ax.set_yscale("log")
     ax.yaxis.minorticks_on()
     ax.set_ylim(1e-5, 1.5)
