@@ -99,11 +99,10 @@ def test_roc_legend_sits_below_the_curves_and_keeps_long_labels_whole(styled: No
 def test_a_cpu_sweep_is_scaled_to_its_data_and_names_the_papers_peak(styled: None) -> None:
     rates = {16: [80.0, 85.0], 32: [150.0, 160.0], 128: [380.0, 437.0], 512: [500.0, 510.0]}
     series = plots.SweepSeries("torch", "cpu", None, "fp32", sweep_points(rates))
-    fig = plots.draw_sweep(
-        [series], "torch on local (no GPU)", published_peak=(1200, 35000.0),
-        published_rates=[(200, 13800.0)],
+    fig = plots.draw_sweep([series], "torch on local (no GPU)", plots.SweepOverlay(
         note="GPU utilisation: NVML unavailable (NVML Shared Library Not Found)",
-    )
+        published_peak=(1200, 35000.0), published_rates=[(200, 13800.0)],
+    ))
     assert figure_problems(fig) == []
     ax = fig.axes[0]
     lo, hi = ax.get_ylim()
@@ -126,10 +125,10 @@ def test_a_gpu_sweep_near_the_paper_draws_its_peak_on_the_axis(
         if r["config"]["backend"] == "tensorrt"
     )
     series = plots.SweepSeries("tensorrt", "cuda", None, "fp16", rec["metrics"]["points"])
-    fig = plots.draw_sweep(
-        [series], "tensorrt on thetagpu", published_peak=(1200, 35000.0),
-        published_util=[(200, 51.0), (1000, 100.0)], published_rates=[(3400, 23000.0)],
-    )
+    fig = plots.draw_sweep([series], "tensorrt on thetagpu", plots.SweepOverlay(
+        published_peak=(1200, 35000.0), published_util=[(200, 51.0), (1000, 100.0)],
+        published_rates=[(3400, 23000.0)],
+    ))
     assert figure_problems(fig) == []
     ax, ax2 = fig.axes
     assert ax.get_xscale() == "linear" and ax.get_ylim()[1] > 35000
@@ -169,7 +168,9 @@ def test_the_bench_sweep_keeps_its_call_and_a_note_heads_the_legend(tmp_path: Pa
     png = plots.sweep_figure(tmp_path / "sweep.png", series, "on vm", note="GPU utilisation: -")
     assert png.stat().st_size > 5000
     with plt.style.context(plots.style()):
-        fig = plots.draw_sweep(series, "on vm", note="GPU utilisation: NVML unavailable")
+        fig = plots.draw_sweep(
+            series, "on vm", plots.SweepOverlay(note="GPU utilisation: NVML unavailable")
+        )
         assert figure_problems(fig) == []
         assert legend_labels(fig) == ["GPU utilisation: NVML unavailable"]
         plt.close(fig)

@@ -19,6 +19,7 @@ from fairhep.plots.base import STYLE_OVERRIDES, Figure, save, style, styled, wri
 from fairhep.plots.roc import ROC_CSV_COLUMNS, draw_roc, roc_figure
 from fairhep.plots.sweep import (
     SWEEP_CSV_COLUMNS,
+    SweepOverlay,
     SweepSeries,
     draw_sweep,
     sweep_figure,
@@ -31,6 +32,7 @@ __all__ = [
     "STYLE_OVERRIDES",
     "SWEEP_CSV_COLUMNS",
     "Figure",
+    "SweepOverlay",
     "SweepSeries",
     "draw_bars",
     "draw_roc",

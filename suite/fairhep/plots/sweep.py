@@ -166,15 +166,20 @@ def _sweep_panel(
     return [ax] if ax2 is None else [ax, ax2]
 
 
+@dataclass(frozen=True)
+class SweepOverlay:
+    """What goes over the measured boxes: a note under the panels (e.g. why NVML gave no
+    utilisation) and the paper's peak, utilisation curve and throughput readings."""
+
+    note: str | None = None
+    published_peak: Point | None = None
+    published_util: Sequence[Point] = ()
+    published_rates: Sequence[Point] = ()
+
+
 @styled
 def draw_sweep(
-    series: Sequence[SweepSeries],
-    title: str,
-    *,
-    note: str | None = None,
-    published_peak: Point | None = None,
-    published_util: Sequence[Point] = (),
-    published_rates: Sequence[Point] = (),
+    series: Sequence[SweepSeries], title: str, overlay: SweepOverlay = SweepOverlay()
 ) -> MplFigure:
     """Figure 4 as a matplotlib figure (see :func:`sweep_figure`)."""
     n = max(len(series), 1)
@@ -182,10 +187,11 @@ def draw_sweep(
                              layout="constrained")
     with_entries: list[Any] = []
     for ax, one in zip(axes[:, 0], series, strict=False):
-        with_entries += _sweep_panel(ax, one, published_peak, published_util, published_rates)
+        with_entries += _sweep_panel(ax, one, overlay.published_peak, overlay.published_util,
+                                     overlay.published_rates)
     fig.suptitle(title, fontsize=11)
     # The note heads the legend under the panels: it never sits on a box plot.
-    legend_below(fig, *legend_entries(*with_entries), note=note)
+    legend_below(fig, *legend_entries(*with_entries), note=overlay.note)
     return fig
 
 
@@ -204,6 +210,5 @@ def sweep_figure(
     data) and the GPU utilisation on a second axis; the paper's values overlaid where they
     fall on the panel's scale and named in the legend where they do not. ``note`` (e.g. why
     NVML gave no utilisation) goes under the panels, where it covers no data."""
-    fig = draw_sweep(series, title, note=note, published_peak=published_peak,
-                     published_util=published_util, published_rates=published_rates)
-    return save(fig, png)
+    overlay = SweepOverlay(note, published_peak, published_util, published_rates)
+    return save(draw_sweep(series, title, overlay), png)
