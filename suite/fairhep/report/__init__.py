@@ -6,9 +6,12 @@
 * ``figures/*.png`` with the plotted data as ``figures/*.csv`` beside each,
 * ``tables/*.csv``: every table of the report.
 
-Incomplete campaigns are normal: a row without records says "missing" and why, a record that
-cannot be read or lacks the keys a section needs is listed by file name under "Problems" and
-left out. Statistics and verdict thresholds: :mod:`fairhep.stats`.
+Incomplete campaigns are normal: a table shows the rows that ran and names what did not in one
+line (:attr:`~fairhep.report.section.Table.not_run`); a record that cannot be read (a schema
+this reader does not know included) or lacks the keys a section needs is listed by file name
+under "Problems" and not counted. Records generated rather than measured (test fixtures,
+``provenance.generated``) are labelled :data:`GENERATED` wherever they show. Statistics and
+verdict thresholds: :mod:`fairhep.stats`.
 
 Inside: :mod:`~fairhep.report.recordset` reads the records, each module of
 :mod:`~fairhep.report.sections` builds one :class:`~fairhep.report.section.Section` (tables of
