@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fairhep.report import RecordSet, load_record_set, platform_label
+from fairhep.report import GENERATED, RecordSet, load_record_set, platform_label
 from fairhep.report.recordset import read_record
 from fairhep.results import ResultRecord, kinds, write_record
+from report_records import SITES, generated
 
 PROVENANCE = {
     "fairhep_version": "0.1.0",
@@ -24,8 +25,11 @@ def test_the_three_sites_by_kind(site_records: RecordSet, fixture_records) -> No
     for kind in kinds.REPORTED:
         assert counts[kind] == len(fixture_records(kind)) == len(site_records.of(kind))
     assert site_records.problems == ()
-    assert {r.platform for r in site_records.all()} == {"hal", "dgx", "thetagpu"}
-    sweep = next(r for r in site_records.of(kinds.BENCH_SWEEP) if r.platform == "thetagpu")
+    assert {r.platform for r in site_records.all()} == {generated(s) for s in SITES}
+    assert all(r.generated and r.generated.startswith("fixture: ") for r in site_records.all())
+    sweep = next(
+        r for r in site_records.of(kinds.BENCH_SWEEP) if r.platform == generated("thetagpu")
+    )
     assert sweep.gpu == "NVIDIA A100-SXM4-40GB"
     assert sweep.file.startswith("records/bench.sweep/") and sweep.file.endswith(".json")
 
@@ -37,6 +41,8 @@ def test_platform_is_the_site_else_the_gpu_else_the_host() -> None:
         "NVIDIA H100"
     )
     assert platform_label(ResultRecord("train", provenance=PROVENANCE)) == "node7"
+    made_up = {**PROVENANCE, "site": "hal", "generated": "fixture: drawn by a script"}
+    assert platform_label(ResultRecord("train", provenance=made_up)) == f"hal ({GENERATED})"
 
 
 def test_records_that_do_not_count_say_why(tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
-"""Report sections as objects: rows, verdicts and the numbers behind them, built from the
-recorded three-site records (tests/fixtures/records) without rendering anything.
+"""Report sections as objects: rows, cells, verdicts, "not run here" lines and the numbers
+behind them, built from the recorded records (tests/fixtures/records) without rendering.
 
 Expected numbers are recomputed here from the fixture JSON (statistics module, the normal tail
 written out with math.erfc), independently of fairhep.stats.
@@ -19,8 +19,8 @@ from fairhep.errors import ConfigError
 from fairhep.report import SECTIONS, Context, RecordSet, Section, build_sections
 from fairhep.report.section import Table, row
 from fairhep.report.sections import SectionSpec
+from report_records import SITES, generated
 
-SITES = ("hal", "dgx", "thetagpu")  # the fixtures' sites, in the paper's order
 VERDICTS = {"consistent", "tension", "inconsistent", "undetermined"}
 
 
@@ -30,6 +30,14 @@ def normal_sf(z: float) -> float:
 
 def verdict_of(p: float) -> str:
     return "consistent" if p >= 0.05 else "tension" if p >= 0.01 else "inconsistent"
+
+
+def mean_std(xs: list[float], digits: int = 4) -> str:
+    return f"{statistics.mean(xs):.{digits}f} ± {statistics.stdev(xs):.{digits}f}"
+
+
+def site_of(rec: dict) -> str:
+    return generated(rec["provenance"]["site"])
 
 
 def test_sections_are_listed_once_in_report_order(site_sections: dict[str, Section]) -> None:
@@ -48,6 +56,7 @@ def test_table4_rows_values_and_verdicts(
     t4 = sec.table("table4")
     paper = t4.one(Source="paper (this work)")
     assert paper["Val. accuracy"] == "0.9545 ± 0.0005" and paper.verdict is None
+    assert paper["p (accuracy ≥ 0.9550)"] == "12.69%"
     for site in SITES:
         recs = [
             r for r in fixture_records("train")
@@ -55,16 +64,18 @@ def test_table4_rows_values_and_verdicts(
         ]
         acc = [r["metrics"]["val_accuracy"] for r in recs]
         auc = [r["metrics"]["val_auc"] for r in recs]
-        ours = t4.one(Platform=site, Source="ours")
-        assert ours.values["n"] == len(recs)
+        ours = t4.one(Platform=generated(site), Source="fixture")
+        assert ours.values["n"] == len(recs) and ours["Seeds"] == str(len(recs))
         assert ours.values["accuracy_mean"] == pytest.approx(statistics.mean(acc), abs=1e-12)
         assert ours.values["accuracy_std"] == pytest.approx(statistics.stdev(acc), rel=1e-9)
+        assert ours["Val. accuracy"] == mean_std(acc) and ours["AUC"] == mean_std(auc)
         p_acc = normal_sf((0.9550 - statistics.mean(acc)) / statistics.stdev(acc))
         p_auc = normal_sf((0.9900 - statistics.mean(auc)) / statistics.stdev(auc))
         assert ours.values["p_accuracy"] == pytest.approx(p_acc, rel=1e-9)
         assert ours.values["p_auc"] == pytest.approx(p_auc, rel=1e-9)
+        assert ours["p (accuracy ≥ 0.9550)"] == f"{100 * p_acc:.2f}%"
         assert ours.verdict == verdict_of(min(p_acc, p_auc)) == ours["Verdict"]
-        assert ours.missing is None
+    assert t4.not_run == ""
     # The candidate p-value methods on the paper's own numbers (stats module docstring).
     methods = sec.table("table4_p_methods")
     assert {r["Method"]: r.verdict for r in methods.rows} == {
@@ -74,28 +85,35 @@ def test_table4_rows_values_and_verdicts(
     assert all(f.png.is_file() and f.csv.is_file() for f in sec.figures)
 
 
-def test_table57_cells_missing_rows_and_spread(
+def test_table57_cells_not_run_line_and_spread(
     site_sections: dict[str, Section], fixture_records
 ) -> None:
     sec = site_sections["table57"]
     main, spread = sec.table("table57"), sec.table("table57_spread")
-    gap = main.one(Split="points", Platform="thetagpu", Source="ours")
-    assert gap.verdict == "missing"
-    assert gap.missing == "missing: no train records with split=points on thetagpu"
-    assert gap.values == {}
+    # The fixtures' deliberate gap is one line, not a grey row.
+    assert main.not_run == "points on thetagpu (no train records with that split there)"
+    assert all(r.verdict != "missing" for r in main.rows)
     assert not main.where(Split="files", Platform="dgx")  # neither published nor measured
     published = {(r["Split"], r["Platform"]): r for r in main.where(Source="paper")}
-    measured = [r for r in main.where(Source="ours") if r.missing is None]
+    assert published[("points", "thetagpu")]["Train (valid) time/epoch [s]"] == "233.97 (10.8)"
+    assert published[("files", "hal")]["Val. loss"] == "0.11757"
+    measured = main.where(Source="fixture")
     assert len(measured) == 6 and all(r.verdict in VERDICTS for r in measured)
     for r in measured:
+        site = r["Platform"].split(" ")[0]
         recs = [
             x for x in fixture_records("train")
-            if x["provenance"]["site"] == r["Platform"] and x["config"]["split"] == r["Split"]
+            if x["provenance"]["site"] == site and x["config"]["split"] == r["Split"]
         ]
         acc = [x["metrics"]["val_accuracy"] for x in recs]
         auc = [x["metrics"]["val_auc"] for x in recs]
-        assert r.values["runs"] == len(recs)
-        pub = published[(r["Split"], r["Platform"])]
+        assert r.values["runs"] == len(recs) and r["Runs"] == str(len(recs))
+        assert r["Val. loss"] == mean_std([x["metrics"]["val_loss"] for x in recs])
+        tt = statistics.mean(x["timings"]["train_s_per_epoch"] for x in recs)
+        tv = statistics.mean(x["timings"]["valid_s_per_epoch"] for x in recs)
+        assert r["Train (valid) time/epoch [s]"] == f"{tt:.1f} ({tv:.1f})"
+        assert r["Epochs"] == f"{statistics.mean(x['metrics']['epochs'] for x in recs):.1f}"
+        pub = published[(r["Split"], site)]
         ps = []
         for vals, key, col in ((acc, "p_accuracy", "Val. accuracy"), (auc, "p_auc", "AUC")):
             z = (statistics.mean(vals) - float(pub[col])) / (
@@ -110,38 +128,44 @@ def test_table57_cells_missing_rows_and_spread(
         Source="paper (Table 7)", Within="kfold", Quantity="accuracy", Comparison="across platforms"
     )
     assert paper_kfold.values["statistic"] == pytest.approx(9.92, abs=0.005)
+    assert paper_kfold["Statistic"] == "9.92"
     assert paper_kfold.values["p"] == pytest.approx(math.exp(-9.92 / 2), rel=1e-3)
     assert paper_kfold.verdict == "inconsistent"
     ours = spread.one(
-        Source="ours", Within="kfold", Quantity="accuracy", Comparison="across platforms"
+        Source="fixture", Within="kfold", Quantity="accuracy", Comparison="across platforms"
     )
-    assert ours["Groups"] == "hal, dgx, thetagpu" and ours["Method"].startswith("one-way ANOVA")
-    assert ours.values["dof"] == 2
+    assert ours["Groups"] == ", ".join(generated(s) for s in SITES)
+    assert ours["Method"].startswith("one-way ANOVA") and ours.values["dof"] == 2
+    assert spread.not_run == ""
 
 
-def test_table8_parity_timings_and_skipped(
+def test_table8_parity_timings_and_what_did_not_run(
     site_sections: dict[str, Section], fixture_records
 ) -> None:
     sec = site_sections["table8"]
     ours = sec.table("table8")
     for rec in fixture_records("bench.frameworks"):
-        site, backend, device = (
-            rec["provenance"]["site"], rec["config"]["backend"], rec["config"]["device"]
+        shown = ours.where(
+            Platform=site_of(rec), Backend=rec["config"]["backend"], Device=rec["config"]["device"]
         )
-        shown = ours.where(Platform=site, Backend=backend, Device=device)
         if rec["status"] != "ok":
             assert not shown
             continue
         (r,) = shown
         m = rec["metrics"]
         assert r.values["time_per_batch_128_s"] == m["time_per_batch"]["128"]["median_s"]
-        assert r.values["accuracy"] == m["accuracy"]
-    assert ours.one(Platform="thetagpu", Backend="torch", Device="cpu").verdict == "reference"
-    assert ours.one(Platform="thetagpu", Backend="tensorrt").verdict == "parity"
-    (skipped,) = sec.table("table8_skipped").rows
-    assert skipped["Platform"] == "hal" and skipped["Backend"] == "tensorrt"
-    assert skipped.verdict == "skipped"
-    assert "TensorRT is not installed" in (skipped.missing or "")
+        assert r["Time/batch 128 [ms]"] == f"{1e3 * m['time_per_batch']['128']['median_s']:.3f}"
+        assert r.values["accuracy"] == m["accuracy"] and r["Accuracy"] == f"{m['accuracy']:.5f}"
+    assert ours.one(Platform=generated("thetagpu"), Backend="torch", Device="cpu").verdict == (
+        "reference"
+    )
+    assert ours.one(Platform=generated("thetagpu"), Backend="tensorrt").verdict == "parity"
+    # The backend hal could not run: one line with the run's reason, no grey row.
+    assert ours.not_run == (
+        f"tensorrt on {generated('hal')} (TensorRT is not installed in the cuda11-ppc64le "
+        "stack (NVIDIA ships no ppc64le wheel))"
+    )
+    assert [t.name for t in sec.tables] == ["table8_published", "table8"]
     apptainer = sec.table("table8_published").where(**{"Test data": "apptainer"})
     assert [r.verdict for r in apptainer] == [
         "reference", "accuracy differs; AUC differs", "accuracy differs; AUC differs",
@@ -158,18 +182,23 @@ def test_figure4_peaks_verdicts_and_figures(
     sweeps = fixture_records("bench.sweep")
     assert len(table.rows) == len(sweeps) == len(sec.figures)
     for rec in sweeps:
-        site, backend = rec["provenance"]["site"], rec["config"]["backend"]
-        r = table.one(Platform=site, Backend=backend)
-        assert r.values["peak_jets_per_s"] == rec["metrics"]["peak_jets_per_s"]
-        assert r.values["ratio"] == pytest.approx(rec["metrics"]["peak_jets_per_s"] / 35000)
-        fig = next(f for f in sec.figures if f.png.stem == f"figure4_{site}_{backend}")
+        backend, m = rec["config"]["backend"], rec["metrics"]
+        r = table.one(Platform=site_of(rec), Backend=backend)
+        assert r.values["peak_jets_per_s"] == m["peak_jets_per_s"]
+        assert r["Peak jets/s (batch)"] == f"{m['peak_jets_per_s']:.0f} ({m['peak_batch_size']})"
+        assert r.values["ratio"] == pytest.approx(m["peak_jets_per_s"] / 35000)
+        assert r["Ratio"] == f"{m['peak_jets_per_s'] / 35000:.2f}"
+        fig = next(f for f in sec.figures if f.title.startswith(f"{backend} on {site_of(rec)}"))
         with fig.csv.open() as fh:
             lines = list(csv.reader(fh))
         assert tuple(lines[0]) == plots.SWEEP_CSV_COLUMNS
-        assert len(lines) == 1 + len(rec["metrics"]["points"])
-    assert table.one(Backend="tensorrt").verdict == "consistent"
-    assert table.one(Platform="hal").verdict == "not comparable (paper: TensorRT)"
-    assert not sec.problems
+        assert len(lines) == 1 + len(m["points"])
+    trt = table.one(Backend="tensorrt")
+    assert trt.verdict == "consistent" and trt["Paper peak"] == "35000 (1200)"
+    hal = table.one(Platform=generated("hal"))
+    assert hal.verdict == "not comparable (paper: TensorRT)"
+    assert hal["NVML"].startswith("no: NVML unavailable")
+    assert not sec.problems and table.not_run == ""
 
 
 def test_evaluation_and_the_smaller_sections(
@@ -177,41 +206,150 @@ def test_evaluation_and_the_smaller_sections(
 ) -> None:
     ev = site_sections["evaluate"].table("evaluate")
     for rec in fixture_records("evaluate"):
-        r = ev.one(Platform=rec["provenance"]["site"])
+        r = ev.one(Platform=site_of(rec))
         assert r.values["auc"] == rec["metrics"]["auc"]
+        assert r["AUC"] == f"{rec['metrics']['auc']:.5f}"
         assert r.verdict in VERDICTS  # 1.8 M test jets: compared with the paper
     (roc,) = site_sections["evaluate"].figures
     assert roc.png.name == "roc.png"
+    assert len(roc.csv.read_text().splitlines()) == 1 + sum(
+        len(r["metrics"]["roc"]["fpr"]) for r in fixture_records("evaluate")
+    )
     assert len(site_sections["bench_default"].table("bench_default").rows) == 3
     prov = site_sections["provenance"].table("provenance")
-    assert prov.one(Platform="hal")["Arch"] == "ppc64le"
-    assert prov.column("Platform") == list(SITES)
+    hal = prov.one(Platform=generated("hal"))
+    assert hal["Arch"] == "ppc64le" and hal["Driver"] == "470.57.02" and hal["tensorrt"] == "–"
+    assert hal["Records"] == str(sum(site_of(r) == hal["Platform"] for k in (
+        "train", "evaluate", "bench.default", "bench.frameworks", "bench.sweep"
+    ) for r in fixture_records(k)))
+    theta = prov.one(Platform=generated("thetagpu"))
+    assert theta["GPU"] == "NVIDIA A100-SXM4-40GB" and theta["CUDA"] == "11.8"
+    assert prov.column("Platform") == [generated(s) for s in SITES]
     campaign = site_sections["campaign"].table("campaign")
-    assert campaign.one().missing == "missing: no campaign.task records (ad-hoc runs)"
+    assert campaign.rows == () and campaign.not_run == (
+        "no campaign.task records (ad-hoc runs write none)"
+    )
     xai = site_sections["xai"]
     assert [t.name for t in xai.tables] == ["table9_published", "table10_published"]
 
 
-def test_an_empty_record_set_gives_missing_rows_that_say_why(tmp_path: Path) -> None:
+def test_generated_fixtures_are_labelled_wherever_they_appear(
+    site_sections: dict[str, Section], fixture_records
+) -> None:
+    why = fixture_records("train")[0]["provenance"]["generated"]
+    assert why.startswith("fixture: ")
+    # Every row of ours in a table with a platform names the platform as generated...
+    ours = [
+        (t.name, r)
+        for sec in site_sections.values()
+        for t in sec.tables
+        if "Platform" in t.headers and not t.name.endswith("_published")
+        for r in t.rows
+        if not r.cells.get("Source", "").startswith("paper")
+    ]
+    assert len(ours) > 30
+    assert {r["Platform"] for _, r in ours} == {generated(s) for s in SITES}
+    # ... no row calls them ours ...
+    assert not [
+        r for sec in site_sections.values() for t in sec.tables for r in t.rows
+        if r.cells.get("Source", "").startswith("ours")
+    ]
+    # ... every figure drawn from them says so, and the provenance gives the reason.
+    figures = [f for sec in site_sections.values() for f in sec.figures]
+    assert all(
+        "generated fixture, not a measurement" in (f.title + f.csv.read_text()) for f in figures
+    )
+    prov = site_sections["provenance"].table("provenance")
+    assert set(prov.column("Measured")) == {f"no: generated fixture, not a measurement ({why})"}
+
+
+def test_measured_records_are_not_labelled_generated(real_sections: dict[str, Section]) -> None:
+    prov = real_sections["provenance"].table("provenance")
+    assert prov.column("Platform") == ["local"] and prov.column("Measured") == ["yes"]
+    t4 = real_sections["table4"].table("table4")
+    assert {r["Source"] for r in t4.rows} == {"paper (this work)", "paper (original model)", "ours"}
+
+
+def test_make_run_shows_what_ran_and_folds_the_rest_into_one_line_per_table(
+    make_run_sections: dict[str, Section],
+) -> None:
+    """`make run` leaves one bench.default and one train record: every table shows the rows
+    that ran (and the paper's), none is a grey "missing" row, and each says in one line what
+    did not run here."""
+    secs = make_run_sections
+    rows = [r for sec in secs.values() for t in sec.tables for r in t.rows]
+    assert not [r for r in rows if r.verdict == "missing" or r.missing is not None]
+    local = [r for r in rows if r.cells.get("Platform") == "local"]
+    assert {r["Platform"] for r in local} == {"local"} and len(local) == 4
+    t4 = secs["table4"].table("table4")
+    assert t4.one(Platform="local")["Verdict"] == "undetermined (needs ≥ 2 seeds)"
+    assert t4.not_run == ""
+    t57 = secs["table57"].table("table57")
+    assert t57.one(Platform="local")["Verdict"] == "no published value"
+    assert len(t57.where(Source="paper")) == 7
+    assert t57.not_run == (
+        "kfold on hal, dgx, thetagpu; files on hal; points on hal, dgx, thetagpu "
+        "(no train records with that split there)"
+    )
+    assert secs["table57"].table("table57_spread").not_run.startswith("the spread of ours")
+    not_run = {
+        (sid, t.name): t.not_run for sid, sec in secs.items() for t in sec.tables if not t.rows
+    }
+    assert not_run == {
+        ("table8", "table8"):
+            "no bench.frameworks records with status ok (`fairhep bench --frameworks`)",
+        ("figure4", "figure4"): "no bench.sweep records (`fairhep bench --batch-sweep`)",
+        ("evaluate", "evaluate"): "no evaluate records (`fairhep evaluate --run RUN --data DIR`)",
+        ("campaign", "campaign"): "no campaign.task records (ad-hoc runs write none)",
+    }
+    assert secs["bench_default"].table("bench_default").one(Platform="local").verdict is None
+    (roc,) = secs["evaluate"].figures  # the bench's own ROC curve
+    assert "local (bench default, synthetic)" in roc.csv.read_text()
+
+
+def test_skipped_backends_of_a_cpu_node_are_one_line_with_their_reasons(
+    real_sections: dict[str, Section],
+) -> None:
+    f4 = real_sections["figure4"].table("figure4")
+    assert {r["Backend"] for r in f4.rows} == {"torch", "onnxruntime"}
+    assert all(r.verdict == "not comparable (paper: TensorRT)" for r in f4.rows)
+    line = f4.not_run
+    assert "torch-cuda (CUDA: this torch build has no CUDA support" in line
+    assert "tensorrt-fp32, tensorrt-fp16 (tensorrt: module not installed)" in line
+    assert "onnxruntime-cuda (onnxruntime: CUDAExecutionProvider not in this build" in line
+    t8 = real_sections["table8"].table("table8")
+    assert t8.not_run == line  # the same backends could not run for either
+    assert {(r["Backend"], r["Parity"]) for r in t8.rows} == {
+        ("torch", "reference"), ("onnxruntime", "parity"),
+    }
+    assert all(r["vs paper"].startswith("n/a (") for r in t8.rows)
+    # Three evaluated runs on one platform: each ROC curve is named by its run.
+    (roc,) = real_sections["evaluate"].figures
+    labels = {line.split(",")[0] for line in roc.csv.read_text().splitlines()[1:]}
+    assert {"local: train-s0-kfold-f0", "local: train-s0-files-f0"} <= labels
+
+
+def test_an_empty_record_set_says_in_one_line_per_table_what_did_not_run(
+    tmp_path: Path,
+) -> None:
     sections = {s.id: s for s in build_sections(Context(RecordSet(()), tmp_path))}
     expected = {
-        ("table4", "table4"): "missing: no train records with split=kfold, fold=0",
-        ("table8", "table8"): "missing: no bench.frameworks records with status ok "
-        "(run `fairhep bench --frameworks`)",
-        ("figure4", "figure4"): "missing: no bench.sweep records "
-        "(run `fairhep bench --batch-sweep`)",
-        ("evaluate", "evaluate"): "missing: no evaluate records (run `fairhep evaluate`)",
-        ("bench_default", "bench_default"): "missing: no bench.default records "
-        "(run `fairhep bench`)",
+        ("table4", "table4"): "no train records with split kfold, fold 0 "
+        "(`fairhep train --seed S`, several seeds)",
+        ("table8", "table8"): "no bench.frameworks records with status ok "
+        "(`fairhep bench --frameworks`)",
+        ("figure4", "figure4"): "no bench.sweep records (`fairhep bench --batch-sweep`)",
+        ("evaluate", "evaluate"): "no evaluate records (`fairhep evaluate --run RUN --data DIR`)",
+        ("bench_default", "bench_default"): "no bench.default records (`fairhep bench`)",
+        ("provenance", "provenance"): "no records",
     }
     for (sid, name), why in expected.items():
-        (r,) = [r for r in sections[sid].table(name).rows if r.missing is not None]
-        assert r.missing == why and r.verdict == "missing"
+        t = sections[sid].table(name)
+        assert t.not_run == why
+        assert all(r.cells.get("Source", "paper").startswith("paper") for r in t.rows)
     t57 = sections["table57"].table("table57")
-    assert {r.missing for r in t57.where(Source="ours")} == {
-        f"missing: no train records with split={s} on {p}"
-        for s, p in ({(r["Split"], r["Platform"]) for r in t57.where(Source="paper")})
-    }
+    assert {r["Source"] for r in t57.rows} == {"paper"}
+    assert t57.not_run.startswith("kfold on hal, dgx, thetagpu; files on hal; points on ")
     # Nothing measured, nothing drawn (Tables 5/7 still plot the paper's own rows).
     assert not any(sections[sid].figures for sid in ("table4", "table8", "figure4", "evaluate"))
 
@@ -238,6 +376,7 @@ def test_tables_keep_rows_and_headers_together() -> None:
     t = Table("t", headers, (row(headers, ["hal", "consistent"], "consistent"),))
     assert t.column("Verdict") == ["consistent"]
     assert t.one(Platform="hal").texts == ("hal", "consistent")
+    assert t.not_run == ""
     with pytest.raises(ValueError, match="2 columns"):
         row(headers, ["hal"])
     with pytest.raises(ValueError, match="not its headers"):

@@ -6,9 +6,12 @@
 * ``figures/*.png`` with the plotted data as ``figures/*.csv`` beside each,
 * ``tables/*.csv``: every table of the report.
 
-Incomplete campaigns are normal: a row without records says "missing" and why, a record that
-cannot be read or lacks the keys a section needs is listed by file name under "Problems" and
-left out. Statistics and verdict thresholds: :mod:`fairhep.stats`.
+Incomplete campaigns are normal: a table shows the rows that ran and names what did not in one
+line (:attr:`~fairhep.report.section.Table.not_run`); a record that cannot be read (a schema
+this reader does not know included) or lacks the keys a section needs is listed by file name
+under "Problems" and not counted. Records generated rather than measured (test fixtures,
+``provenance.generated``) are labelled :data:`GENERATED` wherever they show. Statistics and
+verdict thresholds: :mod:`fairhep.stats`.
 
 Inside: :mod:`~fairhep.report.recordset` reads the records, each module of
 :mod:`~fairhep.report.sections` builds one :class:`~fairhep.report.section.Section` (tables of
@@ -26,6 +29,7 @@ from fairhep.errors import ConfigError
 from fairhep.report import render
 from fairhep.report.context import Context
 from fairhep.report.recordset import (
+    GENERATED,
     Record,
     RecordSet,
     load_record_set,
@@ -34,10 +38,12 @@ from fairhep.report.recordset import (
 )
 from fairhep.report.section import Row, Section, Table
 from fairhep.report.sections import SECTIONS, build_sections
+from fairhep.writable import ensure_writable
 
 FIGURES_DIR = "figures"
 
 __all__ = [
+    "GENERATED",
     "SECTIONS",
     "Context",
     "Record",
@@ -48,6 +54,7 @@ __all__ = [
     "build_report",
     "build_sections",
     "load_record_set",
+    "notices",
     "platform_label",
     "results_dirs",
 ]
@@ -65,8 +72,8 @@ def build_report(
         raise ConfigError(
             f"unknown p-value method {p_method!r}; use one of {', '.join(stats.P_VALUE_METHODS)}"
         )
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    # Before any record is read: an unwritable --out costs one line, not a traceback.
+    out = ensure_writable(Path(out), "report directory", "choose another with --out")
     records = load_record_set([Path(d) for d in results_dirs])
     ctx = Context(records, out / FIGURES_DIR, p_method, published_dir)
     sections = build_sections(ctx)
@@ -79,5 +86,22 @@ def build_report(
         problems=list(dict.fromkeys(problems)),
         sections=sections,
         out=out,
+        not_counted=len(records.problems),
+        notices=notices(records),
     )
     return render.write(page)
+
+
+def notices(records: RecordSet) -> list[str]:
+    """What the reader must know before reading the tables: how many records were generated
+    (test fixtures) rather than measured, and why."""
+    made_up = [r for r in records.all() if r.generated]
+    if not made_up:
+        return []
+    whys = "; ".join(dict.fromkeys(str(r.generated) for r in made_up))
+    line = (
+        f"{len(made_up)} of {len(records.all())} records are generated test fixtures, not "
+        f"measurements (provenance.generated: {whys}). Their rows, curves and provenance "
+        f"are labelled '{GENERATED}'."
+    )
+    return [line]

@@ -50,6 +50,15 @@ def backend_sort(r: Record) -> tuple[int, str, str, str]:
     )
 
 
+def source(recs: Iterable[Record]) -> str:
+    """What a row of our runs is: "ours" (measured), "fixture" (generated, see
+    :data:`~fairhep.report.recordset.GENERATED`) or "ours + fixture"."""
+    made_up = [r.generated is not None for r in recs]
+    if not any(made_up):
+        return "ours"
+    return "fixture" if all(made_up) else "ours + fixture"
+
+
 def n_train(r: Record) -> float | None:
     return num(r.config, "split_detail", "n_train")
 
@@ -123,3 +132,25 @@ def latest_per(recs: Iterable[Record], key: Callable[[Record], K]) -> list[Recor
         if k not in best or r.record.created > best[k].record.created:
             best[k] = r
     return list(best.values())
+
+
+def skipped_backends(recs: Iterable[Record]) -> str:
+    """The runs among ``recs`` that could not run, grouped by the reason they give, as one
+    line: ``"tensorrt-fp32, tensorrt-fp16 (tensorrt: module not installed); torch-cuda (…)"``;
+    each named with its platform where ``recs`` come from several. "" when all ran."""
+    recs = list(recs)
+    skipped = sorted(
+        (r for r in recs if r.record.status != "ok"), key=lambda r: platform_sort(r.platform)
+    )
+    several = len({r.platform for r in recs}) > 1
+    by_reason: dict[str, list[str]] = defaultdict(list)
+    for r in skipped:
+        status = f"status {r.record.status}"
+        for s in r.record.skipped or [{"what": str(r.config.get("backend")), "reason": status}]:
+            what = str(s.get("what") or r.config.get("backend"))
+            by_reason[str(s.get("reason") or status)].append(
+                f"{what} on {r.platform}" if several else what
+            )
+    return "; ".join(
+        f"{', '.join(dict.fromkeys(whats))} ({why})" for why, whats in by_reason.items()
+    )

@@ -20,6 +20,9 @@ from fairhep.results import read_record as read_result_record
 
 # How deep below a given directory results directories are looked for (campaign/<site>/<task>).
 _SEARCH_DEPTH = 5
+# What a record whose provenance says ``generated`` (test fixtures: "fixture: <why>") is
+# called wherever the report shows it: its platform label carries it.
+GENERATED = "generated fixture, not a measurement"
 
 
 @dataclass(frozen=True, eq=False)  # one record read from one file: identity is equality
@@ -41,6 +44,12 @@ class Record:
     @property
     def timings(self) -> dict[str, Any]:
         return self.record.timings or {}
+
+    @property
+    def generated(self) -> str | None:
+        """Why this record is made up rather than measured (``provenance.generated``), or None
+        for a measurement."""
+        return generated(self.record)
 
     @property
     def gpu(self) -> str:
@@ -72,16 +81,25 @@ class RecordSet:
         return {k: len(self.of(k)) for k in sorted(set(kinds.REPORTED) | set(self.records))}
 
 
+def generated(record: ResultRecord) -> str | None:
+    """``provenance.generated``: why a record was made up (a test fixture), None if measured."""
+    why = (record.provenance or {}).get("generated")
+    return str(why) if why else None
+
+
 def platform_label(record: ResultRecord) -> str:
-    """``provenance.site``, else the first GPU's model, else the host name."""
+    """``provenance.site``, else the first GPU's model, else the host name; a generated
+    record's label says so (:data:`GENERATED`), so that every table and figure does."""
     prov = record.provenance or {}
-    if prov.get("site"):
-        return str(prov["site"])
     gpu = prov.get("gpu") or {}
     devices = gpu.get("devices") or []
-    if gpu.get("available") and devices and devices[0].get("name"):
-        return str(devices[0]["name"])
-    return str(prov.get("host") or "unknown")
+    if prov.get("site"):
+        label = str(prov["site"])
+    elif gpu.get("available") and devices and devices[0].get("name"):
+        label = str(devices[0]["name"])
+    else:
+        label = str(prov.get("host") or "unknown")
+    return f"{label} ({GENERATED})" if generated(record) else label
 
 
 def results_dirs(dirs: Iterable[Path]) -> list[Path]:

@@ -12,6 +12,7 @@ import jinja2
 
 from fairhep import __version__, stats
 from fairhep.plots import write_csv
+from fairhep.report.recordset import GENERATED
 from fairhep.report.section import Section
 
 MARKDOWN = "report.md"
@@ -30,6 +31,8 @@ class Page:
     problems: Sequence[str]
     sections: Sequence[Section]
     out: Path  # the report directory: figure paths are written relative to it
+    not_counted: int = 0  # records found but not read or not used (each named in problems)
+    notices: Sequence[str] = ()  # what a reader must know first (generated records, ...)
     generated: str = field(
         default_factory=lambda: datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
     )
@@ -65,6 +68,7 @@ def _environment() -> jinja2.Environment:
     env.filters["md"] = _md_cell
     env.filters["b64"] = _b64
     env.filters["rel"] = _rel
+    env.globals["generated_label"] = GENERATED
     return env
 
 

@@ -59,10 +59,17 @@ def row(
 
 @dataclass(frozen=True)
 class Table:
+    """Rows that ran (and the paper's rows), and ``not_run``: what the table would also show
+    but no record here gave, folded into one short line ("" when nothing is missing), e.g.
+    ``"kfold on dgx, thetagpu; points on hal (no train records there)"``. The renderers
+    print it under the table as "Not run here: ..."; a table with no rows prints only that.
+    """
+
     name: str  # file stem of its CSV (tables/<name>.csv) and its HTML id (t-<name>)
     headers: tuple[str, ...]
     rows: tuple[Row, ...]
     caption: str = ""
+    not_run: str = ""
 
     def __post_init__(self) -> None:
         for r in self.rows:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from fairhep.report.context import Context
-from fairhep.report.format import MISSING, NONE
+from fairhep.report.format import NONE
 from fairhep.report.grouping import platform_sort
 from fairhep.report.section import Section, Table, row
 from fairhep.results import kinds
@@ -40,13 +40,17 @@ def build(ctx: Context) -> Section:
             groups.items(), key=lambda kv: (platform_sort(kv[0][0]), kv[0][1:])
         )
     ]
-    if not rows:
-        why = "missing: no campaign.task records (ad-hoc runs)"
-        rows.append(row(HEADERS, [MISSING, NONE, NONE, "0", why], missing=why))
     return Section(
         ID,
         "Campaign tasks",
         "Tasks that finished (a `campaign.task` record each), per platform, "
         "campaign and task kind. Ad-hoc runs write none.",
-        tables=(Table("campaign", HEADERS, tuple(rows)),),
+        tables=(
+            Table(
+                "campaign",
+                HEADERS,
+                tuple(rows),
+                not_run="" if rows else "no campaign.task records (ad-hoc runs write none)",
+            ),
+        ),
     )

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 from fairhep import stats
 from fairhep.plots import Figure, roc_figure
 from fairhep.report.context import Context
-from fairhep.report.format import MISSING, NONE, finite, fmt, fmt_p, num, worst
+from fairhep.report.format import NONE, finite, fmt, fmt_p, num, worst
 from fairhep.report.grouping import latest_per, platform_sort
 from fairhep.report.recordset import Record
 from fairhep.report.section import Row, Section, Table, row
@@ -18,6 +19,7 @@ HEADERS = ("Platform", "Run", "Accuracy", "AUC", "Jets", "Jets/s", "Verdict vs p
 # A verdict against the paper needs (nearly) its 1.8 M test jets.
 FULL_TEST_SET_MIN_JETS = 1_000_000
 Curves = dict[str, tuple[list[float], list[float], float | None]]
+NOT_RUN = "no evaluate records (`fairhep evaluate --run RUN --data DIR`)"
 
 
 def build(ctx: Context) -> Section:
@@ -31,19 +33,21 @@ def build(ctx: Context) -> Section:
         ctx.records.of(kinds.EVALUATE),
         lambda r: (r.platform, r.config.get("run"), r.config.get("data")),
     )
+    per_platform = Counter(r.platform for r in recs)
     for r in sorted(recs, key=lambda r: platform_sort(r.platform)):
         rows.append(_row(r, paper, sigma))
         roc = _roc(r)
         if roc is not None:
-            label = r.platform if r.platform not in curves else f"{r.platform} {r.file}"
-            curves[label] = (*roc, num(r.metrics, "auc"))
+            # A platform with several evaluated runs names each curve by its run.
+            label = r.platform if per_platform[r.platform] == 1 else f"{r.platform}: {_run(r)}"
+            curves[label if label not in curves else f"{label} ({r.file})"] = (
+                *roc,
+                num(r.metrics, "auc"),
+            )
     for r in ctx.records.of(kinds.BENCH_DEFAULT):
         roc, auc = _roc(r), num(r.metrics, "auc")
         if roc is not None and auc:
             curves[f"{r.platform} (bench default, synthetic)"] = (*roc, auc)
-    if not rows:
-        why = "missing: no evaluate records (run `fairhep evaluate`)"
-        rows.append(row(HEADERS, [MISSING, NONE, MISSING, MISSING, NONE, NONE, why], missing=why))
     figures: tuple[Figure, ...] = ()
     if curves:
         figures = (roc_figure(ctx.fig_dir, "roc", curves),)
@@ -54,7 +58,7 @@ def build(ctx: Context) -> Section:
         f"{paper[1]}. Verdict for ≥ 1 M test jets: our model vs the paper's, with the "
         f"seed spread of Table 4 ({t4['val_accuracy_std']} / {t4['val_auc_std']}) "
         f"as the error.",
-        tables=(Table("evaluate", HEADERS, tuple(rows)),),
+        tables=(Table("evaluate", HEADERS, tuple(rows), not_run="" if rows else NOT_RUN),),
         figures=figures,
     )
 
@@ -73,7 +77,7 @@ def _row(r: Record, paper: tuple[float, float], sigma: tuple[float, float]) -> R
         text = f"n/a ({int(n or 0)} jets, not the 1.8 M test set)"
     cells = [
         r.platform,
-        Path(str(r.config.get("run", NONE))).name,
+        _run(r),
         fmt(acc, 5),
         fmt(auc, 5),
         NONE if n is None else str(int(n)),
@@ -81,6 +85,10 @@ def _row(r: Record, paper: tuple[float, float], sigma: tuple[float, float]) -> R
         text,
     ]
     return row(HEADERS, cells, verdict, values=values)
+
+
+def _run(r: Record) -> str:
+    return Path(str(r.config.get("run", NONE))).name
 
 
 def _roc(r: Record) -> tuple[list[float], list[float]] | None:

@@ -9,8 +9,8 @@ from typing import Any
 
 from fairhep.plots import Figure, SweepSeries, sweep_figure, write_sweep_csv
 from fairhep.report.context import Context
-from fairhep.report.format import MISSING, NONE, finite, num
-from fairhep.report.grouping import platform_sort
+from fairhep.report.format import NONE, finite, num
+from fairhep.report.grouping import platform_sort, skipped_backends
 from fairhep.report.recordset import Record
 from fairhep.report.section import Row, Section, Table, row
 from fairhep.results import kinds
@@ -33,6 +33,7 @@ HEADERS = (
 # A peak within this factor of the paper's counts as consistent (TensorRT on an A100 only).
 CONSISTENT_RATIO = (0.8, 1.25)
 Point = tuple[float, float]
+NOT_RUN = "no bench.sweep records (`fairhep bench --batch-sweep`)"
 
 
 def build(ctx: Context) -> Section:
@@ -54,8 +55,7 @@ def build(ctx: Context) -> Section:
     recs = ctx.records.of(kinds.BENCH_SWEEP)
     for r in sorted(recs, key=lambda r: (platform_sort(r.platform), str(r.config.get("backend")))):
         if r.record.status != "ok":
-            rows.append(_skipped(r, peak))
-            continue
+            continue  # named in the table's "not run here" line
         points = [
             p
             for p in r.metrics.get("points") or []
@@ -80,18 +80,19 @@ def build(ctx: Context) -> Section:
             points,
         )
         title = f"{backend} on {r.platform} ({r.gpu})"
+        nvml = r.metrics.get("nvml") or {}
         png = sweep_figure(
             ctx.fig_dir / f"{safe}.png",
             [series],
             title,
+            note=None if nvml.get("available") else
+            f"GPU utilisation: {nvml.get('reason') or 'not recorded'}",
             published_peak=peak,
             published_util=pub_util if trt else (),
             published_rates=pub_rates if trt else (),
         )
         figures.append(Figure(title, png, write_sweep_csv(ctx.fig_dir / f"{safe}.csv", [series])))
-    if not rows:
-        why = "missing: no bench.sweep records (run `fairhep bench --batch-sweep`)"
-        rows.append(row(HEADERS, [MISSING, *[NONE] * 10, why], missing=why))
+    not_run = skipped_backends(recs) if recs else NOT_RUN
     return Section(
         ID,
         "Figure 4 — throughput and GPU utilisation vs batch size",
@@ -100,28 +101,10 @@ def build(ctx: Context) -> Section:
         f"{peak[1]:.0f} jets/s at batch {peak[0]:.0f}, utilisation 100 % from batch "
         f"{f4['saturation']['batch_size']}. Verdict only for TensorRT on an A100: "
         f"peak within a factor 0.8–1.25 of the paper's.",
-        tables=(Table("figure4", HEADERS, tuple(rows)),),
+        tables=(Table("figure4", HEADERS, tuple(rows), not_run=not_run),),
         figures=tuple(figures),
         problems=tuple(problems),
     )
-
-
-def _skipped(r: Record, peak: Point) -> Row:
-    reasons = (
-        "; ".join(f"{s.get('what')}: {s.get('reason')}" for s in r.record.skipped)
-        or f"status {r.record.status}"
-    )
-    cells = [
-        r.platform,
-        r.gpu,
-        str(r.config.get("backend")),
-        *[NONE] * 3,
-        MISSING,
-        f"{peak[1]:.0f}",
-        *[NONE] * 3,
-        f"skipped: {reasons}",
-    ]
-    return row(HEADERS, cells, "skipped", missing=reasons)
 
 
 def _measured(r: Record, points: Sequence[dict[str, Any]], paper: Point) -> Row:

@@ -21,6 +21,7 @@ from fairhep.report.grouping import (
     paper_like,
     platform_sort,
     run_identity,
+    source,
     split_sort,
 )
 from fairhep.report.recordset import Record
@@ -68,34 +69,35 @@ def build(ctx: Context) -> Section:
     ours: dict[Cell, list[Record]] = defaultdict(list)
     for r in ctx.records.of(kinds.TRAIN):
         ours[(str(r.config.get("split", "kfold")), r.platform)].append(r)
-    # Our platform labels that name a published platform share its rows.
-    by_key: dict[Cell, list[Record]] = defaultdict(list)
-    for (split, plat), recs in ours.items():
-        by_key[(split, published.platform_key(plat) or plat)] += recs
+    # Our platforms that name a published one ("hal", "hal (generated fixture, ...)") sit
+    # beside its row; each keeps its own row.
+    by_key: dict[Cell, list[str]] = defaultdict(list)
+    for split, plat in ours:
+        by_key[(split, published.platform_key(plat) or plat)].append(plat)
     labels = ctx.setup_labels()
     several_setups = len(set(labels.values())) > 1
     rows: list[Row] = []
+    not_run: dict[str, list[str]] = defaultdict(list)
     fig_acc: Bars = defaultdict(dict)
     fig_auc: Bars = defaultdict(dict)
-    for split, plat in sorted(
+    for split, key in sorted(
         set(by_key) | set(pub_cells), key=lambda k: (split_sort(k[0]), platform_sort(k[1]))
     ):
-        pubrow = pub_cells.get((split, plat))
-        cell = by_setup(labels, latest_per(by_key.get((split, plat), []), run_identity))
-        for stp, recs in sorted(cell.items()):
-            series = f"{plat} [{stp}]" if several_setups else plat
-            measured, acc, auc = _ours(split, plat, stp, recs, pubrow, sigma)
-            rows.append(measured)
-            fig_acc[series][split] = (acc.mean, acc.std)
-            fig_auc[series][split] = (auc.mean, auc.std)
-        if not cell:
-            why = f"missing: no train records with split={split} on {plat}"
-            cells = [split, plat, "ours", "0", NONE, *[MISSING] * 5, why]
-            rows.append(row(HEADERS, cells, missing=why))
+        pubrow = pub_cells.get((split, key))
+        for plat in sorted(by_key.get((split, key), [])):
+            cell = by_setup(labels, latest_per(ours[(split, plat)], run_identity))
+            for stp, recs in sorted(cell.items()):
+                series = f"{plat} [{stp}]" if several_setups else plat
+                measured, acc, auc = _ours(split, plat, stp, recs, pubrow, sigma)
+                rows.append(measured)
+                fig_acc[series][split] = (acc.mean, acc.std)
+                fig_auc[series][split] = (auc.mean, auc.std)
+        if (split, key) not in by_key:
+            not_run[split].append(key)
         if pubrow is not None:
-            rows.append(_paper(split, plat, pubrow))
-            fig_acc[f"paper {plat}"][split] = (float(pubrow["val_accuracy"]), math.nan)
-            fig_auc[f"paper {plat}"][split] = (float(pubrow["val_auc"]), math.nan)
+            rows.append(_paper(split, key, pubrow))
+            fig_acc[f"paper {key}"][split] = (float(pubrow["val_accuracy"]), math.nan)
+            fig_auc[f"paper {key}"][split] = (float(pubrow["val_auc"]), math.nan)
     figures: tuple[Figure, ...] = ()
     if fig_acc:
         figures = tuple(
@@ -123,11 +125,19 @@ def build(ctx: Context) -> Section:
         + "; ".join(f"{k} = {v}" for k, v in SPLIT_NAMES.items())
         + ".",
         tables=(
-            Table("table57", HEADERS, tuple(rows)),
-            _spread_table(ctx, labels, by_key, sigma),
+            Table("table57", HEADERS, tuple(rows), not_run=_not_run(not_run)),
+            _spread_table(ctx, labels, ours, sigma),
         ),
         figures=figures,
     )
+
+
+def _not_run(cells: Mapping[str, list[str]]) -> str:
+    """The published cells without a train record here, by split."""
+    if not cells:
+        return ""
+    where = "; ".join(f"{split} on {', '.join(plats)}" for split, plats in cells.items())
+    return f"{where} (no train records with that split there)"
 
 
 def _paper_seed_spread(ctx: Context) -> dict[str, float]:
@@ -186,7 +196,7 @@ def _ours(
     cells = [
         split,
         plat,
-        "ours",
+        source(recs),
         str(len(recs)),
         stp,
         fmt(epochs.mean, 1, MISSING),
@@ -268,7 +278,8 @@ def _spread_table(
             ours = {k: _metric(v, key) for k, v in cells.items()}
             ours = {k: v for k, v in ours.items() if v}
             borrow = all(paper_like(r) for v in cells.values() for r in v)
-            label = "ours" if len(per_setup) == 1 else f"ours [{stp}]"
+            who = source(r for v in cells.values() for r in v)
+            label = who if len(per_setup) == 1 else f"{who} [{stp}]"
             spread = sigma[key] if borrow else None
             rows += _spread_rows(label, "across platforms", ours, key, 1, spread)
             rows += _spread_rows(label, "across splits", ours, key, 0, spread)
@@ -278,10 +289,7 @@ def _spread_table(
         }
         rows += _spread_rows("paper (Table 7)", "across platforms", pub7, key, 1, sigma[key])
         rows += _spread_rows("paper (Table 7)", "across splits", pub7, key, 0, sigma[key])
-    if not rows:
-        why = "missing: fewer than two platforms or splits with train records"
-        cells_ = ["ours", NONE, NONE, NONE, NONE, why, NONE, NONE, NONE, "undetermined"]
-        rows.append(row(SPREAD_HEADERS, cells_, "undetermined", missing=why))
+    ours_compared = any(not r["Source"].startswith("paper") for r in rows)
     return Table(
         "table57_spread",
         SPREAD_HEADERS,
@@ -290,4 +298,6 @@ def _spread_table(
         "every group has ≥ 2 runs, else chi-square of the group means with the pooled seed "
         "spread or, with one run per group, Table 4's published seed spread as the error "
         "(only for the baseline IN trained on ≥ 1 M jets; otherwise undetermined).",
+        not_run="" if ours_compared else "the spread of ours (needs train records on two or "
+        "more platforms, or with two or more splits)",
     )

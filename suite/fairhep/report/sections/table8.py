@@ -12,7 +12,7 @@ from fairhep import stats
 from fairhep.plots import Figure, grouped_bars
 from fairhep.report.context import Context
 from fairhep.report.format import MISSING, NONE, finite, fmt, num
-from fairhep.report.grouping import backend_sort, latest_per, platform_sort
+from fairhep.report.grouping import backend_sort, latest_per, platform_sort, skipped_backends
 from fairhep.report.recordset import Record
 from fairhep.report.section import Row, Section, Table, row
 from fairhep.results import kinds
@@ -42,7 +42,7 @@ PUBLISHED_HEADERS = (
     "AUC",
     "Parity vs PyTorch (same rows)",
 )
-SKIPPED_HEADERS = ("Platform", "Backend", "Device", "What", "Reason")
+NOT_RUN = "no bench.frameworks records with status ok (`fairhep bench --frameworks`)"
 # The paper's all-test-data rows are comparable with runs on (nearly) all 1.8 M test jets.
 FULL_TEST_SET_MIN_JETS = 1_000_000
 # Different trained weights differ by about this much in accuracy and AUC.
@@ -84,12 +84,9 @@ def build(ctx: Context) -> Section:
             if "time_per_batch_128_s" in measured.values:
                 label = f"{r.config.get('backend')}/{r.config.get('device')}"
                 t128[plat][label] = (1e3 * measured.values["time_per_batch_128_s"], math.nan)
+    not_run = skipped_backends(recs)
     if not rows:
-        why = (
-            "missing: no bench.frameworks records with status ok "
-            "(run `fairhep bench --frameworks`)"
-        )
-        rows.append(row(HEADERS, [MISSING, *[NONE] * 10, why, NONE], missing=why))
+        not_run = "; ".join(filter(None, [NOT_RUN, not_run]))
     tables = [
         _published(t8),
         Table(
@@ -98,11 +95,9 @@ def build(ctx: Context) -> Section:
             tuple(rows),
             "vs paper: accuracy/AUC within 1e-3 of the paper's all-data row "
             "(different trained weights differ by about that much).",
+            not_run=not_run,
         ),
     ]
-    skipped = _skipped(recs)
-    if skipped.rows:
-        tables.append(skipped)
     figures: tuple[Figure, ...] = ()
     if t128:
         figures = (
@@ -230,34 +225,4 @@ def _vs_paper(m: dict[str, Any], n_jets: float | None, pr: Mapping[str, Any] | N
     return (
         f"{pp.verdict.replace('parity (metrics only)', 'consistent')} "
         f"(Δacc {pp.d_accuracy:+.1e}, ΔAUC {pp.d_auc:+.1e})"
-    )
-
-
-def _skipped(recs: tuple[Record, ...]) -> Table:
-    """Backends that could not run, with the reason the run gave."""
-    rows = [
-        row(
-            SKIPPED_HEADERS,
-            [
-                r.platform,
-                str(r.config.get("backend")),
-                str(r.config.get("device")),
-                s.get("what", NONE),
-                s.get("reason", NONE),
-            ],
-            "skipped",
-            missing=s.get("reason", NONE),
-        )
-        for r in recs
-        if r.record.status != "ok"
-        for s in (
-            r.record.skipped
-            or [{"what": str(r.config.get("backend")), "reason": f"status {r.record.status}"}]
-        )
-    ]
-    return Table(
-        "table8_skipped",
-        SKIPPED_HEADERS,
-        tuple(rows),
-        "Backends that could not run, with the reason the run gave.",
     )
