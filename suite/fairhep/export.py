@@ -35,6 +35,7 @@ import torch
 from fairhep import __version__, schema
 from fairhep.errors import FairhepError
 from fairhep.model import BEST_WEIGHTS, InteractionNetwork, ScoreModel, load_run_model
+from fairhep.writable import ensure_writable
 
 if TYPE_CHECKING:
     import onnx
@@ -142,6 +143,8 @@ def export_onnx(
     run_dir = Path(run_dir)
     out = Path(out) if out is not None else default_onnx_path(run_dir)
     net = load_run_model(run_dir, weights)
+    # A published model's run directory may be read-only: say so before exporting.
+    ensure_writable(out.parent, "ONNX output directory", "choose another file with --out")
     used = exporter_for(exporter, torch.__version__)
     proto = _export_proto(ScoreModel(net).eval(), opset, used, torch.__version__)
     opset = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")),

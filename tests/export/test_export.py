@@ -207,3 +207,10 @@ def test_cached_onnx_rebuilds_a_garbage_or_foreign_file(untrained_run, onnx_expo
     assert "names weights" in (cached_file_problem(first, net) or "")
     assert cached_onnx(untrained_run, cache) == first
     assert read_metadata(first)["model_version"] == weights_hash(net)
+
+
+def test_export_into_a_read_only_directory_is_one_line(untrained_run, read_only_dir, capsys):
+    assert main(["export", "--run", str(untrained_run), "--out",
+                 str(read_only_dir / "m.onnx"), "--exporter", "torchscript"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "ONNX output directory is not writable" in err

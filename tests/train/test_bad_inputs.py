@@ -144,3 +144,11 @@ def test_evaluate_writes_its_record_to_results_by_default(clean, run, tmp_path, 
     (record,) = (tmp_path / "results" / "records" / "evaluate").glob("*.json")
     assert f"record {Path('results')}" in capsys.readouterr().out
     assert read_record(record).config["model"]["track_indices_dropped"] == []
+
+
+def test_evaluate_into_a_read_only_results_directory_is_one_line(clean, run, read_only_dir,
+                                                                 capsys):
+    assert main(["evaluate", "--run", str(run), "--data", str(clean), "--device", "cpu",
+                 "--results", str(read_only_dir / "results")]) == 1
+    err = _one_line(capsys)
+    assert "results directory is not writable" in err and "--results" in err

@@ -34,6 +34,7 @@ from fairhep.model.run import (
     import_checkpoint,
     load_run_model,
     read_run_config,
+    run_model_config,
     save_run_model,
 )
 
@@ -60,6 +61,7 @@ __all__ = [
     "parse_feature_list",
     "read_fair_metadata",
     "read_run_config",
+    "run_model_config",
     "reference_forward",
     "save_run_model",
     "state_dict_shapes",

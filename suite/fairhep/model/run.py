@@ -57,9 +57,15 @@ def read_run_config(run_dir: Path) -> dict[str, Any]:
     return meta
 
 
+def run_model_config(run_dir: Path) -> ModelConfig:
+    """The model config of a run directory (sizes, kept and dropped features), without
+    loading weights: what a record that names a run embeds as ``config.model``."""
+    return ModelConfig.from_dict(read_run_config(run_dir)["model"])
+
+
 def load_run_model(run_dir: Path, weights: str = BEST_WEIGHTS) -> InteractionNetwork:
     """The trained model of a run directory, in eval mode on the CPU."""
-    config = ModelConfig.from_dict(read_run_config(run_dir)["model"])
+    config = run_model_config(run_dir)
     path = Path(run_dir) / weights
     if not path.is_file():
         raise CheckpointError(f"{path}: missing; the run has not finished an epoch yet")
