@@ -61,8 +61,8 @@ __all__ = [
     "parse_feature_list",
     "read_fair_metadata",
     "read_run_config",
-    "run_model_config",
     "reference_forward",
+    "run_model_config",
     "save_run_model",
     "state_dict_shapes",
 ]

@@ -130,12 +130,18 @@ def check_state_dict(state: Mapping[str, torch.Tensor], config: ModelConfig,
             )
 
 
-def _what_file(path: Path) -> str:
-    """What a file that is not a PyTorch checkpoint looks like, for the error message."""
+def _head(path: Path, n: int) -> bytes | None:
     try:
         with open(path, "rb") as fh:
-            head = fh.read(512)
+            return fh.read(n)
     except OSError:
+        return None
+
+
+def _what_file(path: Path) -> str:
+    """What a file that is not a PyTorch checkpoint looks like, for the error message."""
+    head = _head(path, 512)
+    if head is None:
         return "unreadable"
     if not head:
         return "an empty file"
@@ -147,7 +153,7 @@ def _what_file(path: Path) -> str:
         if head.startswith(magic):
             return name
     try:
-        head.decode("utf-8")
+        head[:-4].decode("utf-8")  # the 512 bytes may end inside a character
     except UnicodeDecodeError:
         return "a binary file of unknown format"
     return "a text file"
@@ -155,17 +161,16 @@ def _what_file(path: Path) -> str:
 
 def _is_pickle(path: Path) -> bool:
     """A torch.save file (zip with a data.pkl, or the legacy raw pickle) or any pickle."""
+    head = _head(path, 2) or b""
+    if head[:1] == b"\x80":  # pickle protocol 2 and later
+        return True
+    if head != b"PK":
+        return False
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(2)
-        if head[:1] == b"\x80":  # pickle protocol 2 and later
-            return True
-        if head == b"PK":
-            with zipfile.ZipFile(path) as z:
-                return any(n.endswith("/data.pkl") or n == "data.pkl" for n in z.namelist())
+        with zipfile.ZipFile(path) as z:
+            return any(n == "data.pkl" or n.endswith("/data.pkl") for n in z.namelist())
     except (OSError, zipfile.BadZipFile):
-        pass
-    return False
+        return False
 
 
 def load_state_dict_file(path: Path) -> dict[str, torch.Tensor]:
