@@ -112,11 +112,11 @@ def check_finite(arr: Float32Array, names: Sequence[str], path: Path, what: str,
     feature = names[int(np.flatnonzero(bad[first].any(axis=1))[0])]
     kinds = " and ".join(k for k, hit in (("NaN", np.isnan(arr[jets]).any()),
                                           ("inf", np.isinf(arr[jets]).any())) if hit)
-    raise DataError(
-        f"{path}: {what} of jets {start + first}-{start + int(jets[-1])} hold {kinds} "
-        f"({len(jets)} jets; first: jet {start + first}, feature {feature}); fix or remove "
-        f"the file (`fairhep data check {path.parent}` lists every problem)"
-    )
+    where = (f"jet {start + first} hold {kinds} (feature {feature})" if len(jets) == 1 else
+             f"jets {start + first}-{start + int(jets[-1])} hold {kinds} ({len(jets)} jets; "
+             f"first: jet {start + first}, feature {feature})")
+    raise DataError(f"{path}: {what} of {where}; fix or remove the file (`fairhep data check "
+                    f"{path.parent}` lists every problem)")
 
 
 def read_file(path: Path, start: int = 0, stop: int | None = None) -> JetArrays:
