@@ -277,7 +277,8 @@ def read_metadata(path: Path) -> dict[str, str]:
     }
 
 
-def cached_onnx(run_dir: Path, cache_dir: Path, opset: int = DEFAULT_OPSET) -> Path:
+def cached_onnx(run_dir: Path, cache_dir: Path, opset: int = DEFAULT_OPSET,
+                exporter: str = "dynamo") -> Path:
     """The run's ONNX file in ``cache_dir``, exported once per set of weights.
 
     Keyed by the weights hash, so a retrained run never reuses a stale export and a
@@ -288,7 +289,7 @@ def cached_onnx(run_dir: Path, cache_dir: Path, opset: int = DEFAULT_OPSET) -> P
     path = Path(cache_dir) / f"{model_id(net)}-opset{opset}.onnx"
     if path.is_file() and cached_file_problem(path, net) is None:
         return path
-    export_onnx(run_dir, path, opset=opset)
+    export_onnx(run_dir, path, opset=opset, exporter=exporter)
     problem = cached_file_problem(path, net)
     if problem is not None:  # the file just written: nothing else should be in the way
         raise ExportError(f"{path}: the fresh export does not verify ({problem})")
