@@ -16,10 +16,11 @@ from fairhep.data.arrays import Float32Array, Int64Array, IntArray
 from fairhep.data.load import JetArrays
 from fairhep.data.manifest import manifest_path
 from fairhep.devices import resolve_device, synchronize
-from fairhep.errors import DataError
+from fairhep.errors import ConfigError, DataError
 from fairhep.hostmem import retain_freed_memory
-from fairhep.metrics import RocPoints, accuracy, auc, roc_points
+from fairhep.metrics import RocPoints, accuracy, defined_auc, roc_points
 from fairhep.model import BEST_WEIGHTS, InteractionNetwork, load_run_model
+from fairhep.writable import ensure_writable
 
 
 @dataclass
@@ -64,7 +65,7 @@ def predict(
 @dataclass
 class EvalResult:
     accuracy: float
-    auc: float
+    auc: float | None  # None when the jets hold one class: see auc_undefined
     n_jets: int
     roc: RocPoints
     loss: float
@@ -73,6 +74,7 @@ class EvalResult:
     device: str
     record: Path | None = None
     config: dict[str, object] = field(default_factory=dict)
+    auc_undefined: str | None = None  # why auc is None
 
 
 def _test_batches(data_dir: Path, batch_size: int, max_jets: int | None,
@@ -106,6 +108,13 @@ def evaluate(
 ) -> EvalResult:
     """Score a run's model on a dataset (only ``files`` of it, when given: e.g. the files a
     training held out); write an ``evaluate`` record when ``results`` is set."""
+    if batch_size < 1:
+        raise ConfigError(f"--batch-size must be a positive number of jets, got {batch_size}")
+    if max_jets is not None and max_jets < 1:
+        raise ConfigError(f"--max-jets must be a positive number of jets, got {max_jets}; "
+                          "leave it out to use every jet")
+    if results is not None:
+        ensure_writable(Path(results), "results directory", "choose another with --results")
     t0 = time.perf_counter()
     dev = resolve_device(device)
     retain_freed_memory()
@@ -123,14 +132,16 @@ def evaluate(
         "max_jets": max_jets,
         "files": None if files is None else [Path(f).name for f in files],
     }
+    area, undefined = defined_auc(pred.scores, pred.labels)
     out = EvalResult(
         accuracy=accuracy(pred.scores, pred.labels),
-        auc=auc(pred.scores, pred.labels),
+        auc=area,
+        auc_undefined=undefined,
         n_jets=len(pred),
         roc=roc_points(pred.scores, pred.labels),
         loss=pred.loss,
         total_s=total_s,
-        jets_per_s=len(pred) / pred.seconds if pred.seconds > 0 else float("nan"),
+        jets_per_s=len(pred) / max(pred.seconds, 1e-9),
         device=str(dev),
         config=config,
     )
@@ -141,7 +152,8 @@ def evaluate(
             kind=kinds.EVALUATE,
             config=config,
             metrics={"accuracy": out.accuracy, "auc": out.auc, "n_jets": out.n_jets,
-                     "loss": out.loss, "roc": out.roc},
+                     "loss": out.loss, "roc": out.roc,
+                     **({"auc_undefined": undefined} if undefined else {})},
             timings={"total_s": out.total_s, "jets_per_s": out.jets_per_s},
         )
         out.record = write_record(Path(results), record, manifest_path(Path(data_dir)))

@@ -23,6 +23,8 @@ import hashlib
 import io
 import json
 import logging
+import os
+import re
 import tempfile
 import warnings
 from pathlib import Path
@@ -33,6 +35,7 @@ import torch
 from fairhep import __version__, schema
 from fairhep.errors import FairhepError
 from fairhep.model import BEST_WEIGHTS, InteractionNetwork, ScoreModel, load_run_model
+from fairhep.writable import ensure_writable
 
 if TYPE_CHECKING:
     import onnx
@@ -40,9 +43,12 @@ if TYPE_CHECKING:
 # TensorRT 8.6's ONNX parser reads opsets up to 17 (TensorRT 10 reads newer ones); the
 # dynamo exporter emits 18 and converts down. ONNX Runtime reads both. The opset recorded in
 # the metadata is the one the file really has, not the one asked for.
-DEFAULT_OPSET = 17
+DEFAULT_OPSET = schema.ONNX_OPSET
 EXPORTERS = ("dynamo", "torchscript")
 META_PREFIX = "fairhep."
+# torch.onnx.export gained ``dynamo=`` (and torch.export.Dim its use here) in torch 2.5; the
+# ppc64le stack has torch 2.1.2, where only the plain TorchScript exporter exists.
+DYNAMO_MIN_TORCH = (2, 5)
 
 
 class ExportError(FairhepError):
@@ -68,7 +74,7 @@ def model_id(net: InteractionNetwork) -> str:
 
 
 def onnx_metadata(
-    net: InteractionNetwork, opset: int, weights: str = BEST_WEIGHTS
+    net: InteractionNetwork, opset: int, weights: str = BEST_WEIGHTS, exporter: str = "dynamo"
 ) -> dict[str, str]:
     """The metadata_props written into the .onnx (all values are strings, as ONNX wants)."""
     desc = schema.describe()
@@ -78,6 +84,7 @@ def onnx_metadata(
         "model_version": weights_hash(net),
         "model_weights": weights,
         "model_config": json.dumps(c.to_dict()),
+        "exporter": exporter,
         "model_parameters": net.n_parameters(),
         "model_reference": schema.MODEL_REFERENCE,
         "paper_doi": schema.PAPER_DOI,
@@ -104,6 +111,14 @@ def onnx_metadata(
         # own rows inside), so a consumer always feeds the schema order above.
         "used_track_features": ",".join(c.track_features),
         "used_sv_features": ",".join(c.sv_features),
+        # What the variant does not read: names, and indices in the track/sv_features order.
+        "track_features_dropped": ",".join(c.track_features_dropped),
+        "sv_features_dropped": ",".join(c.sv_features_dropped),
+        "track_indices_dropped": ",".join(
+            str(i) for i in schema.feature_indices(schema.TRACK_FEATURES,
+                                                   c.track_features_dropped)),
+        "sv_indices_dropped": ",".join(
+            str(i) for i in schema.feature_indices(schema.SV_FEATURES, c.sv_features_dropped)),
         "schema": json.dumps(desc, sort_keys=True),
     }
     return {META_PREFIX + k: str(v) for k, v in meta.items()}
@@ -128,7 +143,10 @@ def export_onnx(
     run_dir = Path(run_dir)
     out = Path(out) if out is not None else default_onnx_path(run_dir)
     net = load_run_model(run_dir, weights)
-    proto = _export_proto(ScoreModel(net).eval(), opset, exporter)
+    # A published model's run directory may be read-only: say so before exporting.
+    ensure_writable(out.parent, "ONNX output directory", "choose another file with --out")
+    used = exporter_for(exporter, torch.__version__)
+    proto = _export_proto(ScoreModel(net).eval(), opset, used, torch.__version__)
     opset = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")),
                 default=opset)
 
@@ -148,7 +166,7 @@ def export_onnx(
     for value in list(proto.graph.input) + list(proto.graph.output):
         value.doc_string = docs.get(value.name, "")
     del proto.metadata_props[:]
-    for key, value in onnx_metadata(net, opset, weights).items():
+    for key, value in onnx_metadata(net, opset, weights, used).items():
         proto.metadata_props.add(key=key, value=value)
 
     try:
@@ -156,13 +174,51 @@ def export_onnx(
     except Exception as exc:  # onnx raises ValidationError/InferenceError
         raise ExportError(f"{run_dir}: exported ONNX graph fails onnx.checker: {exc}") from exc
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
+    # Per-process name: two processes filling one cache must not rename each other's file.
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     onnx.save_model(proto, str(tmp))
     tmp.replace(out)
     return out
 
 
-def _export_proto(model: ScoreModel, opset: int, exporter: str) -> onnx.ModelProto:
+def _torch_release(torch_version: str) -> tuple[int, int]:
+    found = re.match(r"(\d+)\.(\d+)", torch_version)
+    if not found:
+        raise ExportError(f"cannot read the torch version {torch_version!r}")
+    return int(found.group(1)), int(found.group(2))
+
+
+def exporter_for(requested: str, torch_version: str) -> str:
+    """The exporter that runs: ``requested``, except that torch < 2.5 has only TorchScript."""
+    if requested not in EXPORTERS:
+        raise ExportError(f"unknown exporter {requested!r}: choose {' or '.join(EXPORTERS)}")
+    if _torch_release(torch_version) < DYNAMO_MIN_TORCH:
+        return "torchscript"
+    return requested
+
+
+def export_arguments(exporter: str, torch_version: str, inputs: list[str],
+                     outputs: list[str], opset: int) -> dict[str, Any]:
+    """The keyword arguments of ``torch.onnx.export`` for ``exporter`` on ``torch_version``.
+
+    torch < 2.5 knows neither ``dynamo=`` nor ``torch.export.Dim``: it gets the plain
+    TorchScript call, with the batch axis made dynamic through ``dynamic_axes``."""
+    common: dict[str, Any] = {"opset_version": opset, "input_names": inputs,
+                              "output_names": outputs}
+    axes = {n: {0: "batch"} for n in inputs + outputs}
+    if _torch_release(torch_version) < DYNAMO_MIN_TORCH:
+        if exporter != "torchscript":
+            raise ExportError(f"torch {torch_version} has no {exporter} exporter")
+        return {**common, "dynamic_axes": axes}
+    if exporter == "dynamo":
+        batch = torch.export.Dim("batch", min=1)
+        return {**common, "dynamo": True, "dynamic_shapes": ({0: batch}, {0: batch}),
+                "verbose": False}
+    return {**common, "dynamo": False, "dynamic_axes": axes}
+
+
+def _export_proto(model: ScoreModel, opset: int, exporter: str,
+                  torch_version: str) -> onnx.ModelProto:
     """Trace ``model`` into a ModelProto with a dynamic batch axis."""
     import onnx
 
@@ -170,8 +226,6 @@ def _export_proto(model: ScoreModel, opset: int, exporter: str) -> onnx.ModelPro
         torch.zeros(2, *schema.TRACK_SHAPE, dtype=torch.float32),
         torch.zeros(2, *schema.SV_SHAPE, dtype=torch.float32),
     )
-    inputs = [schema.ONNX_INPUT_TRACKS, schema.ONNX_INPUT_SVS]
-    outputs = [schema.ONNX_OUTPUT]
     # The exporters print progress lines, log notes and raise their own deprecation warnings
     # (nothing a user can act on); keep the output ours, and show the chatter on failure.
     # The result is judged by onnx.checker and the parity tests, not by these messages.
@@ -181,29 +235,24 @@ def _export_proto(model: ScoreModel, opset: int, exporter: str) -> onnx.ModelPro
     try:
         for q in quiet:
             q.setLevel(logging.ERROR)
+        kwargs = export_arguments(exporter, torch_version, [schema.ONNX_INPUT_TRACKS,
+                                  schema.ONNX_INPUT_SVS], [schema.ONNX_OUTPUT], opset)
         with contextlib.redirect_stdout(chatter), contextlib.redirect_stderr(chatter), \
                 warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            if exporter == "dynamo":
-                batch = torch.export.Dim("batch", min=1)
-                program = torch.onnx.export(
-                    model, example, None, dynamo=True, opset_version=opset,
-                    dynamic_shapes=({0: batch}, {0: batch}), verbose=False,
-                    input_names=inputs, output_names=outputs,
-                )
+            if kwargs.get("dynamo"):
+                program = torch.onnx.export(model, example, None, **kwargs)
                 if program is None:
                     raise RuntimeError("the exporter returned no ONNX program")
                 proto: onnx.ModelProto = program.model_proto
                 return proto
-            axes = {n: {0: "batch"} for n in inputs + outputs}
             # A file, not a buffer: torch.onnx.export is annotated to take a path.
             with tempfile.TemporaryDirectory(prefix="fairhep-export-") as tmp:
                 path = Path(tmp) / "model.onnx"
-                torch.onnx.export(
-                    model, example, path, dynamo=False, opset_version=opset,
-                    dynamic_axes=axes, input_names=inputs, output_names=outputs,
-                )
+                torch.onnx.export(model, example, path, **kwargs)
                 return onnx.load(str(path))
+    except ExportError:
+        raise
     except Exception as exc:
         tail = chatter.getvalue().strip().splitlines()[-3:]
         raise ExportError(
@@ -228,13 +277,39 @@ def read_metadata(path: Path) -> dict[str, str]:
     }
 
 
-def cached_onnx(run_dir: Path, cache_dir: Path, opset: int = DEFAULT_OPSET) -> Path:
+def cached_onnx(run_dir: Path, cache_dir: Path, opset: int = DEFAULT_OPSET,
+                exporter: str = "dynamo") -> Path:
     """The run's ONNX file in ``cache_dir``, exported once per set of weights.
 
     Keyed by the weights hash, so a retrained run never reuses a stale export and a
-    read-only run directory (a published model) is never written into."""
+    read-only run directory (a published model) is never written into. A cached file is
+    trusted only when its own ``fairhep.*`` metadata names these weights and it passes
+    onnx.checker; anything else (a truncated file, another model's export) is rebuilt."""
     net = load_run_model(Path(run_dir))
     path = Path(cache_dir) / f"{model_id(net)}-opset{opset}.onnx"
-    if not path.is_file():
-        export_onnx(run_dir, path, opset=opset)
+    if path.is_file() and cached_file_problem(path, net) is None:
+        return path
+    export_onnx(run_dir, path, opset=opset, exporter=exporter)
+    problem = cached_file_problem(path, net)
+    if problem is not None:  # the file just written: nothing else should be in the way
+        raise ExportError(f"{path}: the fresh export does not verify ({problem})")
     return path
+
+
+def cached_file_problem(path: Path, net: InteractionNetwork) -> str | None:
+    """Why the ONNX file at ``path`` is not the export of ``net`` (None when it is)."""
+    import onnx
+
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+        onnx.checker.check_model(proto)
+    except Exception as exc:  # onnx raises DecodeError, ValidationError, OSError, ...
+        return f"not a valid ONNX file: {' '.join(str(exc).split())[:120]}"
+    meta = {p.key[len(META_PREFIX):]: p.value for p in proto.metadata_props
+            if p.key.startswith(META_PREFIX)}
+    if meta.get("model_version") != weights_hash(net):
+        return (f"its metadata names weights {str(meta.get('model_version'))[:16]}, "
+                f"not {weights_hash(net)[:16]}")
+    if meta.get("model_config") != json.dumps(net.config.to_dict()):
+        return "its metadata names another model configuration"
+    return None

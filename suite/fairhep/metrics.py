@@ -32,10 +32,29 @@ def accuracy(scores: FloatArray, labels: IntArray) -> float:
 
 
 def auc(scores: FloatArray, labels: IntArray) -> float:
-    """ROC AUC of the H->bb score; NaN when only one class is present (AUC undefined)."""
+    """ROC AUC of the H->bb score; NaN when only one class is present (AUC undefined).
+
+    Never put that NaN into a record: use :func:`defined_auc` and say why it is missing."""
     if len(np.unique(labels)) < 2:
         return float("nan")
     return float(roc_auc_score(labels == schema.HBB, scores[:, schema.HBB]))
+
+
+def undefined_auc_reason(labels: IntArray) -> str | None:
+    """Why the AUC of jets with these labels is undefined (None when it is defined)."""
+    present = np.unique(labels)
+    if len(present) >= 2:
+        return None
+    if not len(present):
+        return "no jets"
+    return (f"only {schema.CLASSES[int(present[0])]} jets ({len(labels)}): the AUC needs jets "
+            "of both classes")
+
+
+def defined_auc(scores: FloatArray, labels: IntArray) -> tuple[float | None, str | None]:
+    """``(AUC, None)``, or ``(None, reason)`` when one class is absent: an explicit null."""
+    reason = undefined_auc_reason(labels)
+    return (None, reason) if reason else (auc(scores, labels), None)
 
 
 def roc_points(

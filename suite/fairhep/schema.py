@@ -172,6 +172,8 @@ NPY_TEST_SPECTATORS = "test_{k}_spectators_0.npy"
 ONNX_INPUT_TRACKS = "input_cpf"
 ONNX_INPUT_SVS = "input_sv"
 ONNX_OUTPUT = "output1"
+# The opset fairhep writes (the FAIR export used 11; 17 is what TensorRT 8.6 still parses).
+ONNX_OPSET = 17
 
 
 def h5_dataset_name(split: str, index: int) -> str:

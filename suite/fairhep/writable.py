@@ -1,10 +1,16 @@
-"""Output locations are checked before long work starts, so that a read-only results folder
-costs one line at once instead of a traceback after the last epoch."""
+"""Output locations: checked before long work starts, so that a read-only results folder
+costs one line at once instead of a traceback after the last epoch; and held by one writer
+at a time (:func:`exclusive`), so that two trainings never share a run directory."""
 
 from __future__ import annotations
 
+import fcntl
 import os
+import socket
 import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from fairhep.errors import FairhepError
@@ -12,6 +18,10 @@ from fairhep.errors import FairhepError
 
 class NotWritable(FairhepError):
     """An output location that cannot be created or written."""
+
+
+class Locked(FairhepError):
+    """An output location another process is writing."""
 
 
 def ensure_writable(directory: Path, what: str, fix: str) -> Path:
@@ -29,3 +39,29 @@ def ensure_writable(directory: Path, what: str, fix: str) -> Path:
         reason = exc.strerror or type(exc).__name__
         raise NotWritable(f"{directory}: {what} is not writable ({reason}); {fix}") from None
     return directory
+
+
+@contextmanager
+def exclusive(lock_file: Path, what: str, fix: str) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``lock_file`` (created if needed) or refuse at once.
+
+    The lock dies with its process (a kill never leaves a stale lock); the file stays and
+    says who held it last. ``what`` names the location, ``fix`` what to do instead."""
+    lock_file = Path(lock_file)
+    fh = open(lock_file, "a+")  # noqa: SIM115  (held open for the whole block)
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = " ".join(fh.read().split()) or "another process"
+            raise Locked(f"{lock_file.parent}: {what} is in use by {holder} (lock "
+                         f"{lock_file}); {fix}") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()} on {socket.gethostname()} since "
+                 f"{time.strftime('%Y-%m-%dT%H:%M:%S')}\n")
+        fh.flush()
+        yield
+    finally:
+        fh.close()  # releases the lock

@@ -157,3 +157,13 @@ def test_range_without_labelled_jets_gives_an_empty_file(tmp_path: Path) -> None
     assert len(load.read_file(out / "newdata_1.h5")) == 0
     assert check_dataset(out).ok
     assert not list(out.glob("*.tmp"))
+
+
+def test_convert_into_a_read_only_directory_is_one_line(ntuples: list[TinyNtuple],
+                                                        read_only_dir: Path,
+                                                        capsys: pytest.CaptureFixture[str]
+                                                        ) -> None:
+    assert main(["data", "convert", str(ntuples[0].path), "--out", str(read_only_dir / "o"),
+                 "--no-progress"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "output directory is not writable" in err

@@ -67,3 +67,34 @@ def test_npy_layout_channels_last_is_transposed(tmp_path: Path) -> None:
     assert np.array_equal(jets.tracks, tracks.transpose(0, 2, 1))
     assert list(jets.labels) == [0, 1, 1, 0, 1, 0]
     assert len(load_npy_test(tmp_path, max_jets=4)) == 4
+
+
+def test_nan_and_inf_name_the_file_the_jets_and_the_feature(tmp_path: Path) -> None:
+    path = tmp_path / "newdata_0.h5"
+    _write(path, 60, 0)
+    with h5py.File(path, "a") as h5:
+        h5[schema.h5_dataset_name("train", 3)][33, 7, 1] = np.inf  # sv_ntracks
+        h5[schema.h5_dataset_name("train", 3)][35, 0, 0] = np.inf
+    assert len(read_file(path, 0, 30)) == 30  # the jets before are fine
+    with pytest.raises(DataError) as err:
+        read_file(path, 30, 60)
+    assert str(err.value).startswith(f"{path}: SVs of jets 33-35 hold inf (2 jets; first: jet "
+                                     "33, feature sv_ntracks)")
+    with pytest.raises(DataError, match="feature sv_ntracks"):
+        load_dataset(tmp_path)  # what the bench modes read
+
+
+def test_large_finite_values_are_not_taken_for_inf(tmp_path: Path) -> None:
+    path = tmp_path / "newdata_0.h5"
+    _write(path, 4, 0)
+    with h5py.File(path, "a") as h5:
+        h5[schema.h5_dataset_name("train", 2)][:, 0, :] = np.finfo(np.float32).max
+    assert np.isfinite(read_file(path).tracks).all()
+
+
+def test_npy_tracks_of_another_dtype_are_refused(tmp_path: Path) -> None:
+    np.save(tmp_path / "test_0_features_2.npy", np.zeros((3, 30, 60), np.float64))
+    np.save(tmp_path / "test_0_features_3.npy", np.zeros((3, 14, 5), np.float32))
+    np.save(tmp_path / "test_0_truth_0.npy", np.eye(2, dtype="f4")[[0, 1, 0]])
+    with pytest.raises(DataError, match="are float64, expected float32"):
+        load_dataset(tmp_path)

@@ -157,7 +157,7 @@ def test_cli_synth(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rc = main(["data", "synth", "--out", str(out), "--files", "2", "--jets-per-file", "64",
                "--seed", "4", "--no-progress"])
     assert rc == 0
-    assert "wrote 128 jets in 2 files" in capsys.readouterr().out
+    assert "wrote 128 generated jets in 2 files" in capsys.readouterr().out
     assert Manifest.read(out).generator["seed"] == 4
     assert main(["data", "synth", "--out", str(out), "--files", "1", "--jets-per-file", "8",
                  "--difficulty", "0.9"]) == 1
@@ -177,3 +177,23 @@ def test_threads_and_block_buffers_do_not_change_the_content(
     np.testing.assert_array_equal(jets.tracks[:64], first.tracks)
     # Later blocks really are different jets, not a stale buffer.
     assert not np.array_equal(jets.tracks[64:128], jets.tracks[:64])
+
+
+def test_cli_synth_counts_numpy_test_sets_not_their_files(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]
+                                                          ) -> None:
+    assert main(["data", "synth", "--out", str(tmp_path / "npy"), "--files", "1",
+                 "--jets-per-file", "16", "--layout", "npy", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "wrote 16 generated jets in 1 NumPy test set (4 files)" in out
+    assert len(list((tmp_path / "npy").glob("test_0_*.npy"))) == 4
+
+
+def test_synth_into_a_read_only_directory_is_one_line(read_only_dir: Path,
+                                                      capsys: pytest.CaptureFixture[str]
+                                                      ) -> None:
+    assert main(["data", "synth", "--out", str(read_only_dir / "d"), "--files", "1",
+                 "--jets-per-file", "16", "--no-progress"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "output directory is not writable" in err
+    assert "--out" in err

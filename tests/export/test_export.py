@@ -4,7 +4,9 @@ outputs equal to PyTorch within 1e-5; TensorRT export fails here with a named re
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import json
+import shutil
 
 import numpy as np
 import onnx
@@ -15,8 +17,18 @@ from onnx.reference import ReferenceEvaluator
 from fairhep import __version__, schema
 from fairhep.cli import main
 from fairhep.data.load import load_dataset
-from fairhep.export import export_onnx, model_id, read_metadata, weights_hash
-from fairhep.model import ModelConfig, ScoreModel, load_run_model
+from fairhep.export import (
+    DEFAULT_OPSET,
+    cached_file_problem,
+    cached_onnx,
+    export_arguments,
+    export_onnx,
+    exporter_for,
+    model_id,
+    read_metadata,
+    weights_hash,
+)
+from fairhep.model import InteractionNetwork, ModelConfig, ScoreModel, load_run_model
 from run_helpers import make_run
 
 
@@ -119,3 +131,85 @@ def test_cli_tensorrt_export_fails_with_named_reason(capsys, untrained_run):
                  "--precision", "fp16"]) == 1
     err = capsys.readouterr().err.strip()
     assert err == "fairhep export: error: --format tensorrt: tensorrt: module not installed"
+
+
+def test_dropped_features_are_in_the_onnx_metadata(tmp_path, tiny_test_set):
+    run = tmp_path / "drop14-21"
+    config = ModelConfig.dropping(schema.TRACK_FEATURES[14:22], ("sv_phirel", "sv_normchi2"),
+                                  hidden=8, de=4, do=4)
+    make_run(run, config, seed=2)
+    meta = read_metadata(export_onnx(run, tmp_path / "m.onnx", exporter="torchscript"))
+    assert meta["track_indices_dropped"] == "14,15,16,17,18,19,20,21"
+    assert meta["track_features_dropped"].split(",") == list(schema.TRACK_FEATURES[14:22])
+    assert meta["sv_indices_dropped"] == "2,8"
+    assert meta["sv_features_dropped"] == "sv_phirel,sv_normchi2"
+    assert json.loads(meta["model_config"])["track_indices_dropped"] == list(range(14, 22))
+    assert meta["exporter"] == "torchscript"
+
+
+# torch.onnx.export's keywords in torch 2.1 (torch/onnx/_experimental.py ExportOptions of
+# that release, plus autograd_inlining): what the ppc64le stack's torch 2.1.2 accepts.
+TORCH_21_EXPORT_KEYWORDS = {
+    "export_params", "verbose", "training", "input_names", "output_names",
+    "operator_export_type", "opset_version", "do_constant_folding", "dynamic_axes",
+    "keep_initializers_as_inputs", "custom_opsets", "export_modules_as_functions",
+    "autograd_inlining",
+}
+
+
+def test_torch_before_2_5_gets_the_plain_torchscript_exporter(tmp_path):
+    names = ([schema.ONNX_INPUT_TRACKS, schema.ONNX_INPUT_SVS], [schema.ONNX_OUTPUT])
+    for requested in ("dynamo", "torchscript"):
+        assert exporter_for(requested, "2.1.2+cu121") == "torchscript"
+        old = export_arguments(exporter_for(requested, "2.1.2"), "2.1.2", *names, 17)
+        assert set(old) <= TORCH_21_EXPORT_KEYWORDS and "dynamo" not in old
+        assert old["dynamic_axes"][schema.ONNX_INPUT_TRACKS] == {0: "batch"}
+        assert not any(isinstance(v, tuple) for v in old.values())  # no torch.export.Dim
+    assert exporter_for("dynamo", "2.5.0") == "dynamo"
+    new = export_arguments("dynamo", "2.13.0", *names, 17)
+    assert new["dynamo"] is True
+    assert all(isinstance(d[0], type(torch.export.Dim("b"))) for d in new["dynamic_shapes"])
+    assert export_arguments("torchscript", "2.8.0", *names, 17)["dynamo"] is False
+
+    # The old call, as torch 2.1.2 gets it, is also a valid call of this torch.
+    net = ScoreModel(InteractionNetwork(ModelConfig(hidden=4, de=2, do=2))).eval()
+    example = (torch.zeros(2, *schema.TRACK_SHAPE), torch.zeros(2, *schema.SV_SHAPE))
+    inspect.signature(torch.onnx.export).bind(net, example, tmp_path / "legacy.onnx", **old)
+
+
+def test_export_help_states_the_opset_that_is_written(capsys):
+    with pytest.raises(SystemExit):
+        main(["export", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert f"ONNX opset (default: {DEFAULT_OPSET})" in help_text and DEFAULT_OPSET == 17
+
+
+def test_cached_onnx_rebuilds_a_garbage_or_foreign_file(untrained_run, onnx_export, tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    first = cache / onnx_export.name
+    shutil.copy(onnx_export, first)  # the session's export, as a previous run left it
+    stamp = first.stat().st_mtime_ns
+    assert cached_onnx(untrained_run, cache, exporter="torchscript") == first
+    assert first.stat().st_mtime_ns == stamp  # verified and reused, not re-exported
+    net = load_run_model(untrained_run)
+    assert cached_file_problem(first, net) is None
+
+    first.write_bytes(b"\x00garbage, not ONNX")
+    assert "not a valid ONNX file" in (cached_file_problem(first, net) or "")
+    assert cached_onnx(untrained_run, cache, exporter="torchscript") == first
+    assert read_metadata(first)["model_version"] == weights_hash(net)
+
+    other = tmp_path / "other"
+    make_run(other, seed=5)  # another model's valid export under this model's name
+    export_onnx(other, first, exporter="torchscript")
+    assert "names weights" in (cached_file_problem(first, net) or "")
+    assert cached_onnx(untrained_run, cache, exporter="torchscript") == first
+    assert read_metadata(first)["model_version"] == weights_hash(net)
+
+
+def test_export_into_a_read_only_directory_is_one_line(untrained_run, read_only_dir, capsys):
+    assert main(["export", "--run", str(untrained_run), "--out",
+                 str(read_only_dir / "m.onnx"), "--exporter", "torchscript"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "ONNX output directory is not writable" in err

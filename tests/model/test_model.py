@@ -4,6 +4,8 @@ the literal interaction-matrix formulation, and importing checkpoints of the ori
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from dataclasses import fields
 from pathlib import Path
 
@@ -82,8 +84,13 @@ def test_factored_forward_equals_interaction_matrix_reference(config):
 def test_config_dict_has_every_field_and_round_trips_through_json():
     config = ModelConfig.ablated(12, 5, hidden=16, de=8, do=8)
     d = config.to_dict()
-    assert list(d) == [f.name for f in fields(ModelConfig)]
+    names = [f.name for f in fields(ModelConfig)]
+    assert list(d)[:len(names)] == names
+    assert list(d)[len(names):] == ["track_features_dropped", "sv_features_dropped",
+                                    "track_indices_dropped", "sv_indices_dropped"]
     assert ModelConfig.from_dict(json.loads(json.dumps(d))) == config
+    # model.json files written before the dropped lists existed still load.
+    assert ModelConfig.from_dict({k: d[k] for k in names}) == config
 
 
 def _original_state_dict(config: ModelConfig, seed: int = 3) -> dict[str, torch.Tensor]:
@@ -94,19 +101,22 @@ def _original_state_dict(config: ModelConfig, seed: int = 3) -> dict[str, torch.
     return {k: v.clone() for k, v in state.items()}
 
 
-@pytest.mark.parametrize("config", [
-    ModelConfig(),
-    ModelConfig.ablated(12, 5, hidden=32, de=16, do=16),
+TABLE10_LISTS = ["--track-features-dropped", "2,13-21,25,26", "--sv-features-dropped", "0-3,8"]
+
+
+@pytest.mark.parametrize(("config", "lists"), [
+    (ModelConfig(), []),
+    (ModelConfig.ablated(12, 5, hidden=32, de=16, do=16), TABLE10_LISTS),
 ], ids=["baseline", "ablated"])
-def test_import_original_checkpoint_makes_a_run_directory(tmp_path, config, capsys):
+def test_import_original_checkpoint_makes_a_run_directory(tmp_path, config, lists, capsys):
     state = _original_state_dict(config)
     pth = tmp_path / "IN_best.pth"
     torch.save(state, pth)
     run = tmp_path / "run"
-    assert main(["model", "import", str(pth), "--out", str(run)]) == 0
+    assert main(["model", "import", str(pth), "--out", str(run), *lists]) == 0
     assert f"{InteractionNetwork(config).n_parameters():,} parameters" in capsys.readouterr().out
     net = load_run_model(run)
-    assert net.config == config  # variant inferred from the shapes alone
+    assert net.config == config  # sizes from the shapes, dropped features from the lists
     for k, v in net.state_dict().items():
         assert torch.equal(v, state[k])
     # The run's weights load safely and give the original model's outputs.
@@ -142,7 +152,15 @@ def test_import_rejects_missing_key_and_foreign_files(tmp_path, capsys):
     text.write_text("this is not a checkpoint\nsecond line\n")
     assert main(["model", "import", str(text), "--out", str(tmp_path / "r2")]) == 1
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and str(text) in err and "cannot be read" in err
+    assert err == (f"fairhep model: error: {text}: not a PyTorch checkpoint (a text file); "
+                   "give the .pth file the model was saved to")
+
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(bytes(range(256)) * 8)
+    assert main(["model", "import", str(junk), "--out", str(tmp_path / "r2")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "a binary file of unknown format" in err
+    assert not any(ch.isdigit() for ch in err.split("(")[-1])  # no bare torch opcode numbers
 
     tensor = tmp_path / "tensor.pth"
     torch.save(torch.zeros(3), tensor)
@@ -158,3 +176,40 @@ def test_import_rejects_missing_key_and_foreign_files(tmp_path, capsys):
 def test_load_run_model_names_a_missing_run(tmp_path: Path):
     with pytest.raises(CheckpointError, match="not a run directory"):
         load_run_model(tmp_path)
+
+
+class _WritesAFile:
+    """A pickled object that would create a file if anything unpickled it."""
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+
+    def __reduce__(self):
+        return (Path.touch, (self.target,))
+
+
+def test_a_pickled_object_is_not_loaded_and_refused_in_one_line(tmp_path, capsys):
+    marker = tmp_path / "code-ran"
+    pth = tmp_path / "IN_best.pth"
+    torch.save({**_original_state_dict(ModelConfig()), "extra": _WritesAFile(marker)}, pth)
+    assert main(["model", "import", str(pth), "--out", str(tmp_path / "run")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(pth) in err
+    assert "not a plain state_dict (it pickles getattr" in err and "was not loaded" in err
+    assert "weights_only" not in err
+    assert not marker.exists() and not (tmp_path / "run").exists()
+
+
+def test_a_protocol_4_pickle_is_refused_without_warning_lines(tmp_path):
+    pth = tmp_path / "IN_best.pth"
+    torch.save(_original_state_dict(ModelConfig()), pth, pickle_protocol=4)
+    # A fresh process: torch warns about protocol 4 once per process, before refusing it.
+    done = subprocess.run([sys.executable, "-W", "default", "-m", "fairhep", "model", "import",
+                           str(pth), "--out", str(tmp_path / "run")],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr  # no UserWarning lines before it
+    assert str(pth) in lines[0] and "not a plain state_dict" in lines[0]
+    assert "was not loaded" in lines[0] and "weights_only" not in lines[0]
+    assert not (tmp_path / "run").exists()

@@ -31,3 +31,23 @@ def test_apptainer_image_digest_is_computed_from_the_sif(
     assert info is not None
     assert info["image"] == str(sif)
     assert info["image_digest"] == "sha256:" + hashlib.sha256(sif.read_bytes()).hexdigest()
+
+
+CPUINFO = Path(__file__).parent / "cpuinfo"
+
+
+@pytest.mark.parametrize(("name", "model"), [
+    ("x86_64-amd-epyc.txt", "AMD EPYC"),
+    ("ppc64le-power9.txt", "POWER9, altivec supported (8335-GTH)"),
+    ("aarch64-neoverse-n1.txt", "ARM Neoverse-N1"),
+])
+def test_cpu_model_is_read_from_recorded_cpuinfo_texts(name: str, model: str) -> None:
+    text = (CPUINFO / name).read_text()
+    assert results.provenance.cpu_model_from_cpuinfo(text) == model
+    # Not the "cpu family" number that the first "cpu ..." line of an AMD box holds.
+    assert not model.isdigit()
+
+
+def test_unknown_arm_parts_are_named_by_their_codes() -> None:
+    text = "processor\t: 0\nCPU implementer\t: 0x41\nCPU part\t: 0xfff\n"
+    assert results.provenance.cpu_model_from_cpuinfo(text) == "ARM part 0xfff"

@@ -4,11 +4,22 @@ bad files are named and skipped."""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from fairhep.results import RecordError, ResultRecord, load_records, read_record, write_record
+from fairhep.results import (
+    RecordError,
+    ResultRecord,
+    find_record,
+    load_records,
+    read_record,
+    sweep_stale_tmp,
+    write_record,
+)
 
 
 def test_write_and_read_back_with_provenance(tmp_path: Path, monkeypatch) -> None:
@@ -57,3 +68,73 @@ def test_malformed_records_are_reported_and_skipped(tmp_path: Path) -> None:
     assert any("invalid.json" in e and "required" in e for e in errors)
     with pytest.raises(RecordError):
         load_records(tmp_path, "train")
+
+
+def test_nan_is_refused_when_writing_naming_the_key(tmp_path: Path) -> None:
+    rec = ResultRecord(kind="train", metrics={"history": [{"val_auc": 0.9},
+                                                          {"val_auc": float("nan")}]})
+    with pytest.raises(RecordError) as exc:
+        write_record(tmp_path, rec)
+    assert "metrics.history.1.val_auc is nan" in str(exc.value) and "null" in str(exc.value)
+    assert not list(tmp_path.rglob("*.json"))
+
+
+def test_records_that_are_not_strict_json_are_refused_when_reading(tmp_path: Path) -> None:
+    path = write_record(tmp_path, ResultRecord(kind="evaluate", metrics={"auc": 0.5}))
+    path.write_text(path.read_text().replace('"auc": 0.5', '"auc": NaN'))
+    with pytest.raises(RecordError, match="NaN is not strict JSON"):
+        read_record(path)
+
+
+def test_a_newer_schema_or_unknown_fields_are_refused(tmp_path: Path) -> None:
+    path = write_record(tmp_path, ResultRecord(kind="evaluate", metrics={"auc": 0.5}))
+    data = json.loads(path.read_text())
+    newer = path.with_name("newer.json")
+    newer.write_text(json.dumps({**data, "schema_version": "9.0"}))
+    unknown = path.with_name("unknown.json")
+    unknown.write_text(json.dumps({**data, "calibration": {"k": 1}}))
+    errors: list[str] = []
+    assert [r.record_id for r in load_records(tmp_path, "evaluate", errors)] == [data["record_id"]]
+    assert len(errors) == 2
+    assert any("newer.json" in e and "'9.0' is newer" in e for e in errors)
+    assert any("unknown.json" in e and "calibration unknown to record schema" in e
+               for e in errors)
+
+
+KILLED_WRITER = """
+import json, os, signal, sys
+from pathlib import Path
+from fairhep.results import ResultRecord, write_record
+
+def dump_then_die(obj, fh, **kw):  # the process dies inside the write, as under SIGKILL
+    fh.write("{")
+    fh.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+json.dump = dump_then_die
+write_record(Path(sys.argv[1]), ResultRecord(kind="bench.sweep"))
+"""
+
+
+def test_a_writer_killed_mid_write_leaves_a_tmp_that_the_next_writer_removes(tmp_path):
+    done = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(tmp_path)], check=False)
+    assert done.returncode == -signal.SIGKILL
+    kind_dir = tmp_path / "records" / "bench.sweep"
+    (stale,) = kind_dir.glob(".*.json.*.tmp")
+    assert stale.read_text() == "{"  # the half-written record of the dead process
+    # A live writer's temporary file is left alone.
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) as live:
+        busy = kind_dir / f"{stale.name.rsplit('.', 2)[0]}.{live.pid}.tmp"
+        busy.write_text("{")
+        path = write_record(tmp_path, ResultRecord(kind="bench.sweep"))
+        assert not stale.exists() and busy.exists()
+        live.kill()
+    assert [p.name for p in kind_dir.iterdir() if p.suffix == ".json"] == [path.name]
+    assert sweep_stale_tmp(kind_dir) == [busy]
+
+
+def test_find_record_finds_a_record_by_id(tmp_path: Path) -> None:
+    rec = ResultRecord(kind="train", record_id="abc123def456")
+    path = write_record(tmp_path, rec)
+    assert find_record(tmp_path, "train", "abc123def456") == path
+    assert find_record(tmp_path, "train", "000000000000") is None

@@ -79,9 +79,11 @@ def test_short_training_learns_and_writes_a_train_record(small_data, tmp_path):
     assert rec.timings["train_jets_per_s"] > 0 and rec.timings["train_s_per_epoch"] > 0
     assert rec.provenance["dataset_manifest_sha256"]
 
-    # Training again into the finished run does nothing, and changed settings are refused.
+    # Training again into the finished run trains nothing and writes no second record.
     again = train(cfg)
-    assert again.epochs == 2 and again.record is None and again.finished
+    assert again.epochs == 2 and again.record == result.record and again.finished
+    assert list((res / "records" / "train").glob("*.json")) == [result.record]
+    # Changed settings are refused.
     with pytest.raises(ConfigError, match="lr"):
         train(TrainConfig(data=small_data, out=cfg.out, fold_files=1, epochs=2, lr=1e-4,
                           batch_size=32, device="cpu", progress=False))
@@ -100,7 +102,8 @@ def test_points_split_training_runs(small_data, tmp_path):
 def _train_cmd(data: Path, out: Path) -> list[str]:
     return [sys.executable, "-m", "fairhep", "train", "--data", str(data), "--out", str(out),
             "--fold-files", "1", "--epochs", "3", "--batch-size", "16", "--lr", "3e-3",
-            "--seed", "7", "--device", "cpu", "--no-progress", *SMALL_ARGS]
+            "--seed", "7", "--device", "cpu", "--no-progress", *SMALL_ARGS,
+            "--results", str(out.parent / "results")]
 
 
 def _env() -> dict[str, str]:
@@ -152,6 +155,8 @@ def test_sigterm_checkpoints_mid_epoch_and_resume_matches(resume_data, tmp_path,
     ours = json.loads((out / SUMMARY).read_text())
     theirs = json.loads((uninterrupted / SUMMARY).read_text())
     assert ours["resumed"] and ours["best_val_loss"] == theirs["best_val_loss"]
+    (record,) = (out.parent / "results" / "records" / "train").glob("*.json")
+    assert read_record(record).config["resumed"] and record.stem.endswith(ours["record_id"])
 
 
 def test_sigkill_resumes_from_the_epoch_checkpoint(resume_data, tmp_path, uninterrupted):

@@ -12,6 +12,7 @@ import argparse
 import importlib
 import os
 import pkgutil
+import signal
 import sys
 from collections.abc import Sequence
 from typing import TypeAlias
@@ -54,11 +55,48 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _chosen_parser(parser: argparse.ArgumentParser,
+                   args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The deepest sub-command parser ``args`` selected (``fairhep containers build`` ...)."""
+    while True:
+        sub = next((a for a in parser._actions  # argparse keeps its sub-parsers only here
+                    if isinstance(a, argparse._SubParsersAction)), None)
+        chosen = None if sub is None else getattr(args, sub.dest, None)
+        if sub is None or chosen not in sub.choices:
+            return parser
+        parser = sub.choices[chosen]
+
+
+def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse like ``parse_args``, but report unknown arguments with the usage of the
+    sub-command they were given to, not the top level's."""
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        _chosen_parser(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
+def _quiet_broken_pipe() -> int:
+    """The reader of our stdout went away (``fairhep sites list | head -1``): stop quietly.
+    Python would otherwise print a second traceback when it flushes stdout at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 128 + signal.SIGPIPE  # what a command killed by SIGPIPE reports, like `yes | head`
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    if not (sys.argv[1:] if argv is None else argv):
+        parser.print_help()  # `fairhep` alone: the commands, not an error about them
+        return 0
+    args = _parse(parser, argv)
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # inside the try: a closed pipe surfaces here, not at exit
+        return code
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
     except FairhepError as exc:
         if args.traceback or os.environ.get("FAIRHEP_TRACEBACK"):
             raise

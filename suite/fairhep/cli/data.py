@@ -133,7 +133,11 @@ def _synth(args: argparse.Namespace) -> int:
                               difficulty=args.difficulty, split=args.split, layout=args.layout,
                               channels_last=args.channels_last, progress=advance)
     dt = time.perf_counter() - t0
-    print(f"wrote {manifest.n_jets} jets in {len(manifest.files)} files to {args.out} "
+    # A NumPy test set is four files per set of jets (tracks, SVs, truth, spectators).
+    where = (f"{args.files} file{'s' if args.files != 1 else ''}" if args.layout == "h5" else
+             f"{args.files} NumPy test set{'s' if args.files != 1 else ''} "
+             f"({len(manifest.files)} files)")
+    print(f"wrote {manifest.n_jets} generated jets in {where} to {args.out} "
           f"({manifest.n_jets / dt:,.0f} jets/s, difficulty {manifest.generator['difficulty']})")
     return 0
 

@@ -23,7 +23,8 @@ def register(sub: Subparsers) -> None:
     add_device_option(p)
     p.add_argument("--batch-size", type=int, default=1024)
     p.add_argument("--max-jets", type=int, help="use at most this many jets")
-    p.add_argument("--results", type=Path, help="write an `evaluate` result record here")
+    p.add_argument("--results", type=Path, default=Path("results"),
+                   help="where the `evaluate` result record goes (default: ./results)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=_run)
 
@@ -35,12 +36,14 @@ def _run(args: argparse.Namespace) -> int:
                  results=args.results, batch_size=args.batch_size, weights=args.weights)
     if args.json:
         print(json.dumps({
-            "accuracy": r.accuracy, "auc": r.auc, "n_jets": r.n_jets, "loss": r.loss,
+            "accuracy": r.accuracy, "auc": r.auc, "auc_undefined": r.auc_undefined,
+            "n_jets": r.n_jets, "loss": r.loss,
             "jets_per_s": r.jets_per_s, "total_s": r.total_s, "device": r.device,
             "roc": r.roc, "record": str(r.record) if r.record else None,
         }, indent=2))
     else:
-        print(f"{r.n_jets} jets on {r.device}: accuracy {r.accuracy:.5f}, AUC {r.auc:.5f}, "
+        area = f"{r.auc:.5f}" if r.auc is not None else f"undefined ({r.auc_undefined})"
+        print(f"{r.n_jets} jets on {r.device}: accuracy {r.accuracy:.5f}, AUC {area}, "
               f"loss {r.loss:.5f}; {r.jets_per_s:,.0f} jets/s"
               + (f"; record {r.record}" if r.record else ""))
     return 0

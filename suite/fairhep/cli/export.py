@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from fairhep import schema
 from fairhep.cli.bench import int_list
 
 
@@ -23,9 +24,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--format", choices=["onnx", "tensorrt"], default="onnx")
     p.add_argument("--out", type=Path,
                    help="output file (default: RUN/model.onnx or RUN/model-<precision>.engine)")
-    p.add_argument("--opset", type=int, default=None, help="ONNX opset (default: 18)")
+    p.add_argument("--opset", type=int, default=None,
+                   help=f"ONNX opset (default: {schema.ONNX_OPSET})")
     p.add_argument("--exporter", choices=["dynamo", "torchscript"], default="dynamo",
-                   help="torch.onnx exporter (default: dynamo)")
+                   help="torch.onnx exporter (default: dynamo; torch < 2.5 has only "
+                   "torchscript, which is then used)")
     p.add_argument("--precision", choices=["fp32", "fp16"], default="fp32",
                    help="TensorRT engine precision")
     p.add_argument("--batch-sizes", type=int_list, default=None,

@@ -16,7 +16,8 @@ def register(sub: Subparsers) -> None:
         description="Adam, lr 1e-4, batch 128, cross-entropy, up to 100 epochs with early "
         "stopping on the validation loss (patience 8); keeps best.pth and last.pth in RUN_DIR. "
         "Rerunning the same command resumes a killed or interrupted run (SIGTERM checkpoints "
-        "and exits with 143).",
+        "and exits with 143), and writes the record of a finished run if a kill prevented "
+        "it. RUN_DIR/train.lock keeps a second training out.",
     )
     p.add_argument("--data", type=Path, required=True, help="HDF5 dataset directory")
     p.add_argument("--out", type=Path, required=True, help="run directory (created; resumed if "
@@ -36,7 +37,11 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default 1e-4)")
     p.add_argument("--max-jets", type=int, help="use about this many jets (first of each file)")
     add_device_option(p)
-    p.add_argument("--results", type=Path, help="write a `train` result record here")
+    p.add_argument("--results", type=Path, default=Path("results"),
+                   help="where the `train` result record goes (default: ./results)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace what RUN_DIR holds (a training with other settings, or an "
+                   "imported model) instead of refusing; records already written stay")
     add_progress_option(p)
     add_model_options(p)
     p.set_defaults(func=_run)
@@ -51,7 +56,7 @@ def _run(args: argparse.Namespace) -> int:
         epochs=args.epochs, patience=args.patience, batch_size=args.batch_size, lr=args.lr,
         device=args.device, model=model_config_from_args(args), max_jets=args.max_jets,
         fold_files=args.fold_files, results=args.results, progress=args.progress,
-        valid_fraction=args.valid_fraction or DEFAULT_VALID_FRACTION,
+        valid_fraction=args.valid_fraction or DEFAULT_VALID_FRACTION, overwrite=args.overwrite,
     )
     result = train(cfg)
     if result.interrupted:

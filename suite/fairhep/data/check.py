@@ -48,6 +48,7 @@ class _Problems:
     def __init__(self, fix: str) -> None:
         self.lines: list[str] = []
         self.fix = fix
+        self.classes = np.zeros(len(schema.CLASSES), np.int64)  # valid jets per class
 
     def add(self, path: Path, dataset: str | None, what: str, fix: str | None = None) -> None:
         where = f"{path}: {dataset}: " if dataset else f"{path}: "
@@ -90,6 +91,8 @@ def _check_values(arr: _Rows, n: int, path: Path, name: str, out: _Problems,
             if onehot:
                 block = block.reshape(len(block), -1)
                 good = ((block == 0) | (block == 1)).all(axis=1) & (block.sum(axis=1) == 1)
+                out.classes += np.bincount(block[good].argmax(axis=1),
+                                           minlength=len(schema.CLASSES))
                 if not good.all():
                     bad_labels += int((~good).sum())
                     if first_label < 0:
@@ -290,8 +293,19 @@ def check_dataset(directory: Path, checksums: bool = True) -> CheckReport:
             if n is not None:
                 jets[paths["truth"].name] = n
     _check_manifest(directory, data_files, jets, checksums, out)
+    _check_classes(directory, out)
     return CheckReport(directory, layout, files=len(data_files), jets=sum(jets.values()),
                        problems=out.lines)
+
+
+def _check_classes(directory: Path, out: _Problems) -> None:
+    """A dataset of one class cannot train a tagger and has no AUC: say so."""
+    present = [c for c, n in zip(schema.CLASSES, out.classes, strict=True) if n]
+    if len(present) == 1:
+        missing = [c for c in schema.CLASSES if c not in present]
+        out.add(directory, None, f"all {int(out.classes.sum())} jets are {present[0]}, none "
+                f"{missing[0]}: the AUC is undefined on it and no classifier can be trained "
+                f"on it", f"add {missing[0]} jets (files of the other sample)")
 
 
 def print_report(report: CheckReport) -> None:

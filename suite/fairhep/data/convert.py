@@ -37,6 +37,7 @@ from fairhep.data.arrays import BoolArray, Float32Array
 from fairhep.data.h5layout import ProgressFn
 from fairhep.data.manifest import FileEntry, Manifest, sha256_file
 from fairhep.errors import DataError
+from fairhep.writable import ensure_writable
 
 DEFAULT_STEP_SIZE = 20_000
 CONVERTER_VERSION = "1"
@@ -241,7 +242,8 @@ def convert(
     h5layout.check_split(split)
     out_dir = Path(out_dir)
     chunks = plan([Path(p) for p in root_files], jets_per_file)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    # Checked before the first jet is read: a read-only target costs one line, at once.
+    ensure_writable(out_dir, "output directory", "choose another with --out")
     stale = h5layout.other_files(out_dir, {c.path_name for c in chunks})
     if stale:
         raise DataError(f"{out_dir}: holds {len(stale)} file(s) this conversion would not write "

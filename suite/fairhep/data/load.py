@@ -3,6 +3,11 @@
 Everything returns the network's layout (tracks ``(N, 30, 60)``, SVs ``(N, 14, 5)``,
 float32) with integer labels (0 = QCD, 1 = H->bb). Files are read one at a time so memory
 stays bounded by a file (~100k jets, ~780 MB at full size) whatever the dataset size.
+
+Every block of jets is checked as it is read, so that training, evaluation and the bench
+stop at the first bad block instead of after an epoch: tracks and SVs must be float32
+(nothing is cast silently) and finite (:func:`check_finite`, one pass without a temporary
+array when all is well); each problem is one line naming the file, the jets and the feature.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -81,6 +87,38 @@ def labels_from_onehot(target: npt.NDArray[np.floating], source: str) -> Int64Ar
     return np.asarray(target.argmax(axis=1), np.int64)
 
 
+def check_dtype(dtype: np.dtype[Any], path: Path, what: str, name: str) -> None:
+    """Inputs are float32 as stored by the FAIR code; anything else is refused, not cast."""
+    if dtype != np.float32:
+        raise DataError(
+            f"{path}: {what} ({name}) are {dtype}, expected float32; fairhep does not cast "
+            "inputs silently: rewrite the file as float32 (`fairhep data convert` or "
+            "`fairhep data synth` write float32)"
+        )
+
+
+def check_finite(arr: Float32Array, names: Sequence[str], path: Path, what: str,
+                 start: int = 0) -> None:
+    """Refuse NaN/inf in a (N, features, objects) block; ``start`` is its first jet's index
+    in the file. The float64 sum is finite exactly when every element is (barring an
+    overflow, which the exact check below then clears), so a clean block costs one pass."""
+    if len(arr) == 0 or np.isfinite(arr.sum(dtype=np.float64)):
+        return
+    bad = ~np.isfinite(arr)
+    jets = np.flatnonzero(bad.reshape(len(arr), -1).any(axis=1))
+    if not len(jets):
+        return
+    first = int(jets[0])
+    feature = names[int(np.flatnonzero(bad[first].any(axis=1))[0])]
+    kinds = " and ".join(k for k, hit in (("NaN", np.isnan(arr[jets]).any()),
+                                          ("inf", np.isinf(arr[jets]).any())) if hit)
+    where = (f"jet {start + first} hold {kinds} (feature {feature})" if len(jets) == 1 else
+             f"jets {start + first}-{start + int(jets[-1])} hold {kinds} ({len(jets)} jets; "
+             f"first: jet {start + first}, feature {feature})")
+    raise DataError(f"{path}: {what} of {where}; fix or remove the file (`fairhep data check "
+                    f"{path.parent}` lists every problem)")
+
+
 def read_file(path: Path, start: int = 0, stop: int | None = None) -> JetArrays:
     """Jets ``start:stop`` of one HDF5 file; a file of the wrong layout is a one-line DataError."""
     path = Path(path)
@@ -97,18 +135,22 @@ def read_file(path: Path, start: int = 0, stop: int | None = None) -> JetArrays:
                         f"{path}: {what} dataset {ds.name} has shape {ds.shape}, expected "
                         f"(N, {shape[0]}, {shape[1]}); regenerate it with fairhep data convert"
                     )
+                check_dtype(ds.dtype, path, what, ds.name)
             sl = slice(start, stop)
             spectators = None
             if schema.H5_SPECTATORS in h5:
                 spectators = np.asarray(h5[schema.H5_SPECTATORS][sl], np.float32)
                 # Explicit width: reshape(0, -1) is ambiguous for a file without jets.
                 spectators = spectators.reshape(len(spectators), int(np.prod(spectators.shape[1:])))
-            return JetArrays(
+            jets = JetArrays(
                 np.asarray(tracks[sl], np.float32),
                 np.asarray(svs[sl], np.float32),
                 labels_from_onehot(np.asarray(target[sl]), str(path)),
                 spectators,
             )
+        check_finite(jets.tracks, schema.TRACK_FEATURES, path, "tracks", start)
+        check_finite(jets.svs, schema.SV_FEATURES, path, "SVs", start)
+        return jets
     except DataError:
         raise
     except (OSError, KeyError, ValueError, TypeError) as exc:
@@ -123,6 +165,26 @@ def n_jets(path: Path) -> int:
     except (OSError, KeyError) as exc:
         raise DataError(f"{path}: unreadable HDF5 file ({exc}); check it with "
                         "`fairhep data check`") from None
+
+
+def label_counts(files: Sequence[Path], subsets: Mapping[Path, IntArray] | None = None
+                 ) -> Int64Array:
+    """Jets per class (QCD, H->bb) in ``files`` (restricted to ``subsets``), from the targets
+    alone: cheap enough to check a split before training on it."""
+    counts = np.zeros(len(schema.CLASSES), np.int64)
+    for f in files:
+        subset = None if subsets is None else subsets.get(f)
+        try:
+            with h5py.File(f, "r") as h5:
+                target = np.asarray(h5[schema.H5_TARGET][:])
+        except (OSError, KeyError) as exc:
+            raise DataError(f"{f}: unreadable HDF5 file ({exc}); check it with "
+                            "`fairhep data check`") from None
+        labels = labels_from_onehot(target, str(f))
+        if subset is not None:
+            labels = labels[np.asarray(subset)]
+        counts += np.bincount(labels, minlength=len(schema.CLASSES))
+    return counts
 
 
 def read_files(files: Sequence[Path], max_jets: int | None = None) -> JetArrays:
@@ -199,16 +261,22 @@ def load_npy_test(directory: Path, max_jets: int | None = None) -> JetArrays:
             elif tuple(a.shape[1:]) != shape:
                 raise DataError(f"{path}: shape {a.shape}, expected (N, {shape[0]}, {shape[1]}) "
                                 f"or channels-last (N, {shape[1]}, {shape[0]})")
+            check_dtype(a.dtype, path, what, path.name)
             arrays[what] = a
         truth_path = directory / schema.NPY_TEST_TRUTH.format(k=k)
         truth = np.load(truth_path)
         n = len(truth) if max_jets is None else min(len(truth), max_jets - total)
         onehot = truth[:n, : len(schema.CLASSES)]
-        parts.append(JetArrays(
+        part = JetArrays(
             np.ascontiguousarray(arrays["tracks"][:n], np.float32),
             np.ascontiguousarray(arrays["svs"][:n], np.float32),
             labels_from_onehot(onehot, str(truth_path)),
-        ))
+        )
+        check_finite(part.tracks, schema.TRACK_FEATURES,
+                     directory / schema.NPY_TEST_TRACKS.format(k=k), "tracks")
+        check_finite(part.svs, schema.SV_FEATURES, directory / schema.NPY_TEST_SVS.format(k=k),
+                     "SVs")
+        parts.append(part)
         total += n
     return JetArrays.concat(parts)
 

@@ -47,6 +47,7 @@ from fairhep.data.load import JetArrays
 from fairhep.data.manifest import FileEntry, Manifest, sha256_file
 from fairhep.data.synth_options import DEFAULT_DIFFICULTY, DIFFICULTY_DOC, LAYOUTS, MAX_DIFFICULTY
 from fairhep.errors import DataError
+from fairhep.writable import ensure_writable
 
 BLOCK_JETS = 4096  # jets generated at once: cache-sized (fastest), fixes the random streams
 GENERATOR_VERSION = "3"  # bump whenever the same seed gives different bytes
@@ -429,7 +430,8 @@ def synthesize(
     if layout not in LAYOUTS:
         raise DataError(f"layout {layout!r} is not one of {list(LAYOUTS)}")
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    # Checked before the first jet is read: a read-only target costs one line, at once.
+    ensure_writable(out_dir, "output directory", "choose another with --out")
     # Files of an earlier, larger run would be read with this one: refuse rather than mix.
     stale = h5layout.other_files(out_dir, {schema.H5_FILE_PATTERN.format(index=i)
                                            for i in range(files)})

@@ -12,10 +12,12 @@ from fairhep.results.record import (
 )
 from fairhep.results.store import (
     RECORDS_DIR,
+    find_record,
     iter_record_files,
     load_records,
     read_record,
     record_path,
+    sweep_stale_tmp,
     write_record,
 )
 
@@ -27,11 +29,13 @@ __all__ = [
     "ResultRecord",
     "collect_provenance",
     "container_info",
+    "find_record",
     "git_state",
     "iter_record_files",
     "load_records",
     "read_record",
     "record_path",
+    "sweep_stale_tmp",
     "validate",
     "write_record",
 ]

@@ -64,14 +64,54 @@ def git_state() -> GitState:
     return {"sha": sha, "dirty": bool(status), "source": "git"}
 
 
+# aarch64 kernels name no model in /proc/cpuinfo, only the MIDR fields: (implementer, part)
+# -> name, for the server cores fairhep may meet (Arm's TRMs; lscpu's table).
+ARM_IMPLEMENTERS = {0x41: "ARM", 0x46: "Fujitsu", 0x4E: "NVIDIA", 0x51: "Qualcomm",
+                    0x61: "Apple", 0xC0: "Ampere"}
+ARM_PARTS = {
+    (0x41, 0xD03): "Cortex-A53", (0x41, 0xD07): "Cortex-A57", (0x41, 0xD08): "Cortex-A72",
+    (0x41, 0xD0B): "Cortex-A76", (0x41, 0xD0C): "Neoverse-N1", (0x41, 0xD40): "Neoverse-V1",
+    (0x41, 0xD49): "Neoverse-N2", (0x41, 0xD4F): "Neoverse-V2", (0x41, 0xD84): "Neoverse-V3",
+    (0x41, 0xD8E): "Neoverse-N3", (0x46, 0x001): "A64FX", (0x4E, 0x004): "Carmel",
+    (0xC0, 0xAC3): "AmpereOne",
+}
+
+
+def _first_values(text: str) -> dict[str, str]:
+    """``key: value`` pairs of a /proc/cpuinfo text, the first occurrence of each key: the
+    first processor's block, then the lines after the blocks (ppc64le's machine model)."""
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            fields.setdefault(key.strip().lower(), value.strip())
+    return fields
+
+
+def cpu_model_from_cpuinfo(text: str) -> str | None:
+    """The CPU model a /proc/cpuinfo text names: x86_64 "model name", ppc64le "cpu" (with
+    the machine model), aarch64 from "CPU implementer" / "CPU part"."""
+    f = _first_values(text)
+    if f.get("model name"):
+        return f["model name"]
+    if f.get("cpu"):  # ppc64le: "POWER9, altivec supported"; "model" is the machine type
+        machine = f.get("model")
+        return f["cpu"] + (f" ({machine})" if machine and machine.strip("0") else "")
+    try:
+        implementer, part = int(f["cpu implementer"], 16), int(f["cpu part"], 16)
+    except (KeyError, ValueError):
+        return f.get("hardware") or None
+    vendor = ARM_IMPLEMENTERS.get(implementer, f"implementer {implementer:#x}")
+    core = ARM_PARTS.get((implementer, part), f"part {part:#05x}")
+    return f"{vendor} {core}"
+
+
 def cpu_model() -> str:
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(("model name", "cpu\t", "cpu ")):
-                return line.split(":", 1)[1].strip()
+        found = cpu_model_from_cpuinfo(Path("/proc/cpuinfo").read_text())
     except OSError:
-        pass
-    return platform.processor() or platform.machine()
+        found = None
+    return found or platform.processor() or platform.machine()
 
 
 def package_versions() -> dict[str, str]:

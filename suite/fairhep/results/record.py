@@ -49,6 +49,8 @@ RECORD_JSON_SCHEMA: dict[str, Any] = {
             "required": ["fairhep_version", "host", "os", "arch", "python", "packages"],
         },
     },
+    # A field this schema does not know was written by a newer fairhep: refused, not dropped.
+    "additionalProperties": False,
 }
 
 
@@ -98,7 +100,30 @@ def _validator() -> jsonschema.protocols.Validator:
     return cls(RECORD_JSON_SCHEMA)
 
 
+def _version(text: object) -> tuple[int, int] | None:
+    parts = str(text).split(".")
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        return None
+    return int(parts[0]), int(parts[1])
+
+
 def validate(d: dict[str, Any], source: str = "record") -> None:
+    """Refuse what this reader's schema does not know (a newer schema_version, unknown
+    fields), then check the JSON Schema; every refusal is one line naming ``source``."""
+    ours = _version(RECORD_SCHEMA_VERSION)
+    theirs = _version(d.get("schema_version"))
+    if "schema_version" in d and (theirs is None or ours is None or theirs > ours):
+        raise RecordError(
+            f"{source}: record schema_version {d.get('schema_version')!r} is newer than (or "
+            f"not) a version this fairhep reads ({RECORD_SCHEMA_VERSION}); read it with the "
+            "fairhep that wrote it, or upgrade"
+        )
+    unknown = sorted(set(d) - set(RECORD_JSON_SCHEMA["properties"]))
+    if unknown:
+        raise RecordError(
+            f"{source}: field(s) {', '.join(unknown)} unknown to record schema "
+            f"{RECORD_SCHEMA_VERSION} (written by a newer fairhep?); upgrade fairhep to read it"
+        )
     try:
         _validator().validate(d)
     except jsonschema.ValidationError as exc:

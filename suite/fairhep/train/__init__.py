@@ -11,117 +11,62 @@ be rebuilt on resume). Every epoch ends with an atomic checkpoint (model, optimi
 position in the epoch, best loss, history); SIGTERM finishes the current batch, checkpoints
 mid-epoch and returns ``interrupted=True``. Resuming — from either checkpoint — ends with
 weights identical to an uninterrupted run of the same seed on the same machine.
+
+A run directory belongs to one training: an exclusive lock (``train.lock``) refuses a second
+writer, and a directory made with other settings (or holding an imported model) is refused
+unless ``overwrite``. A finished training always ends with its record: ``train.json`` names
+the record's id, and every rerun writes the record from the run directory's state if it is
+missing (never a second one), so a kill between the last checkpoint and the record loses
+nothing.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-import math
 import os
 import signal
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from fairhep.data import load
-from fairhep.data.manifest import manifest_path
 from fairhep.devices import resolve_device, synchronize
 from fairhep.errors import ConfigError
 from fairhep.evaluate import predict
 from fairhep.hostmem import retain_freed_memory
 from fairhep.metrics import accuracy, auc
-from fairhep.model import (
-    BEST_WEIGHTS,
-    LAST_WEIGHTS,
-    InteractionNetwork,
-    ModelConfig,
-    save_run_model,
+from fairhep.model import BEST_WEIGHTS, LAST_WEIGHTS, InteractionNetwork, save_run_model
+from fairhep.splits import Split, make_split
+from fairhep.train.rundir import (
+    CHECKPOINT,
+    LOCK,
+    SUMMARY,
+    check_classes,
+    claim,
+    finish,
+    refuse_other_settings,
 )
-from fairhep.splits import DEFAULT_VALID_FRACTION, Split, make_split
+from fairhep.train.state import EpochStats, TrainConfig, TrainResult, TrainState, should_stop
+from fairhep.writable import ensure_writable, exclusive
 
 if TYPE_CHECKING:
     from rich.progress import Progress
 
-CHECKPOINT = "checkpoint.pth"  # resume state: model, optimizer, position, history
-SUMMARY = "train.json"  # written when training has finished
 VALID_BATCH_SIZE = 1024  # validation needs no gradients: larger batches are faster
 
-
-@dataclass(frozen=True)
-class TrainConfig:
-    data: Path
-    out: Path
-    seed: int = 0
-    split: str = "kfold"  # kfold | files | points
-    fold: int = 0
-    epochs: int = 100
-    patience: int = 8
-    batch_size: int = 128
-    lr: float = 1e-4
-    device: str = "auto"
-    model: ModelConfig = field(default_factory=ModelConfig)
-    max_jets: int | None = None
-    fold_files: int = 5
-    results: Path | None = None
-    progress: bool = True
-    valid_fraction: float = DEFAULT_VALID_FRACTION  # for split="points"
-
-    def identity(self) -> dict[str, object]:
-        """What must not change between a run and its resumption (epochs and patience may)."""
-        return {
-            "seed": self.seed, "split": self.split, "fold": self.fold,
-            "fold_files": self.fold_files, "batch_size": self.batch_size, "lr": self.lr,
-            "model": self.model.to_dict(), "max_jets": self.max_jets,
-            "valid_fraction": self.valid_fraction,
-        }
-
-
-@dataclass(frozen=True)
-class EpochStats:
-    epoch: int  # 1-based
-    train_loss: float
-    val_loss: float
-    val_accuracy: float
-    val_auc: float
-    train_s: float
-    valid_s: float
-    train_jets: int
-
-
-@dataclass
-class TrainResult:
-    run_dir: Path
-    epochs: int  # epochs completed
-    best_epoch: int
-    best_val_loss: float
-    val_accuracy: float  # at the best epoch (the kept model)
-    val_auc: float
-    stopped_early: bool
-    interrupted: bool
-    history: list[EpochStats]
-    train_jets_per_s: float
-    total_s: float
-    finished: bool
-    record: Path | None = None
-
-
-def should_stop(val_losses: Sequence[float], patience: int) -> bool:
-    """The original code's rule: after epoch m > patience, stop when each of the last
-    ``patience`` validation losses is worse than the best loss before them."""
-    m = len(val_losses)
-    if m <= patience:
-        return False
-    best_before = min(val_losses[: m - patience])
-    return all(v > best_before for v in val_losses[m - patience:])
+__all__ = [
+    "CHECKPOINT", "LOCK", "SUMMARY", "VALID_BATCH_SIZE", "EpochStats", "TrainConfig",
+    "TrainResult", "TrainState", "should_stop", "train",
+]
 
 
 # ---- checkpoints ---------------------------------------------------------------------------
@@ -135,31 +80,8 @@ def _save_atomic(obj: object, path: Path) -> None:
     os.replace(tmp, path)
 
 
-@dataclass
-class _State:
-    """Everything a resumed run needs besides the model and optimizer (plain types only, so
-    that the checkpoint loads with ``weights_only=True``)."""
-
-    epoch: int = 0  # epochs completed
-    batch: int = 0  # batches done in the current epoch
-    best_loss: float = math.inf
-    best_epoch: int = 0
-    history: list[EpochStats] = field(default_factory=list)  # saved as plain dicts
-    stopped_early: bool = False
-    # Partial-epoch accumulators, so an interrupted epoch reports the same loss and time.
-    loss_sum: float = 0.0
-    jets_seen: int = 0
-    train_s: float = 0.0
-
-    @classmethod
-    def from_checkpoint(cls, saved: dict[str, Any]) -> _State:
-        """The state from its ``asdict`` form in a checkpoint."""
-        history = [EpochStats(**h) for h in saved["history"]]
-        return cls(**{**saved, "history": history})
-
-
 def _checkpoint(run_dir: Path, net: InteractionNetwork, opt: torch.optim.Optimizer,
-                state: _State, identity: dict[str, object]) -> None:
+                state: TrainState, identity: dict[str, object]) -> None:
     _save_atomic(
         {"model": net.state_dict(), "optimizer": opt.state_dict(), "state": asdict(state),
          "identity": json.dumps(identity, sort_keys=True)},
@@ -168,7 +90,7 @@ def _checkpoint(run_dir: Path, net: InteractionNetwork, opt: torch.optim.Optimiz
 
 
 def _resume(run_dir: Path, net: InteractionNetwork, opt: torch.optim.Optimizer,
-            identity: dict[str, object], device: torch.device) -> _State | None:
+            identity: dict[str, object], device: torch.device) -> TrainState | None:
     path = run_dir / CHECKPOINT
     if not path.is_file():
         return None
@@ -178,15 +100,10 @@ def _resume(run_dir: Path, net: InteractionNetwork, opt: torch.optim.Optimizer,
     except Exception as exc:  # a truncated or foreign file: torch raises many types
         raise ConfigError(f"{path}: unreadable training checkpoint ({exc}); delete it to start "
                           "over, or use another --out") from None
-    if saved != identity:
-        diff = sorted(k for k in set(saved) | set(identity) if saved.get(k) != identity.get(k))
-        raise ConfigError(
-            f"{run_dir}: holds a training with different settings ({', '.join(diff)}); "
-            "use another --out, or the same settings to resume it"
-        )
+    refuse_other_settings(run_dir, saved, identity)
     net.load_state_dict(ck["model"])
     opt.load_state_dict(ck["optimizer"])
-    return _State.from_checkpoint(ck["state"])
+    return TrainState.from_checkpoint(ck["state"])
 
 
 # ---- SIGTERM ---------------------------------------------------------------------------------
@@ -254,28 +171,41 @@ def train(cfg: TrainConfig) -> TrainResult:
     if cfg.epochs < 1 or cfg.patience < 1 or cfg.batch_size < 1 or cfg.lr <= 0:
         raise ConfigError("epochs, patience and batch size must be positive and lr > 0 "
                           f"(got {cfg.epochs}, {cfg.patience}, {cfg.batch_size}, {cfg.lr})")
-    cfg = replace(cfg, data=Path(cfg.data), out=Path(cfg.out))
+    cfg = replace(cfg, data=Path(cfg.data), out=Path(cfg.out),
+                  results=None if cfg.results is None else Path(cfg.results))
+    # Outputs first: a read-only folder costs one line now, not a traceback after the last
+    # epoch.
+    ensure_writable(cfg.out, "run directory", "choose another with --out")
+    if cfg.results is not None:
+        ensure_writable(cfg.results, "results directory", "choose another with --results")
+    with exclusive(cfg.out / LOCK, "run directory",
+                   "wait for that training to finish, or use another --out"):
+        return _train_locked(cfg)
+
+
+def _train_locked(cfg: TrainConfig) -> TrainResult:
     device = resolve_device(cfg.device)
     retain_freed_memory()
     split = _split_for(cfg)
     if split.n_train == 0 or split.n_valid == 0:
         raise ConfigError(f"{cfg.data}: the {cfg.split} split leaves {split.n_train} training "
                           f"and {split.n_valid} validation jets; use more data")
+    check_classes(cfg, split)
     run_dir = cfg.out
-    run_dir.mkdir(parents=True, exist_ok=True)
     identity = cfg.identity()
+    claim(run_dir, identity, cfg.overwrite)
 
     torch.manual_seed(cfg.seed)  # the initialisation is the only random draw torch makes
     net = InteractionNetwork(cfg.model).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     state = _resume(run_dir, net, opt, identity, device)
     resumed = state is not None
-    state = state or _State()
+    state = state or TrainState()
     save_run_model(run_dir, net, {"training": {**identity, "data": str(cfg.data)}})
 
     if state.stopped_early or state.epoch >= cfg.epochs:
-        # A finished run: nothing to train, and no second record of the same training.
-        return _result(run_dir, state, finished=True, interrupted=False)
+        # Finished before: nothing to train; write what a kill may have left unwritten.
+        return finish(cfg, split, device, state, resumed, None)
 
     flag = _StopFlag()
     started = time.perf_counter()
@@ -285,35 +215,17 @@ def train(cfg: TrainConfig) -> TrainResult:
             if flag.is_set() and state.batch > 0:
                 break  # checkpointed mid-epoch
             _finish_epoch(cfg, split, net, opt, state, device, progress, identity)
-    interrupted = flag.is_set() and not (state.stopped_early or state.epoch >= cfg.epochs)
-    if interrupted:
+    if flag.is_set() and not (state.stopped_early or state.epoch >= cfg.epochs):
         where = (f"in epoch {state.epoch + 1} after batch {state.batch}" if state.batch
                  else f"after epoch {state.epoch}")
         print(f"signal {flag.signum}: stopped {where}; checkpoint saved in {run_dir}, rerun "
               "the same command to resume", flush=True)
-    result = _result(run_dir, state, finished=not interrupted, interrupted=interrupted)
-    if not interrupted:
-        summary = {
-            "finished": True, "epochs": state.epoch, "best_epoch": state.best_epoch,
-            "stopped_early": state.stopped_early, "best_val_loss": state.best_loss,
-            "val_accuracy": result.val_accuracy, "val_auc": result.val_auc,
-            "train_jets_per_s": result.train_jets_per_s,
-            "train_s": sum(h.train_s for h in result.history), "total_s": result.total_s,
-            "n_train_jets": split.n_train, "n_valid_jets": split.n_valid, "resumed": resumed,
-            "config": {**identity, "epochs_max": cfg.epochs, "patience": cfg.patience,
-                       "data": str(cfg.data), "device": str(device)},
-        }
-        tmp = run_dir / f".{SUMMARY}.tmp"
-        tmp.write_text(json.dumps(summary, indent=2) + "\n")
-        tmp.replace(run_dir / SUMMARY)
-        if cfg.results is not None:
-            result.record = _write_record(cfg, cfg.results, split, device, result, resumed,
-                                          time.perf_counter() - started)
-    return result
+        return state.result(run_dir, finished=False, interrupted=True)
+    return finish(cfg, split, device, state, resumed, time.perf_counter() - started)
 
 
 def _train_epoch(cfg: TrainConfig, split: Split, net: InteractionNetwork,
-                 opt: torch.optim.Optimizer, state: _State, device: torch.device,
+                 opt: torch.optim.Optimizer, state: TrainState, device: torch.device,
                  progress: Progress, flag: _StopFlag, identity: dict[str, object]) -> None:
     epoch = state.epoch
     rng = np.random.default_rng([cfg.seed, epoch])
@@ -322,7 +234,7 @@ def _train_epoch(cfg: TrainConfig, split: Split, net: InteractionNetwork,
     # The same generator rebuilds the same order; skip what a resumed epoch already did.
     batches = itertools.islice(batches, state.batch, None)
     task = progress.add_task(f"epoch {epoch + 1}/{cfg.epochs}", total=split.n_train,
-                             completed=state.jets_seen, loss=_mean(state), rate=0.0)
+                             completed=state.jets_seen, loss=state.mean_loss(), rate=0.0)
     net.train()
     t0 = time.perf_counter()
     base_s = state.train_s
@@ -338,7 +250,7 @@ def _train_epoch(cfg: TrainConfig, split: Split, net: InteractionNetwork,
         state.jets_seen += len(jets)
         state.batch += 1
         state.train_s = base_s + time.perf_counter() - t0
-        progress.update(task, completed=state.jets_seen, loss=_mean(state),
+        progress.update(task, completed=state.jets_seen, loss=state.mean_loss(),
                         rate=state.jets_seen / max(state.train_s, 1e-9))
         if flag.is_set():
             _checkpoint(cfg.out, net, opt, state, identity)
@@ -349,14 +261,14 @@ def _train_epoch(cfg: TrainConfig, split: Split, net: InteractionNetwork,
 
 
 def _finish_epoch(cfg: TrainConfig, split: Split, net: InteractionNetwork,
-                  opt: torch.optim.Optimizer, state: _State, device: torch.device,
+                  opt: torch.optim.Optimizer, state: TrainState, device: torch.device,
                   progress: Progress, identity: dict[str, object]) -> None:
     t0 = time.perf_counter()
     batches = load.iter_batches(split.valid.files, VALID_BATCH_SIZE, subsets=split.valid.subsets)
     pred = predict(net, batches, device)
     valid_s = time.perf_counter() - t0
     stats = EpochStats(
-        epoch=state.epoch + 1, train_loss=_mean(state), val_loss=pred.loss,
+        epoch=state.epoch + 1, train_loss=state.mean_loss(), val_loss=pred.loss,
         val_accuracy=accuracy(pred.scores, pred.labels), val_auc=auc(pred.scores, pred.labels),
         train_s=state.train_s, valid_s=valid_s, train_jets=state.jets_seen,
     )
@@ -378,60 +290,3 @@ def _finish_epoch(cfg: TrainConfig, split: Split, net: InteractionNetwork,
         + ("  early stop" if state.stopped_early else ""),
         soft_wrap=True,
     )
-
-
-def _mean(state: _State) -> float:
-    return state.loss_sum / state.jets_seen if state.jets_seen else float("nan")
-
-
-def _result(run_dir: Path, state: _State, finished: bool, interrupted: bool) -> TrainResult:
-    history = list(state.history)
-    best = next((h for h in history if h.epoch == state.best_epoch), None)
-    train_s = sum(h.train_s for h in history)
-    return TrainResult(
-        run_dir=run_dir,
-        epochs=state.epoch,
-        best_epoch=state.best_epoch,
-        best_val_loss=state.best_loss,
-        val_accuracy=best.val_accuracy if best else float("nan"),
-        val_auc=best.val_auc if best else float("nan"),
-        stopped_early=state.stopped_early,
-        interrupted=interrupted,
-        history=history,
-        train_jets_per_s=sum(h.train_jets for h in history) / train_s if train_s else float("nan"),
-        total_s=sum(h.train_s + h.valid_s for h in history),
-        finished=finished,
-    )
-
-
-def _write_record(cfg: TrainConfig, results: Path, split: Split, device: torch.device,
-                  result: TrainResult, resumed: bool, wall_s: float) -> Path:
-    from fairhep.results import ResultRecord, kinds, write_record
-
-    n = max(len(result.history), 1)
-    record = ResultRecord(
-        kind=kinds.TRAIN,
-        config={
-            "seed": cfg.seed, "split": cfg.split, "fold": cfg.fold, "epochs_max": cfg.epochs,
-            "patience": cfg.patience, "batch_size": cfg.batch_size, "lr": cfg.lr,
-            "model": cfg.model.to_dict(),
-            "parameters": InteractionNetwork(cfg.model).n_parameters(),
-            "data": str(cfg.data), "device": str(device), "fold_files": cfg.fold_files,
-            "max_jets": cfg.max_jets, "valid_fraction": cfg.valid_fraction,
-            "run": str(result.run_dir), "resumed": resumed, "split_detail": split.describe(),
-        },
-        metrics={
-            "val_accuracy": result.val_accuracy, "val_auc": result.val_auc,
-            "val_loss": result.best_val_loss, "epochs": result.epochs,
-            "best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
-            "history": [asdict(h) for h in result.history],
-        },
-        timings={
-            "train_s_per_epoch": sum(h.train_s for h in result.history) / n,
-            "valid_s_per_epoch": sum(h.valid_s for h in result.history) / n,
-            "total_s": result.total_s,
-            "train_jets_per_s": result.train_jets_per_s,
-            "wall_s_this_invocation": wall_s,
-        },
-    )
-    return write_record(Path(results), record, manifest_path(Path(cfg.data)))

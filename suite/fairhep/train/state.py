@@ -1,0 +1,129 @@
+"""What a training is (:class:`TrainConfig`), where it stands (:class:`TrainState`, saved in
+every checkpoint) and what it gave (:class:`EpochStats`, :class:`TrainResult`)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fairhep.model import ModelConfig
+from fairhep.splits import DEFAULT_VALID_FRACTION
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: Path
+    out: Path
+    seed: int = 0
+    split: str = "kfold"  # kfold | files | points
+    fold: int = 0
+    epochs: int = 100
+    patience: int = 8
+    batch_size: int = 128
+    lr: float = 1e-4
+    device: str = "auto"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    max_jets: int | None = None
+    fold_files: int = 5
+    results: Path | None = None
+    progress: bool = True
+    valid_fraction: float = DEFAULT_VALID_FRACTION  # for split="points"
+    overwrite: bool = False  # replace a run directory made with other settings
+
+    def identity(self) -> dict[str, object]:
+        """What must not change between a run and its resumption (epochs and patience may)."""
+        return {
+            "seed": self.seed, "split": self.split, "fold": self.fold,
+            "fold_files": self.fold_files, "batch_size": self.batch_size, "lr": self.lr,
+            "model": self.model.to_dict(), "max_jets": self.max_jets,
+            "valid_fraction": self.valid_fraction,
+        }
+
+
+@dataclass(frozen=True)
+class EpochStats:
+    epoch: int  # 1-based
+    train_loss: float
+    val_loss: float
+    val_accuracy: float
+    val_auc: float
+    train_s: float
+    valid_s: float
+    train_jets: int
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    epochs: int  # epochs completed
+    best_epoch: int
+    best_val_loss: float
+    val_accuracy: float  # at the best epoch (the kept model)
+    val_auc: float
+    stopped_early: bool
+    interrupted: bool
+    history: list[EpochStats]
+    train_jets_per_s: float
+    total_s: float
+    finished: bool
+    record: Path | None = None
+
+
+def should_stop(val_losses: Sequence[float], patience: int) -> bool:
+    """The original code's rule: after epoch m > patience, stop when each of the last
+    ``patience`` validation losses is worse than the best loss before them."""
+    m = len(val_losses)
+    if m <= patience:
+        return False
+    best_before = min(val_losses[: m - patience])
+    return all(v > best_before for v in val_losses[m - patience:])
+
+
+@dataclass
+class TrainState:
+    """Everything a resumed run needs besides the model and optimizer (plain types only, so
+    that the checkpoint loads with ``weights_only=True``)."""
+
+    epoch: int = 0  # epochs completed
+    batch: int = 0  # batches done in the current epoch
+    best_loss: float = math.inf
+    best_epoch: int = 0
+    history: list[EpochStats] = field(default_factory=list)  # saved as plain dicts
+    stopped_early: bool = False
+    # Partial-epoch accumulators, so an interrupted epoch reports the same loss and time.
+    loss_sum: float = 0.0
+    jets_seen: int = 0
+    train_s: float = 0.0
+
+    @classmethod
+    def from_checkpoint(cls, saved: dict[str, Any]) -> TrainState:
+        """The state from its ``asdict`` form in a checkpoint."""
+        history = [EpochStats(**h) for h in saved["history"]]
+        return cls(**{**saved, "history": history})
+
+    def mean_loss(self) -> float:
+        """Mean training loss of the current epoch so far (for the progress bar)."""
+        return self.loss_sum / self.jets_seen if self.jets_seen else float("nan")
+
+    def result(self, run_dir: Path, finished: bool, interrupted: bool) -> TrainResult:
+        history = list(self.history)
+        best = next((h for h in history if h.epoch == self.best_epoch), None)
+        train_s = sum(h.train_s for h in history)
+        return TrainResult(
+            run_dir=run_dir,
+            epochs=self.epoch,
+            best_epoch=self.best_epoch,
+            best_val_loss=self.best_loss,
+            val_accuracy=best.val_accuracy if best else float("nan"),
+            val_auc=best.val_auc if best else float("nan"),
+            stopped_early=self.stopped_early,
+            interrupted=interrupted,
+            history=history,
+            train_jets_per_s=(sum(h.train_jets for h in history) / train_s if train_s
+                              else float("nan")),
+            total_s=sum(h.train_s + h.valid_s for h in history),
+            finished=finished,
+        )
