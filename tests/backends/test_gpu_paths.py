@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fairhep.backends import TOLERANCE, PreparedModel, tf32
+from fairhep.backends import TOLERANCE, PreparedModel, tf32, trtlibs
 from fairhep.backends.onnxruntime_backend import (
     TRT_EP,
     ExecutionProviderFailed,
@@ -122,7 +122,16 @@ def _python(code: str, site: Path | None) -> dict[str, object]:
     return dict(json.loads(out.strip().splitlines()[-1]))
 
 
-_LOAD_PROVIDER = """
+# trtlibs uses the standard library only: loaded by path, the child process starts in a blink
+# (the fairhep.backends package would import torch first).
+_LOAD_TRTLIBS = textwrap.dedent(f"""
+    import importlib.util, sys
+    _spec = importlib.util.spec_from_file_location("trtlibs", {str(Path(trtlibs.__file__))!r})
+    trtlibs = sys.modules["trtlibs"] = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(trtlibs)
+""")
+
+_LOAD_PROVIDER = _LOAD_TRTLIBS + textwrap.dedent("""
     import ctypes, json, sys
     def provider():
         try:
@@ -131,13 +140,12 @@ _LOAD_PROVIDER = """
             return str(exc)
     result = {{}}
     if {preload}:
-        from fairhep.backends.trtlibs import load_tensorrt_libraries
-        libs = load_tensorrt_libraries()
+        libs = trtlibs.load_tensorrt_libraries()
         result.update(libs.as_dict())
     result["provider"] = provider()
     result["tensorrt_imported"] = "tensorrt" in sys.modules
     print(json.dumps(result))
-"""
+""")
 
 
 def test_tensorrt_libraries_load_from_the_wheel_whatever_was_imported_first(
@@ -154,11 +162,10 @@ def test_tensorrt_libraries_load_from_the_wheel_whatever_was_imported_first(
 
 
 def test_missing_tensorrt_libraries_report_the_loaders_own_error(tmp_path):
-    code = """
+    code = _LOAD_TRTLIBS + textwrap.dedent("""
         import json
-        from fairhep.backends.trtlibs import load_tensorrt_libraries
-        print(json.dumps(load_tensorrt_libraries().as_dict()))
-    """
+        print(json.dumps(trtlibs.load_tensorrt_libraries().as_dict()))
+    """)
     if importlib.util.find_spec("tensorrt_libs") is not None:
         pytest.skip("tensorrt_libs is installed here")
     result = _python(code, None)
