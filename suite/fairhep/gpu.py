@@ -6,6 +6,7 @@ never an error.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal, TypedDict
 
 
@@ -80,3 +81,26 @@ def gpu_info() -> GpusFound | NoGpu:
         }
     finally:
         pynvml.nvmlShutdown()
+
+
+def match_nvml_index(cuda_uuid: str | None, nvml_uuids: Sequence[str],
+                     mig_enabled: Sequence[bool] = ()) -> int | str:
+    """The NVML index of the GPU whose UUID is ``cuda_uuid`` (what torch computes on), or why
+    there is none. NVML and CUDA may number GPUs differently (CUDA_VISIBLE_DEVICES renumbers
+    CUDA's), so only a UUID says which is which. Under MIG, CUDA reports the MIG instance's
+    UUID, which matches no whole GPU, and NVML gives no utilisation for a MIG instance: that
+    is "no NVML match", never another GPU's readings."""
+    if cuda_uuid is None:
+        if len(nvml_uuids) == 1:
+            return 0  # one GPU: nothing to confuse it with
+        return (f"no NVML match: {len(nvml_uuids)} GPUs and no CUDA device UUID to tell which "
+                "one computes (torch without CUDA)")
+    wanted = cuda_uuid.lower().removeprefix("gpu-")
+    for i, uuid in enumerate(nvml_uuids):
+        if uuid.lower().removeprefix("gpu-") == wanted:
+            return i
+    mig = [i for i, on in enumerate(mig_enabled) if on]
+    why = (f" (MIG is enabled on NVML GPU {', '.join(map(str, mig))}: a MIG instance has no "
+           "utilisation counter)" if mig else "")
+    return (f"no NVML match for CUDA device {cuda_uuid}{why}; NVML sees "
+            f"{', '.join(nvml_uuids) or 'no GPU'}")

@@ -27,6 +27,7 @@ from fairhep.bench.workload import Workload
 from fairhep.cli import main
 from fairhep.data.load import JetArrays
 from fairhep.errors import BackendUnavailable
+from fairhep.gpu import nvml_unavailable_reason
 from fairhep.results import load_records, read_record
 
 KIND = "bench.frameworks"
@@ -206,3 +207,42 @@ def test_sweep_keeps_the_others_results_when_a_backend_breaks(
         assert "nvml" in r.metrics
     with open(tmp_path / recs["torch-cpu"].artifacts["csv"]) as fh:
         assert {row["backend"] for row in csv.DictReader(fh)} == {"torch-cpu"}
+
+
+class _OutOfMemoryAt16(Fake):
+    """Runs batches of 8, runs out of memory at 16 (as a GPU might at 4200)."""
+
+    def predict(self, tracks: np.ndarray, svs: np.ndarray) -> np.ndarray:
+        if len(tracks) >= 16:
+            raise RuntimeError("CUDA out of memory")
+        return super().predict(tracks, svs)
+
+
+def test_a_backend_breaking_mid_sweep_keeps_its_points_in_a_failed_record(
+        monkeypatch, tmp_path, capsys, tiny_test_set, untrained_run, bench_cache):
+    monkeypatch.setattr(sweep, "select_backends", lambda _names: [_OutOfMemoryAt16("oom")])
+    argv = _argv("--batch-sweep", tmp_path, tiny_test_set, untrained_run, bench_cache)
+    argv[argv.index("--batch-sizes") + 1] = "8,16"
+    # Its only backend failed: non-zero, with the record (and its points) written.
+    assert main([*argv, "--repeat-seconds", "0.01"]) == 1
+    assert "every backend failed (1; first oom-cpu: RuntimeError at batch size 16" in (
+        capsys.readouterr().err)
+    (rec,) = load_records(tmp_path, sweep.KIND)
+    assert rec.status == FAILED
+    assert rec.skipped == [{"what": "oom-cpu", "reason": (
+        "RuntimeError at batch size 16: CUDA out of memory")}]
+    assert {p["batch_size"] for p in rec.metrics["points"]} == {8}  # what it did measure
+    assert rec.metrics["peak_batch_size"] == 8
+    assert (tmp_path / rec.artifacts["csv"]).is_file()
+
+
+def test_a_cpu_only_sweep_prints_the_nvml_note_once(tmp_path, capsys, tiny_test_set,
+                                                    untrained_run, bench_cache):
+    if nvml_unavailable_reason() is None:
+        pytest.skip("NVML works on this node")
+    argv = _argv("--batch-sweep", tmp_path, tiny_test_set, untrained_run, bench_cache)
+    assert main([*argv, "--backends", "torch-cpu", "--repeat-seconds", "0.01"]) == 0
+    out = capsys.readouterr().out
+    # A CPU-only node: no "(GPU util.)" in the title, and the NVML note printed once.
+    assert "Sweep: median jets/s" in out and "(GPU util.)" not in out
+    assert out.count("GPU utilisation: NVML unavailable") == 1

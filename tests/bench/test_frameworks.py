@@ -17,7 +17,7 @@ from fairhep.bench.frameworks import KIND, parity_metrics, scores_metrics
 from fairhep.bench.timing import BatchTimes
 from fairhep.cli import main
 from fairhep.data.load import load_dataset
-from fairhep.model import ScoreModel, load_run_model
+from fairhep.model import ModelConfig, ScoreModel, load_run_model
 from fairhep.results import load_records
 
 MAX_JETS = 40
@@ -78,13 +78,42 @@ def test_cpu_backends_agree_and_measure_real_numbers(run_frameworks, tiny_test_s
         assert m["n_decisions_changed"] == 0
         t1, t128 = m["time_per_batch"]["1"], m["time_per_batch"]["128"]
         assert (t1["n_batches"], t1["n_jets"]) == (MAX_JETS, MAX_JETS)
-        assert (t128["n_batches"], t128["n_jets"]) == (1, MAX_JETS)
+        # @128 is a full batch of 128 although there are 40 jets: they cycle to fill it.
+        assert (t128["n_batches"], t128["n_jets"], t128["jets_timed"]) == (1, MAX_JETS, 128)
         for t in (t1, t128):
             assert 0 < t["p5_s"] <= t["median_s"] <= t["p95_s"]
         assert m["partial"]["n_jets"] == MAX_JETS
     assert torch_rec.metrics["accuracy"] == ort_rec.metrics["accuracy"]
+    for rec in (torch_rec, ort_rec):
+        assert rec.config["model"] == ModelConfig().to_dict()  # which features it reads
+        assert rec.config["host_memory"] == "pageable"
     # ONNX Runtime is a different implementation: not bit-identical to the reference.
     assert ort_rec.metrics["max_abs_dscore"] > 0
+
+
+def test_max_and_mean_dscore_share_one_definition(run_frameworks):
+    """Both over every jet of both passes; the torch-cpu row is its own batch-128 reference,
+    so its deltas are those of batch 1 (the max it prints is the max its record holds)."""
+    results, _ = run_frameworks
+    recs = _by_label(results)
+    for label in ("torch-cpu", "onnxruntime-cpu"):
+        m = recs[label].metrics
+        per = m["dscore_by_batch"]
+        n1, n128 = m["time_per_batch"]["1"]["n_jets"], m["time_per_batch"]["128"]["n_jets"]
+        assert m["max_abs_dscore"] == max(per["1"]["max"], per["128"]["max"])
+        assert m["mean_abs_dscore"] == pytest.approx(
+            (n1 * per["1"]["mean"] + n128 * per["128"]["mean"]) / (n1 + n128), rel=1e-6)
+        assert m["dscore_definition"].startswith("per-jet |score - reference| over every jet")
+    assert recs["torch-cpu"].metrics["dscore_by_batch"]["128"] == {"max": 0.0, "mean": 0.0}
+
+
+def test_the_tensorrt_ep_row_says_whether_tf32_was_forced_off(run_frameworks):
+    results, _ = run_frameworks
+    rec = _by_label(results)["onnxruntime-tensorrt-ep"]
+    state = rec.config["tf32"]
+    assert state["enabled"] is (rec.config["precision"] == "tf32")
+    assert state["how"]
+    assert rec.config["fallback"] == "disabled"
 
 
 def test_absent_backends_are_skipped_with_reasons(run_frameworks, capsys):

@@ -4,7 +4,6 @@ and batch construction."""
 from __future__ import annotations
 
 import csv
-import math
 
 import numpy as np
 import pytest
@@ -20,10 +19,11 @@ from fairhep.cli import main
 from fairhep.cli.bench import int_list
 from fairhep.data.load import load_dataset
 from fairhep.gpu import nvml_unavailable_reason
+from fairhep.model import ModelConfig
 from fairhep.plots import SWEEP_CSV_COLUMNS
 from fairhep.results import load_records
 
-SIZES, REPEATS, MAX_JETS = (8, 16), 2, 24
+SIZES, REPEATS, MAX_JETS, REPEAT_S = (8, 16), 2, 24, 0.05
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,8 @@ def sweep(tmp_path_factory, tiny_test_set, untrained_run, bench_cache):
     results = tmp_path_factory.mktemp("sweep-results")
     rc = main(["bench", "--batch-sweep", "--backends", "torch,onnxruntime",
                "--batch-sizes", ",".join(map(str, SIZES)), "--repeats", str(REPEATS),
-               "--max-jets", str(MAX_JETS), "--data", str(tiny_test_set),
+               "--max-jets", str(MAX_JETS), "--repeat-seconds", str(REPEAT_S),
+               "--data", str(tiny_test_set),
                "--run", str(untrained_run), "--results", str(results),
                "--cache-dir", str(bench_cache), "--no-report"])
     return results, rc
@@ -48,12 +49,16 @@ def test_sweep_records_points_and_nvml_status(sweep):
     assert {r.config["backend"] for r in ok} == {"torch", "onnxruntime"}
     for r in ok:
         assert r.config["batch_sizes"] == list(SIZES) and r.config["repeats"] == REPEATS
+        assert r.config["repeat_s"] == REPEAT_S and r.config["host_memory"] == "pageable"
+        assert r.config["model"] == ModelConfig().to_dict()  # the run's features, on record
         points = r.metrics["points"]
         assert [(p["batch_size"], p["repeat"]) for p in points] == [
             (b, k) for b in SIZES for k in range(REPEATS)]
-        for p in points:  # whole batches covering --max-jets jets
-            n = math.ceil(MAX_JETS / p["batch_size"]) * p["batch_size"]
+        for p in points:  # whole batches until the repetition lasted --repeat-seconds
+            assert p["time_s"] >= REPEAT_S and p["n_batches"] >= 1
+            n = p["n_batches"] * p["batch_size"]
             assert p["n_jets"] == n and p["jets_per_s"] == pytest.approx(n / p["time_s"])
+            assert p["nvml_samples"] == 0 or nvml_unavailable_reason() is None
         medians = {b: np.median([p["jets_per_s"] for p in points if p["batch_size"] == b])
                    for b in SIZES}
         assert r.metrics["peak_batch_size"] == max(medians, key=medians.get)
@@ -64,6 +69,7 @@ def test_sweep_records_points_and_nvml_status(sweep):
         if reason is not None:
             assert nvml["reason"] == reason
             assert all(p["gpu_util_pct"] is None and p["gpu_power_w"] is None for p in points)
+        assert r.metrics["min_nvml_samples_per_point"] is None or reason is None
         assert (results / r.artifacts["csv"]).is_file()
         assert (results / r.artifacts["png"]).is_file()
     for r in records:

@@ -2,7 +2,8 @@
 
 Run with ``make benchmark`` (writes results/benchmarks.json); backends absent here are
 skipped with their reason. Each round is one ``Backend.predict``: host->device copy,
-inference, device->host copy, as in ``bench --frameworks``.
+inference, device->host copy, as in ``bench --frameworks``, from the host memory the bench
+gives each backend (pinned on a GPU; ``extra_info.host_memory`` says which).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ def backend(request, untrained_run, bench_cache):
         pytest.skip(reason)
     # The export only when a backend needs it (asked for lazily: torch alone needs none).
     onnx = request.getfixturevalue("onnx_export") if b.needs_onnx else None
+    b.use_host_memory("auto")
     b.prepare(PreparedModel(untrained_run, onnx, (1, 128), bench_cache))
     yield b
     b.close()
@@ -39,11 +41,12 @@ def backend(request, untrained_run, bench_cache):
 @pytest.mark.parametrize("batch_size", [1, 128])
 def test_predict(benchmark, backend, jets, batch_size):
     idx = np.arange(batch_size) % len(jets)  # a full batch even from a small test set
-    tracks, svs = np.ascontiguousarray(jets.tracks[idx]), np.ascontiguousarray(jets.svs[idx])
+    tracks, svs = backend.host_arrays(jets.tracks[idx], jets.svs[idx])
     n = batch_size
     benchmark.group = f"batch {batch_size}"
     benchmark.extra_info.update(backend=backend.label, provider=backend.provider,
-                                precision=backend.precision, batch_size=n)
+                                precision=backend.precision, batch_size=n,
+                                host_memory=backend.host_memory)
     backend.predict(tracks, svs)  # warm-up, not timed
     scores = benchmark.pedantic(backend.predict, args=(tracks, svs), rounds=10,
                                 warmup_rounds=1)

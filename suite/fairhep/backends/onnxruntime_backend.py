@@ -1,9 +1,18 @@
 """ONNX Runtime inference with one execution provider (CPU, CUDA or TensorRT EP).
 
-ONNX Runtime falls back to the CPU, silently, when a GPU provider is listed but cannot start
-(no driver, no GPU, missing CUDA libraries); :meth:`OnnxRuntimeBackend.prepare` checks the
-session's providers afterwards and reports that as unavailable instead of timing the CPU
-under a GPU label.
+ONNX Runtime's Python wrapper falls back to other providers, silently, twice over: when a GPU
+provider cannot start (no driver, missing CUDA or TensorRT libraries) it builds the session
+on the next ones, and when a provider fails during ``run`` (an out-of-memory at a large
+batch, an enqueue error) it switches the session to the CPU and retries, so every later batch
+would be a CPU timing under a GPU label. Here both fallbacks are off (``enable_fallback=0``,
+``disable_fallback()``): a provider that cannot start is reported with ONNX Runtime's own
+error, one that fails while running raises :class:`ExecutionProviderFailed` and the row is
+recorded as failed; the session's providers are still checked after creation.
+
+The TensorRT EP needs TensorRT's libraries loadable before its session is made, which the pip
+wheels only arrange on ``import tensorrt``: :mod:`fairhep.backends.trtlibs` loads them
+whatever was imported first. Its fp32 may be TF32 (:mod:`fairhep.backends.tf32`): the row's
+precision then says ``tf32``, with that tolerance.
 """
 
 from __future__ import annotations
@@ -15,7 +24,11 @@ import numpy as np
 
 from fairhep import schema
 from fairhep.backends.base import Backend, PreparedModel
+from fairhep.backends.tf32 import tf32_forced_off, tf32_state
+from fairhep.backends.trtlibs import load_tensorrt_libraries
 from fairhep.errors import BackendUnavailable
+
+TRT_EP = "TensorrtExecutionProvider"
 
 DEVICE_OF_PROVIDER = {
     "CPUExecutionProvider": ("cpu", "cpu"),
@@ -42,6 +55,15 @@ def _version_tuple(text: str) -> tuple[int, ...]:
     return tuple(int(p) for p in text.split(".")[:2] if p.isdigit())
 
 
+class ExecutionProviderFailed(RuntimeError):
+    """A GPU provider failed while running; with the fallback off nothing retried it."""
+
+
+def _ep_failure_types(ort: Any) -> tuple[type[BaseException], ...]:
+    fail = getattr(getattr(ort.capi, "onnxruntime_pybind11_state", None), "EPFail", None)
+    return (fail,) if isinstance(fail, type) and issubclass(fail, BaseException) else ()
+
+
 class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
 
@@ -56,9 +78,22 @@ class OnnxRuntimeBackend(Backend):
         self._session: Any = None
 
     @property
+    def precision(self) -> str:
+        """What the row measures: ``tf32`` for a TensorRT EP fp32 row whose TF32 could not be
+        forced off (the EP has no option for it), else the precision asked for."""
+        if self._precision == "fp32" and self.provider == TRT_EP and not tf32_forced_off():
+            return "tf32"
+        return self._precision
+
+    @precision.setter
+    def precision(self, value: str) -> None:
+        self._precision = value
+
+    @property
     def label(self) -> str:
+        # The precision asked for names the row; a TF32 row keeps its name and says "tf32".
         base = f"{self.name}-{self._suffix}"
-        return base if self.precision == "fp32" else f"{base}-{self.precision}"
+        return base if self._precision == "fp32" else f"{base}-{self._precision}"
 
     def available(self) -> str | None:
         reason = onnxruntime_unavailable_reason()
@@ -68,15 +103,34 @@ class OnnxRuntimeBackend(Backend):
         if self.provider not in providers:
             return (f"onnxruntime: {self.provider} not in this build "
                     f"(has {', '.join(providers)})")
+        if self.provider == TRT_EP:
+            libs = load_tensorrt_libraries()
+            if libs.error:
+                return f"onnxruntime: {TRT_EP} cannot load TensorRT: {libs.error}"
         return None
+
+    def extra_config(self) -> dict[str, object]:
+        extra: dict[str, object] = {"fallback": "disabled"}
+        if onnxruntime_unavailable_reason() is None:
+            extra["onnxruntime_version"] = str(_ort().__version__)
+        if self.provider == TRT_EP:
+            extra["tf32"] = tf32_state()
+            if self.available() is None:
+                extra["tensorrt_library"] = load_tensorrt_libraries().as_dict()
+        elif self.provider == "CUDAExecutionProvider":
+            extra["tf32"] = (
+                {"enabled": False, "how": "CUDA EP option use_tf32=0"} if self._use_tf32_option()
+                else tf32_state())
+        return extra
+
+    def _use_tf32_option(self) -> bool:
+        return _version_tuple(_ort().__version__) >= (1, 18)
 
     def _provider_options(self, model: PreparedModel) -> dict[str, str]:
         if self.provider == "CUDAExecutionProvider":
             # fp32 means fp32: ORT >= 1.18 may use TF32 matmuls on Ampere+ unless told not to.
-            if _version_tuple(_ort().__version__) >= (1, 18):
-                return {"use_tf32": "0"}
-            return {}
-        if self.provider == "TensorrtExecutionProvider":
+            return {"use_tf32": "0"} if self._use_tf32_option() else {}
+        if self.provider == TRT_EP:
             lo, hi = min(model.batch_sizes), max(model.batch_sizes)
             opt = int(np.median(model.batch_sizes))
 
@@ -85,7 +139,9 @@ class OnnxRuntimeBackend(Backend):
                 s = "x".join(str(d) for d in (b, *schema.SV_SHAPE))
                 return f"{schema.ONNX_INPUT_TRACKS}:{t},{schema.ONNX_INPUT_SVS}:{s}"
 
-            cache = Path(model.cache_dir) / "ort-tensorrt"
+            # One cache per precision: an engine built with TF32 must not serve an fp32 row
+            # (the EP's cache names do not say which math the engine was built with).
+            cache = Path(model.cache_dir) / "ort-tensorrt" / self.precision
             cache.mkdir(parents=True, exist_ok=True)
             return {
                 "trt_fp16_enable": "True" if self.precision == "fp16" else "False",
@@ -108,23 +164,26 @@ class OnnxRuntimeBackend(Backend):
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3  # errors only: EP fallbacks are checked below
         providers: list[Any] = [(self.provider, self._provider_options(model))]
-        # Nodes an EP does not take fall back to the next one in the list.
-        if (self.provider == "TensorrtExecutionProvider"
-                and "CUDAExecutionProvider" in ort.get_available_providers()):
+        # Nodes an EP does not take are placed on the next one in the list (a partition,
+        # decided once when the session is made: not the wrapper's fallback).
+        if self.provider == TRT_EP and "CUDAExecutionProvider" in ort.get_available_providers():
             providers.append("CUDAExecutionProvider")
         if self.provider != "CPUExecutionProvider":
             providers.append("CPUExecutionProvider")
         try:
-            session = ort.InferenceSession(str(model.onnx_path), opts, providers=providers)
+            session = ort.InferenceSession(str(model.onnx_path), opts, providers=providers,
+                                           enable_fallback=0)
         except Exception as exc:  # ORT raises its own Fail/RuntimeException types
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise BackendUnavailable(
-                f"onnxruntime: {self.provider} could not start a session ({exc})"
+                f"onnxruntime: {self.provider} could not start a session ({first})"
             ) from exc
+        session.disable_fallback()
         active = session.get_providers()
         if not active or active[0] != self.provider:
             raise BackendUnavailable(
-                f"onnxruntime: {self.provider} could not be initialised here (no GPU or "
-                f"driver?); the session fell back to {', '.join(active)}"
+                f"onnxruntime: {self.provider} could not be initialised here; the session "
+                f"has {', '.join(active)} (see ONNX Runtime's warning above for why)"
             )
         self._session = session
 
@@ -132,14 +191,16 @@ class OnnxRuntimeBackend(Backend):
         if self._session is None:
             raise RuntimeError("prepare() the backend first")
         # Host arrays in, host array out: ORT does the H2D/D2H copies inside run(), which
-        # returns only when the result is on the host.
-        out = self._session.run(
-            [schema.ONNX_OUTPUT],
-            {
-                schema.ONNX_INPUT_TRACKS: np.ascontiguousarray(tracks, np.float32),
-                schema.ONNX_INPUT_SVS: np.ascontiguousarray(svs, np.float32),
-            },
-        )
+        # returns only when the result is on the host (from pinned inputs, one DMA each).
+        feed = {schema.ONNX_INPUT_TRACKS: np.ascontiguousarray(tracks, np.float32),
+                schema.ONNX_INPUT_SVS: np.ascontiguousarray(svs, np.float32)}
+        try:
+            out = self._session.run([schema.ONNX_OUTPUT], feed)
+        except _ep_failure_types(_ort()) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ExecutionProviderFailed(
+                f"onnxruntime: {self.provider} failed at batch {len(tracks)} ({first}); not "
+                "retried on another provider") from exc
         return np.asarray(out[0])
 
     def close(self) -> None:

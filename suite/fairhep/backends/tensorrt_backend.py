@@ -8,6 +8,11 @@ synchronised. Needs TensorRT >= 8.6 (the named-tensor API).
 Engines are cached by (ONNX file hash, GPU name, TensorRT version, precision, profile range):
 a new export, another GPU model or another TensorRT version each build their own engine,
 because an engine is only valid for the exact GPU and TensorRT it was built with.
+
+A batch outside the engine's optimisation profile is refused by ``set_input_shape`` (it
+returns False); that is raised at once with the profile's range, not left to surface as an
+execution failure. With pinned host memory (the default on a GPU) the scores come back
+through a pinned buffer.
 """
 
 from __future__ import annotations
@@ -21,7 +26,9 @@ from typing import Any
 import numpy as np
 
 from fairhep import schema
+from fairhep.backends import pinned
 from fairhep.backends.base import Backend, PreparedModel
+from fairhep.backends.tf32 import tf32_state
 from fairhep.devices import cuda_unavailable_reason
 from fairhep.errors import BackendUnavailable
 
@@ -46,8 +53,12 @@ def tensorrt_unavailable_reason() -> str | None:
     """None when TensorRT can build and run engines here, else why not."""
     try:
         trt = _trt()
-    except ImportError:
-        return "tensorrt: module not installed"
+    except ModuleNotFoundError as exc:
+        if exc.name == "tensorrt":
+            return "tensorrt: module not installed"
+        return f"tensorrt: cannot be imported ({exc})"
+    except ImportError as exc:  # installed, but its libraries do not load: say what the loader said
+        return f"tensorrt: cannot be imported ({exc})"
     version = tuple(int(p) for p in trt.__version__.split(".")[:2])
     if version < MIN_VERSION:
         return (f"tensorrt: version {trt.__version__} is too old (need >= "
@@ -137,6 +148,22 @@ def build_engine(
     return target
 
 
+class ProfileError(RuntimeError):
+    """A batch shape the engine's optimisation profile does not cover."""
+
+
+def bind_input_shape(context: Any, engine: Any, name: str, shape: tuple[int, ...]) -> None:
+    """``context.set_input_shape`` that raises, with the profile's range, when TensorRT
+    refuses the shape (it returns False instead of raising)."""
+    if context.set_input_shape(name, shape):
+        return
+    lo, opt, hi = (tuple(s) for s in engine.get_tensor_profile_shape(name, 0))
+    raise ProfileError(
+        f"tensorrt: input {name} of shape {shape} is outside the engine's optimisation "
+        f"profile (min {lo}, opt {opt}, max {hi}); build the engine for batch sizes "
+        f"{lo[0]}-{max(hi[0], shape[0])}")
+
+
 class TensorRTBackend(Backend):
     name = "tensorrt"
     device = "cuda"
@@ -155,6 +182,15 @@ class TensorRTBackend(Backend):
 
     def available(self) -> str | None:
         return tensorrt_unavailable_reason()
+
+    def extra_config(self) -> dict[str, object]:
+        try:
+            version: str | None = str(_trt().__version__)
+        except ImportError:
+            version = None
+        tf32 = ({"enabled": False, "how": "BuilderFlag.TF32 cleared for the fp32 engine"}
+                if self.precision == "fp32" else tf32_state())
+        return {"tensorrt_version": version, "tf32": tf32}
 
     def prepare(self, model: PreparedModel) -> None:
         reason = self.available()
@@ -180,17 +216,22 @@ class TensorRTBackend(Backend):
         import torch
 
         ctx, n = self._context, len(tracks)
+        host = {schema.ONNX_INPUT_TRACKS: np.ascontiguousarray(tracks, np.float32),
+                schema.ONNX_INPUT_SVS: np.ascontiguousarray(svs, np.float32)}
+        for name, array in host.items():  # before any copy: a refused shape costs nothing
+            bind_input_shape(ctx, self._engine, name, tuple(array.shape))
         with torch.cuda.stream(self._stream):
-            t = torch.from_numpy(np.ascontiguousarray(tracks, np.float32)).cuda()
-            s = torch.from_numpy(np.ascontiguousarray(svs, np.float32)).cuda()
             out = torch.empty((n, len(schema.CLASSES)), dtype=torch.float32, device="cuda")
-            for name, tensor in ((schema.ONNX_INPUT_TRACKS, t), (schema.ONNX_INPUT_SVS, s)):
-                ctx.set_input_shape(name, tuple(tensor.shape))
+            inputs = {name: torch.from_numpy(a).to("cuda", non_blocking=True)
+                      for name, a in host.items()}  # alive until the stream is synchronised
+            for name, tensor in inputs.items():
                 ctx.set_tensor_address(name, tensor.data_ptr())
             ctx.set_tensor_address(schema.ONNX_OUTPUT, out.data_ptr())
             if not ctx.execute_async_v3(self._stream.cuda_stream):
                 raise RuntimeError(f"tensorrt: execution failed for batch {n}")
-            result = out.cpu()  # D2H on the same stream
+            result = torch.empty(out.shape, dtype=out.dtype,
+                                 pin_memory=self.host_memory == pinned.PINNED)
+            result.copy_(out, non_blocking=True)  # D2H on the same stream
         self._stream.synchronize()
         return result.numpy()
 

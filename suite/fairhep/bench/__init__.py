@@ -6,6 +6,11 @@
 batch-size sweep (:mod:`.sweep`, Figure 4); the last two run each backend through one shared
 loop (:mod:`.backend_loop`) on one :mod:`.workload`.
 Nothing here builds a report: the CLI or the campaign task does, after the bench.
+
+Before any work, the output locations are checked (one line naming the folder when one is
+not writable, not a traceback after the last measurement), and for the portability modes TF32
+is turned off for the whole process while no CUDA library has started yet
+(:mod:`fairhep.backends.tf32`).
 """
 
 from __future__ import annotations
@@ -20,7 +25,17 @@ __all__ = ["BenchOptions", "run"]
 def run(opts: BenchOptions) -> list[Path]:
     """Run the selected modes and return the result records written."""
     from fairhep.bench.inputs import prepare_inputs
+    from fairhep.writable import ensure_writable
 
+    ensure_writable(Path(opts.results), "results directory", "choose another with --results")
+    if opts.run is None or opts.data is None or opts.frameworks or opts.batch_sweep:
+        # the embedded default's data and run, ONNX exports and engines are kept there
+        ensure_writable(opts.cache, "cache directory",
+                        "choose another with --cache-dir or $FAIRHEP_CACHE")
+    if opts.frameworks or opts.batch_sweep:
+        from fairhep.backends.tf32 import disable_tf32_for_this_process
+
+        disable_tf32_for_this_process()
     inputs = prepare_inputs(opts)
     written: list[Path] = []
     if opts.frameworks:

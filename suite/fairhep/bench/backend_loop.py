@@ -7,6 +7,13 @@ Every backend that produces no numbers gets a record saying so: ``skipped`` with
 when it cannot run here, ``failed`` with the error when it broke. A broken backend never
 loses the others' results: the loop goes on, and each outcome is handed to the mode as soon
 as it is known (``on_outcome``), so a mode can write its record before the next one starts.
+
+A backend whose record the session already holds (a rerun after a kill:
+:mod:`fairhep.bench.session`) is not run again: it comes back as :class:`Resumed`, so skips
+and measurements are never written twice. A backend that breaks part-way may hand back what
+it measured so far (:class:`PartialResult`): it is recorded as failed, with those numbers.
+When no backend ran and at least one failed, :func:`require_one_ran` raises: the command
+exits non-zero with every record written.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from typing import Any, Generic, TypeVar
 from fairhep.backends import Backend
 from fairhep.bench.options import BenchOptions
 from fairhep.bench.workload import Workload
-from fairhep.errors import BackendUnavailable
+from fairhep.errors import BackendUnavailable, FairhepError
 from fairhep.results import ResultRecord
 
 T = TypeVar("T")
@@ -43,7 +50,8 @@ class Planned:
 
 @dataclass(frozen=True)
 class Ran(Generic[T]):
-    """A backend that ran: what the mode measured, and how long preparing and all took."""
+    """A backend that ran: what the mode measured, and how long preparing and all took.
+    ``status`` FAILED with ``error``: it broke part-way, ``result`` is what it measured."""
 
     backend: Backend
     config: dict[str, Any]
@@ -51,6 +59,36 @@ class Ran(Generic[T]):
     prepare_s: float
     total_s: float  # prepare, measure and close
     status: str = OK
+    error: str | None = None
+
+
+class PartialResult(Exception):
+    """Raised by a mode's ``measure`` that broke part-way: ``result`` is what it measured."""
+
+    def __init__(self, result: Any, error: str) -> None:
+        super().__init__(error)
+        self.result = result
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """A backend the session had already run (or skipped): its record, not run again."""
+
+    backend: Backend
+    record: ResultRecord
+    path: Path
+
+    @property
+    def status(self) -> str:
+        return self.record.status
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(s["reason"] for s in self.record.skipped)
+
+
+class AllBackendsFailed(FairhepError):
+    """No backend produced numbers and at least one broke."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +100,9 @@ class NotRun:
     status: str  # SKIPPED or FAILED
     reason: str
     record: Path
+
+
+Outcome = Ran[T] | NotRun | Resumed  # what run_backends hands back for one backend
 
 
 def device_excluded(opts: BenchOptions, backend: Backend) -> str | None:
@@ -102,18 +143,26 @@ def run_backends(
     config: Callable[[Backend], dict[str, Any]],
     measure: Callable[[Backend], T],
     not_run_metrics: Callable[[Backend], Mapping[str, Any]],
-    on_outcome: Callable[[Ran[T] | NotRun], None] | None = None,
-) -> list[Ran[T] | NotRun]:
+    on_outcome: Callable[[Outcome[T]], None] | None = None,
+    done: Mapping[str, tuple[Path, ResultRecord]] | None = None,
+) -> list[Outcome[T]]:
     """Prepare, ``measure`` and close each runnable backend of ``plan``; write a ``kind``
     record for each one that did not run or broke (its metrics: ``not_run_metrics``).
+    Backends in ``done`` (label -> the session's record) are not run again.
 
-    Records of backends that ran are the mode's to write (a mode may need every backend's
-    numbers first, like the sweep's figure)."""
-    outcomes: list[Ran[T] | NotRun] = []
+    Records of backends that ran are the mode's to write, each as it comes (``on_outcome``)."""
+    outcomes: list[Outcome[T]] = []
     for p in plan:
         b = p.backend
+        outcome: Outcome[T]
+        if done and b.label in done:
+            path, record = done[b.label]
+            outcome = Resumed(b, record, path)
+            outcomes.append(outcome)
+            if on_outcome is not None:
+                on_outcome(outcome)
+            continue
         cfg = config(b)
-        outcome: Ran[T] | NotRun
         if p.reason is not None:
             outcome = _not_run(work, kind, b, cfg, p.status, p.reason, not_run_metrics(b))
         else:
@@ -129,10 +178,14 @@ def _run_one(
     not_run_metrics: Callable[[Backend], Mapping[str, Any]],
 ) -> Ran[T] | NotRun:
     t_start = time.perf_counter()
+    prepare_s = 0.0
     try:
         b.prepare(work.model)
         prepare_s = time.perf_counter() - t_start
         result = measure(b)
+    except PartialResult as partial:
+        return Ran(b, cfg, partial.result, prepare_s, time.perf_counter() - t_start, FAILED,
+                   str(partial))
     except BackendUnavailable as exc:
         return _not_run(work, kind, b, cfg, SKIPPED, str(exc), not_run_metrics(b))
     except Exception as exc:  # a broken backend must not lose the others' results
@@ -141,6 +194,19 @@ def _run_one(
     finally:
         b.close()
     return Ran(b, cfg, result, prepare_s, time.perf_counter() - t_start)
+
+
+def require_one_ran(outcomes: Sequence[Ran[Any] | NotRun | Resumed], records: Path) -> None:
+    """Raise when no backend produced numbers and at least one broke (every one skipped is
+    not an error: nothing could run here, and each record says why)."""
+    if any(o.status == OK for o in outcomes) or not any(o.status == FAILED for o in outcomes):
+        return
+    failed = [o for o in outcomes if o.status == FAILED]
+    first = failed[0]
+    why = first.error if isinstance(first, Ran) else first.reason
+    raise AllBackendsFailed(
+        f"every backend failed ({len(failed)}; first {first.backend.label}: {why}); their "
+        f"records are under {records}")
 
 
 def _not_run(work: Workload, kind: str, b: Backend, cfg: dict[str, Any], status: str,

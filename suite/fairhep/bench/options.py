@@ -13,6 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from fairhep.cache import default_cache_dir
+from fairhep.errors import ConfigError
+
+HOST_MEMORY = ("auto", "pinned", "pageable")  # fairhep.backends.pinned.CHOICES
+DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,29 @@ class BenchOptions:
     # Overrides of the embedded default's size (fairhep.bench.inputs.DefaultSettings); tests
     # use a tiny one. $FAIRHEP_BENCH_DEFAULTS overrides the same keys from the environment.
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    # Seconds of work per sweep repetition (None = the device's default: long enough for
+    # NVML's utilisation counter, see fairhep.bench.sweep.REPEAT_SECONDS).
+    repeat_s: float | None = None
+    # Host memory of GPU backends' inputs and outputs: auto = pinned on GPU backends.
+    host_memory: str = "auto"
+
+    def __post_init__(self) -> None:
+        """Refuse what no mode can run, in one line naming the option, before any work."""
+        if self.repeats < 1:
+            raise ConfigError(f"--repeats must be at least 1, got {self.repeats}")
+        if self.max_jets is not None and self.max_jets < 1:
+            raise ConfigError(f"--max-jets must be at least 1, got {self.max_jets}")
+        if self.batch_sizes is not None and (not self.batch_sizes or min(self.batch_sizes) < 1):
+            raise ConfigError(f"--batch-sizes must be positive integers, got "
+                              f"{list(self.batch_sizes)}")
+        if self.repeat_s is not None and not self.repeat_s > 0:
+            raise ConfigError(f"--repeat-seconds must be positive, got {self.repeat_s}")
+        if self.host_memory not in HOST_MEMORY:
+            raise ConfigError(f"--host-memory must be one of {', '.join(HOST_MEMORY)}, got "
+                              f"{self.host_memory!r}")
+        if self.device not in DEVICES:
+            raise ConfigError(f"--device must be one of {', '.join(DEVICES)}, got "
+                              f"{self.device!r}")
 
     @property
     def cache(self) -> Path:

@@ -1,19 +1,30 @@
 """What every backend of a portability mode (``--frameworks``, ``--batch-sweep``) runs on:
 the same test jets and the same model, exported to ONNX once when a runnable backend needs it.
+
+Both are checked before any backend starts: the run's weights must load (an unreadable
+``best.pth`` is one line, not a failed record per backend) and the jets must be finite (NaN or
+inf would make every backend "fail" its parity): one line naming the file, the jets and the
+feature.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+
+from fairhep import schema
 from fairhep.backends import Backend, PreparedModel
 from fairhep.bench.options import BenchOptions
-from fairhep.data.load import JetArrays, load_dataset
+from fairhep.data.load import JetArrays, list_files, load_dataset, n_jets
 from fairhep.data.manifest import manifest_path
-from fairhep.errors import FairhepError
+from fairhep.errors import DataError, FairhepError
 from fairhep.results import ResultRecord, write_record
+
+CHECK_CHUNK_JETS = 8192  # finite-check block: bounded memory on a 100k-jet test set
 
 
 @dataclass(frozen=True)
@@ -28,10 +39,47 @@ class Workload:
     # with it, and the torch backends still run.
     export_error: str | None
     results: Path
+    # ModelConfig.to_dict() of the run: every record says which features the model reads.
+    model_config: Mapping[str, Any] | None = None
 
     def write(self, record: ResultRecord) -> Path:
         """Write one record of this mode, with the test set's manifest in its provenance."""
         return write_record(self.results, record, manifest_path(self.data_dir))
+
+
+def _file_of(data_dir: Path, jet: int) -> tuple[str, int]:
+    """The file holding the dataset's ``jet``-th jet (as load_dataset reads them), and the
+    index of that file's first jet."""
+    try:
+        files = list_files(data_dir)
+    except DataError:  # the original NumPy test layout: name the directory
+        return f"{data_dir} (NumPy test layout)", 0
+    start = 0
+    for f in files:
+        n = n_jets(f)
+        if jet < start + n:
+            return str(f), start
+        start += n
+    return str(data_dir), 0
+
+
+def check_finite(jets: JetArrays, data_dir: Path) -> None:
+    """Raise a one-line DataError at the first NaN/inf: its file, jets and feature."""
+    for start in range(0, len(jets), CHECK_CHUNK_JETS):
+        sl = slice(start, start + CHECK_CHUNK_JETS)
+        for what, block, names in (("track", jets.tracks[sl], schema.TRACK_FEATURES),
+                                   ("SV", jets.svs[sl], schema.SV_FEATURES)):
+            bad = ~np.isfinite(block)
+            if not bad.any():
+                continue
+            rows = start + np.flatnonzero(bad.any(axis=(1, 2)))
+            feature = names[int(np.flatnonzero(bad[rows[0] - start].any(axis=1))[0])]
+            source, offset = _file_of(data_dir, int(rows[0]))
+            lo, hi = int(rows[0]) - offset, int(rows[-1]) - offset
+            span = f"jet {lo} holds" if lo == hi else f"jets {lo}-{hi} hold"
+            raise DataError(
+                f"{source}: {span} NaN or inf (first in {what} feature {feature!r}); "
+                f"repair or remove them (`fairhep data check {data_dir}` lists every problem)")
 
 
 def load_test_jets(data_dir: Path, max_jets: int | None) -> JetArrays:
@@ -39,7 +87,16 @@ def load_test_jets(data_dir: Path, max_jets: int | None) -> JetArrays:
     jets = load_dataset(Path(data_dir), max_jets)
     if len(jets) == 0:
         raise FairhepError(f"{data_dir}: no jets to run on")
+    check_finite(jets, Path(data_dir))
     return jets
+
+
+def run_model_config(run_dir: Path) -> dict[str, Any]:
+    """The run's model config, its weights loaded once: a run that cannot be read stops the
+    mode here in one line (CheckpointError), before any backend is tried."""
+    from fairhep.model import load_run_model
+
+    return dict(load_run_model(Path(run_dir)).config.to_dict())
 
 
 def prepare_workload(
@@ -47,11 +104,15 @@ def prepare_workload(
     batch_sizes: Sequence[int],
 ) -> Workload:
     """Load the jets and, when a runnable backend needs one, export the run to ONNX (cached
-    by weights in the cache directory). An export error is kept, not raised (see Workload)."""
+    by weights in the cache directory). An export error is kept, not raised (see Workload).
+    Each backend is told which host memory to use (``--host-memory``)."""
     from fairhep.export import cached_onnx
 
     cache = opts.cache
+    model_config = run_model_config(run_dir)
     jets = load_test_jets(data_dir, opts.max_jets)
+    for b in backends:
+        b.use_host_memory(opts.host_memory)
     sizes = tuple(sorted(set(batch_sizes)))
     onnx_path: Path | None = None
     export_error: str | None = None
@@ -61,4 +122,5 @@ def prepare_workload(
         except FairhepError as exc:
             export_error = f"ONNX export: {exc}"
     model = PreparedModel(Path(run_dir), onnx_path, sizes, cache)
-    return Workload(Path(data_dir), Path(run_dir), jets, model, export_error, Path(opts.results))
+    return Workload(Path(data_dir), Path(run_dir), jets, model, export_error,
+                    Path(opts.results), model_config)

@@ -14,7 +14,7 @@ import platform
 import socket
 import subprocess
 import sys
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import PackageNotFoundError, distributions, version
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -26,6 +26,9 @@ TRACKED_PACKAGES = (
     "torch", "numpy", "h5py", "onnx", "onnxruntime", "onnxruntime-gpu", "tensorrt",
     "scikit-learn", "scipy", "uproot", "awkward", "nvidia-ml-py",
 )
+# Families recorded by every distribution present: `tensorrt` is a metapackage, the images
+# install tensorrt-cu12 (+ -libs, -bindings), older ones tensorrt_libs / nvidia-tensorrt.
+TRACKED_PREFIXES = ("tensorrt", "nvidia-tensorrt")
 
 
 def _git(args: list[str], cwd: Path) -> str | None:
@@ -121,6 +124,10 @@ def package_versions() -> dict[str, str]:
             found[name] = version(name)
         except PackageNotFoundError:
             continue
+    for dist in distributions():
+        name = str(dist.metadata["Name"] or "")
+        if name.lower().replace("_", "-").startswith(TRACKED_PREFIXES):
+            found.setdefault(name, dist.version)
     return found
 
 
