@@ -63,7 +63,7 @@ def test_an_unreadable_best_pth_stops_every_mode(tmp_path, capsys, tiny_test_set
         results = tmp_path / f"results{len(mode)}{mode[:1]}"
         assert _bench(*mode, data=tiny_test_set, run=run, results=results,
                       cache=bench_cache) == 1, mode
-        assert f"{run / 'best.pth'}: cannot be read as a PyTorch state_dict" in _error(capsys)
+        assert f"{run / 'best.pth'}: not a PyTorch checkpoint (a text file)" in _error(capsys)
         assert load_records(results) == []  # no per-backend "failed" records
 
 
@@ -81,9 +81,9 @@ def test_jets_holding_nan_stop_the_bench_naming_file_jets_and_feature(tmp_path, 
     assert _bench("--frameworks", data=data, run=untrained_run, results=tmp_path / "r",
                   cache=tmp_path / "c") == 1
     err = _error(capsys)
-    assert (f"{victim}: jets 0-1 hold NaN or inf (first in track feature "
-            f"{schema.TRACK_FEATURES[5]!r})") in err
-    assert f"`fairhep data check {data}`" in err
+    assert (f"{victim}: tracks of jets 0-1 hold NaN and inf (2 jets; first: jet 0, feature "
+            f"{schema.TRACK_FEATURES[5]})") in err
+    assert f"`fairhep data check {data}`" in err and "\n" not in err.strip()
 
 
 class _Broken(Backend):

@@ -54,6 +54,7 @@ def run_default(opts: BenchOptions, inputs: Inputs) -> list[Path]:
             "accuracy": ev.accuracy, "auc": ev.auc, "loss": ev.loss,
             "n_train_jets": summary.get("n_train_jets"), "n_test_jets": ev.n_jets,
             "roc": ev.roc,
+            **({"auc_undefined": ev.auc_undefined} if ev.auc_undefined else {}),
         },
         timings=timings,
     )
@@ -67,7 +68,7 @@ def run_default(opts: BenchOptions, inputs: Inputs) -> list[Path]:
     table.add_row("device", ev.device)
     table.add_row("jets (train / test)",
                   f"{rate(summary.get('n_train_jets'))} / {ev.n_jets:,}")
-    table.add_row("AUC", f"{ev.auc:.4f}")
+    table.add_row("AUC", f"{ev.auc:.4f}" if ev.auc is not None else f"n/a ({ev.auc_undefined})")
     table.add_row("accuracy", f"{ev.accuracy:.4f}")
     table.add_row("synth jets/s",
                   rate(inputs.synth_jets_per_s) + (cached if inputs.cached_data else ""))

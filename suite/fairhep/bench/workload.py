@@ -14,17 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from fairhep import schema
 from fairhep.backends import Backend, PreparedModel
 from fairhep.bench.options import BenchOptions
-from fairhep.data.load import JetArrays, list_files, load_dataset, n_jets
+from fairhep.data.load import JetArrays, load_dataset
 from fairhep.data.manifest import manifest_path
-from fairhep.errors import DataError, FairhepError
+from fairhep.errors import FairhepError
 from fairhep.results import ResultRecord, write_record
-
-CHECK_CHUNK_JETS = 8192  # finite-check block: bounded memory on a 100k-jet test set
 
 
 @dataclass(frozen=True)
@@ -47,48 +42,12 @@ class Workload:
         return write_record(self.results, record, manifest_path(self.data_dir))
 
 
-def _file_of(data_dir: Path, jet: int) -> tuple[str, int]:
-    """The file holding the dataset's ``jet``-th jet (as load_dataset reads them), and the
-    index of that file's first jet."""
-    try:
-        files = list_files(data_dir)
-    except DataError:  # the original NumPy test layout: name the directory
-        return f"{data_dir} (NumPy test layout)", 0
-    start = 0
-    for f in files:
-        n = n_jets(f)
-        if jet < start + n:
-            return str(f), start
-        start += n
-    return str(data_dir), 0
-
-
-def check_finite(jets: JetArrays, data_dir: Path) -> None:
-    """Raise a one-line DataError at the first NaN/inf: its file, jets and feature."""
-    for start in range(0, len(jets), CHECK_CHUNK_JETS):
-        sl = slice(start, start + CHECK_CHUNK_JETS)
-        for what, block, names in (("track", jets.tracks[sl], schema.TRACK_FEATURES),
-                                   ("SV", jets.svs[sl], schema.SV_FEATURES)):
-            bad = ~np.isfinite(block)
-            if not bad.any():
-                continue
-            rows = start + np.flatnonzero(bad.any(axis=(1, 2)))
-            feature = names[int(np.flatnonzero(bad[rows[0] - start].any(axis=1))[0])]
-            source, offset = _file_of(data_dir, int(rows[0]))
-            lo, hi = int(rows[0]) - offset, int(rows[-1]) - offset
-            span = f"jet {lo} holds" if lo == hi else f"jets {lo}-{hi} hold"
-            raise DataError(
-                f"{source}: {span} NaN or inf (first in {what} feature {feature!r}); "
-                f"repair or remove them (`fairhep data check {data_dir}` lists every problem)")
-
-
 def load_test_jets(data_dir: Path, max_jets: int | None) -> JetArrays:
     """The jets the modes run on: the dataset directory as given (what ``evaluate`` reads)."""
     jets = load_dataset(Path(data_dir), max_jets)
     if len(jets) == 0:
         raise FairhepError(f"{data_dir}: no jets to run on")
-    check_finite(jets, Path(data_dir))
-    return jets
+    return jets  # the loader already refused NaN/inf, naming the file, jets and feature
 
 
 def run_model_config(run_dir: Path) -> dict[str, Any]:
