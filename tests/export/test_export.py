@@ -213,3 +213,13 @@ def test_export_into_a_read_only_directory_is_one_line(untrained_run, read_only_
                  str(read_only_dir / "m.onnx"), "--exporter", "torchscript"]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "ONNX output directory is not writable" in err
+
+
+def test_a_bad_tensorrt_batch_range_is_one_line_before_anything_runs(tmp_path, capsys) -> None:
+    from fairhep.cli import main
+
+    assert main(["export", "--run", str(tmp_path / "no-run"), "--format", "tensorrt",
+                 "--batch-sizes", "100:10:10"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == ("fairhep export: error: --batch-sizes: '100:10:10' is empty: its start 100 "
+                   "is above its stop 10 (START:STOP:STEP counts up, e.g. 10:100:10)")

@@ -31,7 +31,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    "torchscript, which is then used)")
     p.add_argument("--precision", choices=["fp32", "fp16"], default="fp32",
                    help="TensorRT engine precision")
-    p.add_argument("--batch-sizes", type=int_list, default=None,
+    # Parsed in _run: a bad value is then the command's one-line error, not argparse's usage.
+    p.add_argument("--batch-sizes", default=None,
                    help="TensorRT optimisation profile range, e.g. 1,4200 (default: 1 to 4200, "
                    "covering the sweep)")
     p.add_argument("--cache-dir", type=Path, help="TensorRT engine cache (default: "
@@ -56,6 +57,7 @@ def _run(args: argparse.Namespace) -> int:
     from fairhep.cache import default_cache_dir
     from fairhep.errors import BackendUnavailable
 
+    sizes = int_list(args.batch_sizes) if args.batch_sizes else (1, max(GPU_BATCH_SIZES))
     # Check before exporting, so a node without TensorRT fails at once with the reason.
     reason = tensorrt_unavailable_reason()
     if reason:
@@ -63,7 +65,6 @@ def _run(args: argparse.Namespace) -> int:
     cache = args.cache_dir or default_cache_dir()
     onnx_path = export_onnx(args.run, Path(args.run) / "model.onnx", opset=opset,
                             exporter=args.exporter)
-    sizes = args.batch_sizes or (1, max(GPU_BATCH_SIZES))
     out = args.out or Path(args.run) / f"model-{args.precision}.engine"
     engine = build_engine(onnx_path, args.precision, sizes, cache, out)
     print(f"wrote {engine} ({args.precision}, batch {min(sizes)}-{max(sizes)})")
