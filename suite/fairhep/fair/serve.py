@@ -38,6 +38,14 @@ class ServeOptions:
     def grpc(self) -> int:
         return self.grpc_port if self.grpc_port is not None else self.port + 1
 
+    def check(self) -> None:
+        ports = [self.port, self.grpc] + ([self.metrics_port] if self.metrics_port else [])
+        if len(set(ports)) != len(ports) or not all(0 < p < 65536 for p in ports):
+            raise ConfigError(f"--port {self.port}, --grpc-port {self.grpc}"
+                              + (f", --metrics-port {self.metrics_port}"
+                                 if self.metrics_port else "")
+                              + ": give distinct ports between 1 and 65535")
+
 
 def is_loopback(host: str) -> bool:
     if host == "localhost":
@@ -57,11 +65,7 @@ def settings(bndl: layout.Bundle, opts: ServeOptions, workdir: Path) -> tuple[An
     """MLServer's server settings and the model's settings for ``bndl``."""
     from mlserver.settings import ModelParameters, ModelSettings, Settings
 
-    ports = [opts.port, opts.grpc] + ([opts.metrics_port] if opts.metrics_port else [])
-    if len(set(ports)) != len(ports) or not all(0 < p < 65536 for p in ports):
-        raise ConfigError(f"--port {opts.port}, --grpc-port {opts.grpc}"
-                          + (f", --metrics-port {opts.metrics_port}" if opts.metrics_port else "")
-                          + ": give distinct ports between 1 and 65535")
+    opts.check()
     server = Settings(
         debug=False, host=opts.host, http_port=opts.port, grpc_port=opts.grpc,
         metrics_endpoint="/metrics" if opts.metrics_port else None,
@@ -81,15 +85,17 @@ def settings(bndl: layout.Bundle, opts: ServeOptions, workdir: Path) -> tuple[An
 
 
 def serve(root: Path, opts: ServeOptions) -> int:
-    """Check the bundle, then serve it until interrupted (SIGINT/SIGTERM)."""
+    """Check the options and the bundle, then serve it until interrupted (SIGINT/SIGTERM)."""
+    opts.check()
     if importlib.util.find_spec("mlserver") is None:
         raise BackendUnavailable("serve: mlserver is not installed; pip install "
                                  "'fairhep[serve]' (MLServer needs Python < 3.13)")
-    from mlserver import MLServer
-
     root = Path(root)
     layout.verify_sums(root)
     bndl = layout.open_bundle(root)
+    # Imported only now: MLServer and tritonclient.grpc register the same protobuf package
+    # ("inference"), so one process holds one of them; `validate --url` runs in another.
+    from mlserver import MLServer
     with tempfile.TemporaryDirectory(prefix="fairhep-serve-") as tmp:
         server_settings, model_settings = settings(bndl, opts, Path(tmp))
         where = f"http://{opts.host}:{opts.port}"
