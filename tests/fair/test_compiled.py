@@ -65,3 +65,14 @@ def test_without_cmake_the_compiled_runtime_is_skipped_with_the_reason(run_bundl
     (r,) = v.results
     assert r.status == "skipped" and r.reason == (
         "cpp: no cmake on this machine (install cmake and a C++ compiler)")
+
+
+def test_the_runner_sources_and_card_templates_ship_in_the_wheel():
+    from hatchling.builders.wheel import WheelBuilder
+
+    root = Path(__file__).resolve().parents[2]
+    names = {f.distribution_path for f in WheelBuilder(str(root)).recurse_included_files()}
+    assert {f"fairhep/fair/cpp/{name}" for name in cppbuild.SOURCES} <= names
+    assert {f"fairhep/fair/templates/{t}" for t in (
+        "model_card.md.j2", "CITATION.cff.j2", "config.pbtxt.j2")} <= names
+    assert not any(n.endswith(".h") for n in names)  # the header is fetched, never shipped
