@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from fairhep import schema
-from fairhep.backends import Backend, PreparedModel, all_backends
+from fairhep.backends import Backend, PreparedModel, all_backends, select_backends
 from fairhep.errors import BackendUnavailable, ConfigError
 from fairhep.fair import cppbuild
 
@@ -167,14 +167,4 @@ def local_runtimes(cache_dir: Path) -> list[Backend]:
 def select(known: Sequence[Backend], names: Sequence[str]) -> list[Backend]:
     """``names`` (labels such as ``onnxruntime-cpu`` or families such as ``torch``, ``cpp``,
     ``kserve``); all of ``known`` when empty."""
-    if not names:
-        return list(known)
-    chosen: list[Backend] = []
-    for name in names:
-        hits = [b for b in known if name in (b.name, b.label)]
-        if not hits:
-            choices = sorted({b.name for b in known} | {b.label for b in known})
-            raise ConfigError(f"--runtimes: unknown runtime {name!r}; choose from "
-                              f"{', '.join(choices)} (kserve needs --url)")
-        chosen += [b for b in hits if b not in chosen]
-    return chosen
+    return select_backends(names, known, option="--runtimes")
