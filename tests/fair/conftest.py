@@ -39,9 +39,10 @@ def fair_data(fair_root: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def trained_run(fair_root: Path, fair_data: Path) -> Path:
-    """A real (short) training of a small IN variant, with its train record."""
+    """A real (short) training of a small IN variant, with its train and evaluate records."""
     import torch
 
+    from fairhep.evaluate import evaluate
     from fairhep.model import ModelConfig
     from fairhep.train import TrainConfig, train
 
@@ -52,6 +53,7 @@ def trained_run(fair_root: Path, fair_data: Path) -> Path:
                           epochs=2, lr=3e-3, batch_size=32, device="cpu",
                           model=ModelConfig(**SMALL), results=fair_root / "results",
                           progress=False))
+        evaluate(fair_root / "run", fair_data, device="cpu", results=fair_root / "results")
     finally:
         torch.set_num_threads(threads)
     return fair_root / "run"

@@ -91,7 +91,7 @@ def test_card_states_inputs_in_schema_order_with_units_and_the_runs_training(run
 def test_card_metrics_carry_uncertainties_where_they_are_defined(run_bundle):
     metrics = run_bundle.card["metrics"]
     sources = {m["source"].split(" ")[0] for m in metrics}
-    assert {"train.json", "the"} <= sources  # the training summary and the sample itself
+    assert {"train.json", "the", "evaluate"} <= sources  # summary, sample, records
     train_acc = next(m for m in metrics if m["source"].startswith("train.json")
                      and m["name"] == "accuracy")
     p, n = train_acc["value"], train_acc["n_jets"]
@@ -99,6 +99,9 @@ def test_card_metrics_carry_uncertainties_where_they_are_defined(run_bundle):
     sample_auc = next(m for m in metrics if m["source"].startswith("the bundle")
                       and m["name"] == "auc")
     assert sample_auc["uncertainty"] is None or sample_auc["uncertainty"] > 0
+    evaluated = [m for m in metrics if m["source"].startswith("evaluate record")]
+    assert [m["name"] for m in evaluated] == ["accuracy", "auc"]
+    assert evaluated[0]["n_jets"] == 240 and evaluated[0]["uncertainty"] > 0
 
 
 def test_fair_checklist_covers_table_1_and_follows_the_bundles_facts(run_bundle):

@@ -95,3 +95,23 @@ def test_runtimes_option_selects_by_label_or_family_and_names_unknown_ones(run_b
     assert main(["validate", str(run_bundle.root), "--runtimes", "cuda-magic"]) == 1
     err = capsys.readouterr().err
     assert "unknown runtime 'cuda-magic'" in err and "onnxruntime-cpu" in err
+
+
+def test_json_output_carries_every_runtime_and_the_verdict(foreign_bundle, capsys):
+    assert main(["validate", str(foreign_bundle.root), "--runtimes", "onnxruntime",
+                 "--json", "--results", str(foreign_bundle.root.parent / "json-results")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["passed"] is True and out["model_id"] == foreign_bundle.model_id
+    labels = {r["label"]: r["status"] for r in out["results"]}
+    assert labels["onnxruntime-cpu"] == "passed" and set(labels) == {
+        "onnxruntime-cpu", "onnxruntime-cuda", "onnxruntime-tensorrt-ep"}
+
+
+@pytest.mark.gpu
+def test_gpu_runtimes_reproduce_the_scores_within_their_tolerance(run_bundle, tmp_path):
+    v = validate(run_bundle.root, ["torch-cuda", "onnxruntime-cuda", "onnxruntime-tensorrt-ep",
+                                   "tensorrt"], results=tmp_path, cache_dir=tmp_path / "cache")
+    ran = {r.label: r for r in v.ran}
+    assert "torch-cuda" in ran and not v.failed, [(r.label, r.reason) for r in v.failed]
+    for r in ran.values():
+        assert r.max_abs_diff <= r.tolerance

@@ -73,8 +73,12 @@ def _run(args: argparse.Namespace) -> int:
 
     if not args.json:
         print(f"validating {args.bundle}", flush=True)
+    def note(text: str) -> None:
+        if not args.json:
+            print(f"  {text}", flush=True)
+
     v = validate(args.bundle, args.runtimes, args.url, args.results, args.cache_dir,
-                 on_result=show)
+                 on_result=show, log=note)
     if args.json:
         print(json.dumps(v.to_dict(), indent=2, default=str))
     else:

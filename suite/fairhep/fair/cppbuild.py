@@ -23,6 +23,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
@@ -140,15 +141,22 @@ def unavailable_reason() -> str | None:
     return f"cpp: needs the onnxruntime library ({lib})" if isinstance(lib, str) else None
 
 
-def build_runner(cache_dir: Path) -> Path:
+def build_runner(cache_dir: Path, log: Callable[[str], None] | None = None) -> Path:
     """The runner's executable, configured and built with CMake on first use; returns its
-    path. Raises :class:`CompiledUnavailable` with the reason when it cannot be built."""
+    path. Raises :class:`CompiledUnavailable` with the reason when it cannot be built.
+    ``log`` hears what takes time (the header download, the compile) before it starts."""
+    say = log or (lambda _: None)
     reason = unavailable_reason()
     if reason:
         raise CompiledUnavailable(reason)
     lib = _library()
     root = Path(cache_dir) / "cpp-runner"
-    include = _installed_headers() or fetch_headers(root / "ort-headers")
+    include = _installed_headers()
+    if include is None:
+        if not (root / "ort-headers" / "deb.txt").is_file():
+            say(f"cpp: fetching the ONNX Runtime C++ header ({DEB_PACKAGE}, Debian {DEB_SUITE})"
+                f" into {root / 'ort-headers'}")
+        include = fetch_headers(root / "ort-headers")
     src = source_dir()
     key = hashlib.sha256()
     for name in SOURCES:
@@ -158,6 +166,7 @@ def build_runner(cache_dir: Path) -> Path:
     program = build / PROGRAM
     if program.is_file():
         return program
+    say(f"cpp: building {PROGRAM} with CMake in {build} (first use)")
     libdir = build / "lib"
     libdir.mkdir(parents=True, exist_ok=True)
     for link in ("libonnxruntime.so", "libonnxruntime.so.1"):

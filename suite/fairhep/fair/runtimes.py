@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -32,8 +32,9 @@ class CompiledBackend(Backend):
     name = "cpp"
     provider = "CPUExecutionProvider"
 
-    def __init__(self, cache_dir: Path) -> None:
+    def __init__(self, cache_dir: Path, log: Callable[[str], None] | None = None) -> None:
         self.cache_dir = Path(cache_dir)
+        self.log = log
         self._program: Path | None = None
         self._onnx: Path | None = None
         self.last_run: dict[str, Any] = {}  # the program's own report of its last run
@@ -48,7 +49,7 @@ class CompiledBackend(Backend):
     def prepare(self, model: PreparedModel) -> None:
         if model.onnx_path is None:
             raise BackendUnavailable("cpp: no ONNX file to run")
-        self._program = cppbuild.build_runner(self.cache_dir)
+        self._program = cppbuild.build_runner(self.cache_dir, self.log)
         self._onnx = model.onnx_path
 
     def predict(self, tracks: np.ndarray, svs: np.ndarray) -> np.ndarray:
@@ -159,9 +160,9 @@ class KServeBackend(Backend):
         self._client = None
 
 
-def local_runtimes(cache_dir: Path) -> list[Backend]:
+def local_runtimes(cache_dir: Path, log: Callable[[str], None] | None = None) -> list[Backend]:
     """Every runtime this machine might have, in the order validate runs them."""
-    return [*all_backends(), CompiledBackend(cache_dir)]
+    return [*all_backends(), CompiledBackend(cache_dir, log)]
 
 
 def select(known: Sequence[Backend], names: Sequence[str]) -> list[Backend]:

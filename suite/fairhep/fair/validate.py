@@ -12,7 +12,7 @@ that cannot run here is skipped with its reason; one that breaks fails with its 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,8 +122,11 @@ def _run(b: Backend, bndl: layout.Bundle, tracks: np.ndarray, svs: np.ndarray,
 
 def validate(root: Path, runtimes: Sequence[str] = (), url: str | None = None,
              results: Path | None = Path("results"), cache_dir: Path | None = None,
-             on_result: Any = None) -> Validation:
-    """Check ``root``'s sums, then run its sample through the runtimes; write a record."""
+             on_result: Callable[[RuntimeResult], None] | None = None,
+             log: Callable[[str], None] | None = None) -> Validation:
+    """Check ``root``'s sums, then run its sample through the runtimes; write a record.
+    ``on_result`` hears each runtime's result as soon as it is known, ``log`` what takes
+    time before it starts (building the C++ runner)."""
     from fairhep.cache import default_cache_dir
 
     root = Path(root)
@@ -137,7 +140,10 @@ def validate(root: Path, runtimes: Sequence[str] = (), url: str | None = None,
         raise
     jets = read_sample(bndl.validation_dir)
     expected = read_expected(bndl.validation_dir, len(jets))
-    known: list[Backend] = local_runtimes(cache)
+    if log is not None:
+        log(f"{files} files match SHA256SUMS; {len(jets)} jets, expected scores from "
+            f"{bndl.validation.get('reference')}")
+    known: list[Backend] = local_runtimes(cache, log)
     if url is not None:
         known.append(KServeBackend(url, bndl.model_id, bndl.card["inputs"]))
     chosen = select(known, runtimes)
@@ -188,4 +194,5 @@ def _write_record(results: Path, v: Validation, url: str | None,
     for r in v.results:
         if r.status == SKIPPED:
             record.skip(r.label, r.reason or "")
-    return write_record(Path(results), record)
+    # The sample's manifest: the record's provenance names the jets it was measured on.
+    return write_record(Path(results), record, v.bundle / layout.VALIDATION_DIR / "manifest.json")
