@@ -115,3 +115,12 @@ def test_gpu_runtimes_reproduce_the_scores_within_their_tolerance(run_bundle, tm
     assert "torch-cuda" in ran and not v.failed, [(r.label, r.reason) for r in v.failed]
     for r in ran.values():
         assert r.max_abs_diff <= r.tolerance
+
+
+def test_an_unwritable_results_folder_is_refused_before_any_runtime_runs(run_bundle,
+                                                                        read_only_dir, capsys):
+    assert main(["validate", str(run_bundle.root), "--results", str(read_only_dir)]) == 1
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert err.count("\n") == 0 and str(read_only_dir) in err and "--results" in err
+    assert "PASS" not in captured.out  # nothing ran

@@ -152,6 +152,7 @@ def _run_facts(run_dir: Path | None) -> tuple[dict[str, Any], dict[str, Any]]:
                                                    "valid_fraction", "max_jets")}
         data["split"]["method"] = data["split"].pop("split")
         from fairhep.data.manifest import Manifest, manifest_path, sha256_file
+        from fairhep.errors import DataError
 
         if (m := manifest_path(data_dir)) is not None:
             data["manifest_sha256"] = sha256_file(m)
@@ -160,7 +161,7 @@ def _run_facts(run_dir: Path | None) -> tuple[dict[str, Any], dict[str, Any]]:
                 data["origin"] = manifest.origin
                 data["n_jets"] = manifest.n_jets
                 data["doi"] = manifest.dataset_doi
-            except Exception:  # a malformed manifest: its hash still identifies it
+            except DataError:  # a malformed manifest: its hash still identifies it
                 data["origin"] = "unknown (manifest unreadable)"
     return training, data
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import ipaddress
-import os
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -106,7 +105,5 @@ def serve(root: Path, opts: ServeOptions) -> int:
         if not is_loopback(opts.host):
             print(f"warning: --host {opts.host} is reachable from other machines and the server "
                   "has no authentication", file=sys.stderr, flush=True)
-        # The model class is imported by MLServer from its dotted path.
-        os.environ.setdefault("MLSERVER_DEBUG", "false")
         asyncio.run(MLServer(server_settings).start([model_settings]))
     return 0

@@ -24,6 +24,7 @@ from fairhep.errors import BackendUnavailable
 from fairhep.fair import bundle as layout
 from fairhep.fair.runtimes import CompiledBackend, KServeBackend, local_runtimes, select
 from fairhep.fair.sample import BATCH_SIZE, read_expected, read_sample, score_batches
+from fairhep.writable import ensure_writable
 
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
 
@@ -131,6 +132,8 @@ def validate(root: Path, runtimes: Sequence[str] = (), url: str | None = None,
 
     root = Path(root)
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    if results is not None:  # before any runtime runs, not after the last one
+        ensure_writable(Path(results), "results directory", "choose another with --results")
     try:
         files = layout.verify_sums(root)
         bndl = layout.open_bundle(root)
