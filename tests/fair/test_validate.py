@@ -32,7 +32,7 @@ def test_every_runtime_here_reproduces_the_run_bundles_scores(run_bundle, cpp_ru
     ran = record.metrics["runtimes"]
     assert {"torch-cpu", "onnxruntime-cpu", "cpp-onnxruntime"} <= set(ran)
     for label, r in ran.items():
-        assert r["status"] == "passed" and r["max_abs_diff"] <= r["tolerance"] == 1e-5, label
+        assert r["status"] == "passed" and r["max_abs_diff"] <= r["tolerance"] == 1e-4, label
         assert r["n_jets"] == run_bundle.validation["n_jets"]
         assert f"{label:<26}" in out and "PASS" in out
     assert ran["cpp-onnxruntime"]["detail"]["rows"] == run_bundle.validation["n_jets"]
@@ -83,7 +83,7 @@ def test_a_runtime_that_disagrees_fails_and_the_command_exits_1(run_bundle, tmp_
                  str(tmp_path / "r")])
     out = capsys.readouterr().out
     assert code == 1
-    assert "FAIL" in out and "exceeds the fp32 tolerance 1e-05" in out
+    assert "FAIL" in out and "exceeds the fp32 tolerance 0.0001" in out
     record = json.loads(next((tmp_path / "r").rglob("*.json")).read_text())
     r = record["metrics"]["runtimes"]["onnxruntime-cpu"]
     assert record["status"] == "failed" and r["max_abs_diff"] == pytest.approx(1e-3, rel=1e-2)

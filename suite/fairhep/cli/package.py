@@ -51,6 +51,8 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--data", type=Path, help="take the sample's jets from this test set "
                    "(default: the run's held-out jets when its data is here, else synthetic)")
     p.add_argument("--seed", type=int, default=0, help="seed of a synthetic sample (default 0)")
+    p.add_argument("--tolerance", type=float, default=1e-4, help="per-jet |Δscore| an fp32 "
+                   "runtime may show (default 1e-4; fp16 runtimes: 1e-2)")
     card = p.add_argument_group("model card")
     card.add_argument("--name", help="the model's name (default: H->bb interaction network)")
     card.add_argument("--license", default="CC-BY-4.0", help="SPDX licence id of the model "
@@ -88,7 +90,8 @@ def _run(args: argparse.Namespace) -> int:
     )
     done = package(PackageOptions(out=args.out, run=args.run, onnx=args.onnx,
                                   validation_jets=args.validation_jets, data=args.data,
-                                  seed=args.seed, card=card, progress=args.progress))
+                                  seed=args.seed, card=card, progress=args.progress,
+                                  tolerance=args.tolerance))
     src = done.sample
     where = f"seed {src['seed']}" if src["kind"] == "synthetic" else src.get("path", "")
     print(f"packaged {done.model_id} ({done.identifier}) into {done.root}: {done.files} files "

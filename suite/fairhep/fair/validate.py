@@ -86,7 +86,7 @@ def _run(b: Backend, bndl: layout.Bundle, tracks: np.ndarray, svs: np.ndarray,
     reason = b.available() or _bundle_reason(b, bndl)
     if reason:
         return RuntimeResult(b.label, SKIPPED, reason, b.precision)
-    tol = TOLERANCE[b.precision]
+    tol = float(bndl.validation.get("tolerance", TOLERANCE)[b.precision])
     model = PreparedModel(run_dir=bndl.weights or bndl.root, onnx_path=bndl.onnx,
                           batch_sizes=(1, BATCH_SIZE), cache_dir=cache_dir)
     t0 = time.perf_counter()
