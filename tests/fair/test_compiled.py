@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from fairhep import schema
 from fairhep.backends import PreparedModel
@@ -76,3 +77,15 @@ def test_the_runner_sources_and_card_templates_ship_in_the_wheel():
     assert {f"fairhep/fair/templates/{t}" for t in (
         "model_card.md.j2", "CITATION.cff.j2", "config.pbtxt.j2")} <= names
     assert not any(n.endswith(".h") for n in names)  # the header is fetched, never shipped
+
+
+def test_a_header_folder_without_the_header_is_named_in_the_skip(run_bundle, tmp_path,
+                                                                 monkeypatch):
+    if cppbuild.unavailable_reason():
+        pytest.skip(cppbuild.unavailable_reason())
+    monkeypatch.setenv(cppbuild.INCLUDE_ENV, str(tmp_path))
+    v = validate(run_bundle.root, ["cpp"], results=None, cache_dir=tmp_path / "cache")
+    (r,) = v.results
+    assert r.status == "skipped"
+    assert r.reason == (f"cpp: ${cppbuild.INCLUDE_ENV}={tmp_path} has no onnxruntime_cxx_api.h; "
+                        "point it at the folder holding the ONNX Runtime C++ API headers")

@@ -130,6 +130,8 @@ def test_validation_sample_is_the_runs_held_out_jets_in_the_suites_layout(run_bu
                                                          torch.from_numpy(jets.svs)).numpy()
     np.testing.assert_allclose(expected, scores, atol=1e-6)
     assert run_bundle.validation["reference"] == "torch-cpu-fp32"
+    assert run_bundle.validation["figure"] == "roc.png" and (folder / "roc.png").stat().st_size
+    assert (folder / "roc.csv").read_text().splitlines()[0] == "label,fpr,tpr"
     assert run_bundle.validation["tolerance"] == {"fp32": 1e-4, "fp16": 1e-2}
 
 

@@ -19,7 +19,7 @@ from fairhep.results import kinds, load_records
 
 # find_spec, not an import: MLServer and tritonclient.grpc cannot live in one process (they
 # register the same protobuf package); the server runs in its own.
-pytestmark = pytest.mark.skipif(
+needs_serve = pytest.mark.skipif(
     importlib.util.find_spec("mlserver") is None or importlib.util.find_spec("tritonclient")
     is None, reason="mlserver or tritonclient not installed (pip install 'fairhep[serve]')")
 
@@ -43,6 +43,7 @@ def _listening(port: int) -> list[str]:
     return found
 
 
+@needs_serve
 def test_metadata_endpoint_names_the_cards_inputs_and_shapes(server, run_bundle):
     meta = _get(f"{server.http}/v2/models/{server.model_id}")
     assert meta["name"] == run_bundle.model_id
@@ -53,6 +54,7 @@ def test_metadata_endpoint_names_the_cards_inputs_and_shapes(server, run_bundle)
     assert _get(f"{server.http}/v2")["name"] == "fairhep-mlserver"
 
 
+@needs_serve
 def test_validate_through_the_server_over_http_and_grpc(server, run_bundle, tmp_path, capsys):
     for url in (server.http, server.grpc):
         assert main(["validate", str(run_bundle.root), "--url", url, "--runtimes", "kserve",
@@ -67,6 +69,7 @@ def test_validate_through_the_server_over_http_and_grpc(server, run_bundle, tmp_
     assert "kserve-v2-http" in out and "PASS" in out
 
 
+@needs_serve
 def test_a_server_without_this_model_is_named_and_skipped(run_bundle, tmp_path):
     from fairhep.fair.validate import validate
 
@@ -80,6 +83,7 @@ def test_a_server_without_this_model_is_named_and_skipped(run_bundle, tmp_path):
         validate(run_bundle.root, ["kserve"], url="ftp://x", results=None)
 
 
+@needs_serve
 def test_server_binds_loopback_only(server):
     http_port = int(server.http.rsplit(":", 1)[1])
     grpc_port = int(server.grpc.rsplit(":", 1)[1])
@@ -105,6 +109,18 @@ def test_serve_refuses_a_tampered_bundle(run_bundle, tmp_path, capsys):
     assert "model.onnx: sha256 differs from SHA256SUMS" in capsys.readouterr().err
 
 
+def test_without_mlserver_serve_says_which_extra_to_install(run_bundle, monkeypatch, capsys):
+    from fairhep.fair import serve
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(serve.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "mlserver" else real(name, *a))
+    assert main(["serve", str(run_bundle.root)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "pip install 'fairhep[serve]'" in err
+
+
+@needs_serve
 def test_sigterm_stops_the_server_and_frees_its_ports(server):
     server.process.terminate()
     assert server.process.wait(30) is not None

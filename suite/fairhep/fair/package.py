@@ -140,6 +140,20 @@ def _progress(enabled: bool, total: int, what: str) -> Any:
     return progress, progress.add_task(what, total=total)
 
 
+def _roc(folder: Path, labels: np.ndarray, scores: np.ndarray, mid: str) -> str | None:
+    """The sample's ROC curve from the expected scores (``roc.png`` + ``roc.csv``): what a
+    reader looks at to see that the model and its sample belong together."""
+    from fairhep.metrics import auc, roc_points
+    from fairhep.plots import roc_figure
+
+    if len(np.unique(labels)) < 2:
+        return None
+    roc = roc_points(scores, labels)
+    fig = roc_figure(folder, "roc", {f"{mid}, expected scores": (
+        roc["fpr"], roc["tpr"], auc(scores, labels))})
+    return fig.png.name
+
+
 def _model_file(opts: PackageOptions, stage: Path) -> Path:
     target = stage / layout.MODEL
     if opts.run is not None:
@@ -209,6 +223,11 @@ def _build(opts: PackageOptions, stage: Path) -> tuple[str, str, int, dict[str, 
     metrics = on_sample(jets, scores, str(origin))
     if opts.run is not None:
         metrics = from_training(opts.run) + from_records(opts.run, opts.card.results) + metrics
+    figure = _roc(folder, jets.labels, scores, mid)
+    if figure is not None:
+        validation["figure"] = figure
+        (folder / layout.VALIDATION_META).write_text(
+            json.dumps(validation, indent=2, sort_keys=True) + "\n")
     sums_to_one = bool(np.allclose(scores.sum(axis=1), 1.0, atol=1e-4))
     card = build_card(desc, ident, mid, opts.card, run_dir=opts.run, weights=weights,
                       validation=validation, metrics=metrics, sums_to_one=sums_to_one,
