@@ -113,3 +113,21 @@ def test_a_foreign_file_with_the_ins_interface_packages_and_validates(tmp_path):
     assert {i["id"]: i["status"] for i in card["fair"]}["I2"] == "partly"  # DOI, no manifest
     v = validate(done.root, ["onnxruntime-cpu"], results=None)
     assert v.results[0].status == "passed" and v.n_jets == 300
+
+
+def test_dropped_features_and_the_dataset_are_read_from_the_files_metadata(tmp_path):
+    path = _interface_model(tmp_path / "meta.onnx")
+    proto = onnx.load(str(path))
+    for key, value in (("fairhep.track_features_dropped", "track_phirel,track_quality"),
+                       ("fairhep.sv_features_dropped", ""),
+                       ("fairhep.dataset_doi", "10.7483/OPENDATA.CMS.JGJX.MS7Q")):
+        proto.metadata_props.add(key=key, value=value)
+    onnx.save(proto, str(path))
+    done = package(PackageOptions(out=tmp_path / "b", onnx=path, validation_jets=8,
+                                  progress=False))  # no --interface: the metadata says it
+    card = json.loads((done.root / "model_card.json").read_text())
+    tracks, svs = card["inputs"]
+    assert tracks["dropped_features"] == ["track_phirel", "track_quality"]
+    assert svs["dropped_features"] == [] and tracks["source"] == "the file's fairhep.* metadata"
+    assert [f["name"] for f in tracks["features"] if not f["used"]] == tracks["dropped_features"]
+    assert card["training_data"]["doi"] == "10.7483/OPENDATA.CMS.JGJX.MS7Q"

@@ -61,10 +61,10 @@ class OnnxDescription:
 
     def dropped(self, which: str) -> tuple[str, ...]:
         """Features the model ignores (``track`` or ``sv``), from the metadata: an explicit
-        ``dropped_<which>_features`` list where the exporter wrote one, else the schema's
+        ``<which>_features_dropped`` list where the exporter wrote one, else the schema's
         features missing from ``used_<which>_features``."""
         names = schema.TRACK_FEATURES if which == "track" else schema.SV_FEATURES
-        explicit = self.metadata.get(f"dropped_{which}_features")
+        explicit = self.metadata.get(f"{which}_features_dropped")
         if explicit is not None:
             return tuple(n for n in explicit.split(",") if n)
         used = self.metadata.get(f"used_{which}_features")

@@ -72,8 +72,10 @@ def from_records(run_dir: Path, results: Sequence[Path]) -> list[dict[str, Any]]
             acc = float(rec.metrics["accuracy"])
             out.append(_metric("accuracy", acc, _binomial_se(acc, n), n, source,
                                "binomial standard error"))
-            out.append(_metric("auc", float(rec.metrics["auc"]), None, n, source,
-                               "no uncertainty: the record keeps no class counts"))
+            roc_auc = rec.metrics.get("auc")
+            out.append(_metric("auc", None if roc_auc is None else float(roc_auc), None, n,
+                               source, "no uncertainty: the record keeps no class counts"
+                               if roc_auc is not None else "undefined in the record"))
     return out
 
 
@@ -92,7 +94,8 @@ def on_sample(jets: JetArrays, scores: np.ndarray, origin: str) -> list[dict[str
         idx = rng.integers(0, n, n)
         if len(np.unique(jets.labels[idx])) == 2:
             draws.append(auc(scores[idx], jets.labels[idx]))
-    out.append(_metric("auc", auc(scores, jets.labels), float(np.std(draws, ddof=1)), n, source,
+    spread = float(np.std(draws, ddof=1)) if len(draws) > 1 else None
+    out.append(_metric("auc", auc(scores, jets.labels), spread, n, source,
                        f"bootstrap standard error ({BOOTSTRAP_RESAMPLES} resamples, seed "
                        f"{BOOTSTRAP_SEED})"))
     return out

@@ -32,7 +32,8 @@ def render(template: str, **context: Any) -> str:
 
 
 def card_json(card: dict[str, Any]) -> str:
-    return json.dumps(card, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    # allow_nan=False: a NaN would make the card invalid JSON; fail loudly instead.
+    return json.dumps(card, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 def write_card(folder: Path, card: dict[str, Any]) -> list[Path]:

@@ -86,7 +86,11 @@ def _run(b: Backend, bndl: layout.Bundle, tracks: np.ndarray, svs: np.ndarray,
     reason = b.available() or _bundle_reason(b, bndl)
     if reason:
         return RuntimeResult(b.label, SKIPPED, reason, b.precision)
-    tol = float(bndl.validation.get("tolerance", TOLERANCE)[b.precision])
+    table = {**TOLERANCE, **bndl.validation.get("tolerance", {})}
+    if b.precision not in table:
+        return RuntimeResult(b.label, FAILED, f"the bundle states no tolerance for "
+                             f"{b.precision}; package it again", b.precision)
+    tol = float(table[b.precision])
     model = PreparedModel(run_dir=bndl.weights or bndl.root, onnx_path=bndl.onnx,
                           batch_sizes=(1, BATCH_SIZE), cache_dir=cache_dir)
     t0 = time.perf_counter()
