@@ -28,14 +28,14 @@ def test_fair_export_without_metadata_is_refused_until_its_interface_is_declared
     assert not (tmp_path / "b").exists()
 
 
-def test_foreign_card_reads_the_file_and_says_what_was_declared(foreign_bundle):
+def test_foreign_card_reads_the_file_and_says_what_was_declared(foreign_bundle, fair_onnx):
     card = foreign_bundle.card
     assert card["model"]["opset"] == 11 and card["model"]["file_metadata"] == "none"
     assert card["model"]["producer"].startswith("pytorch")
     tracks, svs = card["inputs"]
     assert tracks["axes"][0] == "batch_size" and svs["shape"] == [-1, 14, 5]
     assert tracks["source"] == "declared with --interface" and card["weights"] is None
-    assert card["source"]["kind"] == "onnx file"
+    assert card["source"] == {"kind": "onnx file", "path": str(fair_onnx)}
     assert any("--interface fair-in" in lim for lim in card["limitations"])
     status = {i["id"]: i["status"] for i in card["fair"]}
     assert status["I2"] == "not met" and status["R1.2"] == "partly"  # nothing says its data

@@ -85,6 +85,7 @@ def test_card_states_inputs_in_schema_order_with_units_and_the_runs_training(run
     assert data["manifest_sha256"] == hashlib.sha256(
         (fair_data / "manifest.json").read_bytes()).hexdigest()
     assert data["split"]["method"] == "points" and card["training"]["epochs"] == 2
+    assert card["source"] == {"kind": "run", "path": str(trained_run)}
     assert any("synthetic jets" in lim for lim in card["limitations"])
 
 

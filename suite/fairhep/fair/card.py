@@ -211,9 +211,11 @@ def _references(dataset_doi: str | None) -> list[dict[str, str]]:
 def build_card(desc: OnnxDescription, ident: str, model_id: str, opts: CardOptions, *,
                run_dir: Path | None, weights: dict[str, Any] | None,
                validation: dict[str, Any], metrics: list[dict[str, Any]],
-               sums_to_one: bool, software: dict[str, str]) -> dict[str, Any]:
+               sums_to_one: bool, software: dict[str, str],
+               onnx_source: Path | None = None) -> dict[str, Any]:
     """The card's one source. ``weights``: what the bundle's PyTorch weights are (None when it
-    has none); ``validation``: the sample's description (validation.json)."""
+    has none); ``validation``: the sample's description (validation.json); ``onnx_source``:
+    the file a foreign model was packaged from (``desc`` reads the bundle's copy)."""
     run_config = weights["config"] if weights else desc.model_config()
     iface = resolve_interface(desc, opts, weights["config"] if weights else None)
     training, data = _run_facts(run_dir)
@@ -232,7 +234,7 @@ def build_card(desc: OnnxDescription, ident: str, model_id: str, opts: CardOptio
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "packaged_by": f"fairhep {__version__}",
         "source": {"kind": "run", "path": str(run_dir)} if run_dir is not None else
-                  {"kind": "onnx file", "path": str(desc.path)},
+                  {"kind": "onnx file", "path": str(onnx_source or desc.path)},
         "model": {
             "architecture": "interaction network (graph neural network over tracks and SVs)",
             "reference": schema.MODEL_REFERENCE,

@@ -231,7 +231,7 @@ def _build(opts: PackageOptions, stage: Path) -> tuple[str, str, int, dict[str, 
     sums_to_one = bool(np.allclose(scores.sum(axis=1), 1.0, atol=1e-4))
     card = build_card(desc, ident, mid, opts.card, run_dir=opts.run, weights=weights,
                       validation=validation, metrics=metrics, sums_to_one=sums_to_one,
-                      software=_software())
+                      software=_software(), onnx_source=opts.onnx)
     write_card(stage, card)
 
     triton = stage / layout.TRITON_DIR / mid
