@@ -39,10 +39,13 @@ def all_backends() -> list[Backend]:
     ]
 
 
-def select_backends(names: Sequence[str] = ()) -> list[Backend]:
+def select_backends(names: Sequence[str] = (), known: Sequence[Backend] | None = None,
+                    option: str = "--backends") -> list[Backend]:
     """Backends matching ``names`` (framework ``torch`` or label ``onnxruntime-cpu``); all
-    when empty. The reference (torch-cpu) is not added here; the modes add it when needed."""
-    known = all_backends()
+    when empty. The reference (torch-cpu) is not added here; the modes add it when needed.
+    ``known``: choose among these instead of :func:`all_backends` (``option`` names the
+    command-line option in the error)."""
+    known = list(known) if known is not None else all_backends()
     if not names:
         return known
     chosen: list[Backend] = []
@@ -50,8 +53,8 @@ def select_backends(names: Sequence[str] = ()) -> list[Backend]:
         hits = [b for b in known if name in (b.name, b.label)]
         if not hits:
             choices = sorted({b.name for b in known} | {b.label for b in known})
-            raise ConfigError(f"--backends: unknown backend {name!r}; choose from "
-                              f"{', '.join(choices)}")
+            raise ConfigError(f"{option}: unknown {option.strip('-').rstrip('s')} {name!r}; "
+                              f"choose from {', '.join(choices)}")
         chosen += [b for b in hits if b not in chosen]
     return chosen
 

@@ -15,6 +15,7 @@ BENCH_DEFAULT: Final = "bench.default"
 BENCH_FRAMEWORKS: Final = "bench.frameworks"
 BENCH_SWEEP: Final = "bench.sweep"
 CAMPAIGN_TASK: Final = "campaign.task"
+VALIDATE: Final = "validate"  # a model bundle on every runtime (fairhep validate)
 
 # The kinds a report reads and counts (in the order its summary lists them).
 REPORTED: Final[tuple[str, ...]] = (TRAIN, EVALUATE, BENCH_DEFAULT, BENCH_FRAMEWORKS, BENCH_SWEEP)
@@ -26,6 +27,7 @@ REQUIRED_METRICS: Final[dict[str, tuple[str, ...]]] = {
     EVALUATE: ("accuracy", "auc"),
     BENCH_DEFAULT: ("accuracy",),
     BENCH_FRAMEWORKS: ("accuracy",),  # AUC is None when the test jets hold one class
+    VALIDATE: ("passed", "runtimes"),
 }
 
 # Kinds that count only runs that finished; frameworks and sweeps list their skipped and

@@ -1,0 +1,160 @@
+"""A model bundle on disk: where each file lies, its persistent identifier, its checksums.
+
+Layout of a bundle (``fairhep package`` writes it, ``fairhep validate`` and ``fairhep serve``
+read it)::
+
+    model.onnx                      the model (graph + parameters), as exported or as given
+    model_card.md, model_card.json  one card, two renderings
+    CITATION.cff                    how to cite the model
+    weights/model.json, best.pth    the PyTorch weights (packaged runs only): the torch runtime
+    validation/newdata_0.h5         the validation jets, in the suite's HDF5 layout
+    validation/manifest.json        ... with their origin (data file hashes, or the seed)
+    validation/expected_scores.npy  (N, 2) float32 scores of the reference engine
+    validation/validation.json      reference engine, tolerance, batch size, source
+    triton/<model id>/config.pbtxt, triton/<model id>/1/model.onnx   a Triton model repository
+    SHA256SUMS                      sha256 of every other file (``sha256sum -c`` reads it)
+
+The persistent identifier is the sha256 of ``model.onnx``: the AI model in the paper's sense
+(graph and parameters) and nothing else, so re-packaging the same model with another card or
+sample keeps its identity. The model id, ``hbb-in-`` and the first 16 hex digits, names the
+model wherever the bundle names it (card, citation, Triton, the server, validate records).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fairhep.data.manifest import sha256_file
+from fairhep.errors import FairhepError
+
+MODEL = "model.onnx"
+CARD_MD = "model_card.md"
+CARD_JSON = "model_card.json"
+CITATION = "CITATION.cff"
+SUMS = "SHA256SUMS"
+WEIGHTS_DIR = "weights"
+VALIDATION_DIR = "validation"
+EXPECTED = "expected_scores.npy"
+VALIDATION_META = "validation.json"
+TRITON_DIR = "triton"
+ID_PREFIX = "hbb-in-"
+
+
+class BundleError(FairhepError):
+    """A bundle that is incomplete, changed after packaging, or not a bundle at all."""
+
+
+def identifier(onnx_path: Path) -> str:
+    """The persistent identifier: ``sha256:`` and the hex digest of the model file."""
+    return "sha256:" + sha256_file(onnx_path)
+
+
+def model_id_of(ident: str) -> str:
+    """The short model id of an identifier (a name for directories, servers and records)."""
+    return ID_PREFIX + ident.removeprefix("sha256:")[:16]
+
+
+def triton_model_path(bundle: Path, model_id: str) -> Path:
+    return bundle / TRITON_DIR / model_id / "1" / MODEL
+
+
+def write_sums(bundle: Path) -> Path:
+    """``SHA256SUMS`` over every file of the bundle but itself, sorted, ``sha256sum`` style."""
+    lines = [f"{sha256_file(p)}  {p.relative_to(bundle).as_posix()}"
+             for p in sorted(_files(bundle))]
+    path = bundle / SUMS
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _files(bundle: Path) -> list[Path]:
+    return [p for p in bundle.rglob("*")
+            if p.is_file() and p.relative_to(bundle).as_posix() != SUMS]
+
+
+def verify_sums(bundle: Path) -> int:
+    """Check every file against ``SHA256SUMS``; the first difference is a one-line error
+    naming the file. Returns the number of files checked."""
+    sums = bundle / SUMS
+    if not bundle.is_dir():
+        raise BundleError(f"{bundle}: no such bundle directory; make one with `fairhep package`")
+    if not sums.is_file():
+        raise BundleError(f"{sums}: missing; not a fairhep bundle, or an unfinished one "
+                          "(package it again with `fairhep package`)")
+    listed: dict[str, str] = {}
+    for n, line in enumerate(sums.read_text().splitlines(), 1):
+        digest, sep, name = line.partition("  ")
+        if not sep or len(digest) != 64 or not name:
+            raise BundleError(f"{sums}: line {n} is not '<sha256>  <file>'; package the bundle "
+                              "again")
+        listed[name] = digest
+    for name, digest in sorted(listed.items()):
+        path = bundle / name
+        if not path.is_file():
+            raise BundleError(f"{path}: listed in {SUMS} but missing; restore it from the "
+                              "published bundle")
+        if sha256_file(path) != digest:
+            raise BundleError(f"{path}: sha256 differs from {SUMS}: the file changed after "
+                              "packaging; restore it from the published bundle or package again")
+    extra = sorted(p.relative_to(bundle).as_posix() for p in _files(bundle)
+                   if p.relative_to(bundle).as_posix() not in listed)
+    if extra:
+        raise BundleError(f"{bundle / extra[0]}: not in {SUMS} (added after packaging); remove "
+                          "it or package again")
+    return len(listed)
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A packaged model as the readers see it: paths and the card's facts they need."""
+
+    root: Path
+    card: dict[str, Any]
+    validation: dict[str, Any]
+
+    @property
+    def model_id(self) -> str:
+        return str(self.card["model_id"])
+
+    @property
+    def identifier(self) -> str:
+        return str(self.card["identifier"])
+
+    @property
+    def onnx(self) -> Path:
+        return self.root / MODEL
+
+    @property
+    def weights(self) -> Path | None:
+        """The run directory of the PyTorch weights, when the bundle has them."""
+        path = self.root / WEIGHTS_DIR
+        return path if (path / "model.json").is_file() else None
+
+    @property
+    def validation_dir(self) -> Path:
+        return self.root / VALIDATION_DIR
+
+
+def open_bundle(root: Path) -> Bundle:
+    """Read a bundle's card and validation description (call :func:`verify_sums` first)."""
+    root = Path(root)
+    out = []
+    for path in (root / CARD_JSON, root / VALIDATION_DIR / VALIDATION_META):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise BundleError(f"{path}: unreadable ({exc}); package the bundle again") from None
+        if not isinstance(data, dict):
+            raise BundleError(f"{path}: not a JSON object; package the bundle again")
+        out.append(data)
+    card, validation = out
+    for key in ("model_id", "identifier", "inputs", "outputs"):
+        if key not in card:
+            raise BundleError(f"{root / CARD_JSON}: no {key!r}; package the bundle again")
+    if identifier(root / MODEL) != card["identifier"]:
+        raise BundleError(f"{root / MODEL}: its sha256 is not the card's identifier "
+                          f"{card['identifier']}; the bundle mixes two models, package it again")
+    return Bundle(root, card, validation)
