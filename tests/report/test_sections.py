@@ -36,7 +36,7 @@ def test_sections_are_listed_once_in_report_order(site_sections: dict[str, Secti
     ids = [s.id for s in SECTIONS]
     assert ids == [
         "table4", "table57", "table8", "figure4", "evaluate",
-        "bench_default", "campaign", "provenance", "xai",
+        "bench_default", "campaign", "provenance", "xai_figures", "xai",
     ]
     assert list(site_sections) == ids
 
@@ -189,7 +189,7 @@ def test_evaluation_and_the_smaller_sections(
     campaign = site_sections["campaign"].table("campaign")
     assert campaign.one().missing == "missing: no campaign.task records (ad-hoc runs)"
     xai = site_sections["xai"]
-    assert [t.name for t in xai.tables] == ["table9_published", "table10_published"]
+    assert [t.name for t in xai.tables] == ["table9", "table10"]
 
 
 def test_an_empty_record_set_gives_missing_rows_that_say_why(tmp_path: Path) -> None:
