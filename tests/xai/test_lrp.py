@@ -111,3 +111,18 @@ def test_objects_are_ordered_by_relative_energy_highest_first() -> None:
     relevance = torch.tensor([[1.0, 2.0, 3.0, 4.0]])
     erel = torch.tensor([[0.1, 0.0, 0.5, 0.2]])
     assert _energy_order(relevance, erel).tolist() == [[3.0, 4.0, 1.0, 2.0]]
+
+
+def test_svs_are_ordered_by_their_own_energy_not_the_tracks(tiny_test_set: Path) -> None:
+    """The public helper's 'sort vertices' re-sorted the tracks; here SVs follow sv_erel."""
+    jets = load_dataset(tiny_test_set, max_jets=1)
+    erel = schema.SV_FEATURES.index("sv_erel")
+    jets.svs[0, :, :] = 0.0
+    jets.svs[0, :, 0], jets.svs[0, :, 3] = 0.5, 1.0  # two real SVs, in slots 0 and 3
+    jets.svs[0, erel, 0], jets.svs[0, erel, 3] = 0.1, 0.4  # slot 3 has the higher energy
+    net = _without_biases(ModelConfig(hidden=8, de=4, do=4), seed=6)
+    x, y = torch.from_numpy(jets.tracks), torch.from_numpy(jets.svs)
+    per_sv = explain(net, x, y, torch.from_numpy(jets.labels), Rule("zero")).svs.sum(dim=1)[0]
+    study = lrp_study(net, jets, Rule("zero"), CPU)
+    (c,) = study.classes.values()
+    assert c.sv_slots[:2] == pytest.approx([float(per_sv[3]), float(per_sv[0])], abs=1e-6)

@@ -44,6 +44,9 @@ def test_a_mask_zeroes_its_feature_rows_and_nothing_else() -> None:
     assert my.count_nonzero() == 3 * 13 * 5
     with pytest.raises(ValueError, match="unknown"):
         FeatureMask(svs=("track_erel",))
+    # Masking an SV feature masks SVs only (the public helper's 'mask vertices' masked tracks).
+    sx, sy = FeatureMask(svs=("sv_erel",)).apply(x, y)
+    assert sx is x and (sy[:, schema.SV_FEATURES.index("sv_erel")] == 0).all()
 
 
 def test_masking_a_feature_that_is_zero_in_every_jet_changes_nothing(

@@ -25,6 +25,7 @@ from fairhep.writable import ensure_writable
 from fairhep.xai import records
 from fairhep.xai.ablation import AblationRow, ablation_row
 from fairhep.xai.activity import ActivityStudy, activity_study
+from fairhep.xai.inputs import input_facts
 from fairhep.xai.jets import PAPER_BATCH_SIZE, PAPER_BATCHES, class_sample, data_origin
 from fairhep.xai.lrp import LrpStudy, Rule, lrp_study
 from fairhep.xai.masking import PAPER_THRESHOLDS_PCT, MaskStudy, mask_study, single_masks
@@ -124,6 +125,7 @@ def lrp(opts: StudyOptions, rule: Rule) -> Outcome[LrpStudy]:
     with _bar(opts.progress, f"LRP-{rule.name}", len(jets)) as advance:
         study = lrp_study(net, jets, rule, device, progress=advance)
     record = records.lrp_record(study, _sample_config(opts))
+    record.metrics["inputs"] = input_facts(jets)
     return Outcome(study, record, _write(opts, record, net, device, len(jets), started))
 
 

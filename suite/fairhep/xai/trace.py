@@ -10,6 +10,7 @@ track, summed over tracks, ``fc_fixed``. Its logits equal the network's (tested 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -45,6 +46,12 @@ class Trace:
     matrices: dict[str, torch.Tensor]  # R_R, R_S, R_K, R_V
 
 
+@functools.lru_cache(maxsize=4)
+def _matrices(n_tracks: int, n_svs: int, device: torch.device) -> dict[str, torch.Tensor]:
+    """R_R, R_S, R_K, R_V on ``device``, built once per shape (a study traces many chunks)."""
+    return {k: v.to(device) for k, v in interaction_matrices(n_tracks, n_svs).items()}
+
+
 def _mlp(layers: list[nn.Linear], inputs: torch.Tensor) -> list[torch.Tensor]:
     acts = [inputs]
     for layer in layers:
@@ -52,13 +59,10 @@ def _mlp(layers: list[nn.Linear], inputs: torch.Tensor) -> list[torch.Tensor]:
     return acts
 
 
-def trace(net: InteractionNetwork, tracks: torch.Tensor, svs: torch.Tensor,
-          matrices: dict[str, torch.Tensor] | None = None) -> Trace:
+def trace(net: InteractionNetwork, tracks: torch.Tensor, svs: torch.Tensor) -> Trace:
     """Run ``net`` on full schema arrays (B, 30, 60) / (B, 14, 5), keeping every layer."""
     x, y = net.select_inputs(tracks, svs)
-    c = net.config
-    m = matrices or {k: v.to(x.device) for k, v in
-                     interaction_matrices(c.n_tracks, c.n_svs).items()}
+    m = _matrices(net.config.n_tracks, net.config.n_svs, x.device)
     pp = _mlp(mlp_layers(net, "f_R^pp"),
               torch.cat([x @ m["R_R"], x @ m["R_S"]], dim=1).transpose(1, 2))
     vp = _mlp(mlp_layers(net, "f_R^vp"),

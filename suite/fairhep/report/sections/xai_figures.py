@@ -35,6 +35,8 @@ F5_HEADERS = ("Source", "Data", "Jets", "AUC", "Most important (ΔAUC %)",
               "Least important (ΔAUC %)", "ΔP, ΔS < 0.05 %", "Paper")
 F6_HEADERS = ("Source", "Rule", "Class", "Jets", "Top track features", "Top SV features",
               "SV share", "Paper: SV share larger for H→bb")
+F7_HEADERS = ("Source", "Real SVs", "r(sv_ptrel, sv_pt)", "r(sv_erel, sv_pt)",
+              "r(sv_ptrel, sv_erel)", "Paper", "track_quality: fraction of slots (QCD / H→bb̄)")
 F8_HEADERS = ("Source", "Model h, D_E, D_O", "Jets", "Sparsity", "QCD", "H→bb", "Paper",
               "Mean dNAP: f_O 3 / other layers")
 PAPER_SPARSITY = {(60, 20, 24): 0.56, (32, 16, 16): 0.52, (32, 8, 8): 0.48, (16, 8, 8): 0.40}
@@ -48,10 +50,11 @@ def build(ctx: Context) -> Section:
     figures: list[Figure] = []
     f5 = _figure5_rows(ctx, figures)
     f6 = _figure6_rows(ctx, figures)
+    f7 = _figure7_rows(ctx)
     f8 = _figure8_rows(ctx, figures)
     return Section(
         ID,
-        "Figures 5, 6, 8 and 9 — feature masking, relevance and neural activity (§3.4)",
+        "Figures 5–9 — feature masking, relevance, inputs and neural activity (§3.4)",
         "Figure 5: AUC change when one feature is masked (`fairhep xai mask`). Figure 6: mean "
         "LRP relevance per feature and per track/SV, by class, normalised by the class logit "
         "(`fairhep xai lrp`). Figures 8/9: relative neural activity per neuron, QCD shown "
@@ -64,6 +67,9 @@ def build(ctx: Context) -> Section:
             Table("figure6", F6_HEADERS, tuple(f6), "Figure 6: the most relevant features per "
                   "class and the SV features' share of |relevance| (the paper: larger for "
                   "H→bb̄ jets than for QCD jets)."),
+            Table("figure7", F7_HEADERS, tuple(f7), "Figure 7 (its numbers): the correlations "
+                  "behind LRP's choice of sv_pt over sv_ptrel and sv_erel (the paper: 0.85), over "
+                  "the SVs of the LRP sample, and the categorical track_quality per class."),
             Table("figure8", F8_HEADERS, tuple(f8), "Figures 8/9: sparsity (fraction of "
                   "neurons with RNA < 0.2) and where the classes differ (the paper: dNAP near "
                   "0 but in the last layer of f_O)."),
@@ -126,6 +132,27 @@ def _figure6_rows(ctx: Context, figures: list[Figure]) -> list[Row]:
                 "yes, here too" if more else "not here",
             ], "observation"))
     return rows or [_missing(F6_HEADERS, "missing: no xai.lrp records (run `fairhep xai lrp`)")]
+
+
+def _figure7_rows(ctx: Context) -> list[Row]:
+    rows = []
+    for r in latest(ctx, kinds.XAI_LRP):
+        facts = r.metrics.get("inputs") or {}
+        if not facts:
+            continue
+        pearson = facts.get("pearson") or {}
+        tq = facts.get("track_quality") or {}
+        fractions = "; ".join(
+            f"{v:g}: {q:.2f} / {h:.2f}" for v, q, h in
+            zip(tq.get("values") or [], tq.get("QCD") or [], tq.get("Hbb") or [], strict=False))
+        rows.append(row(F7_HEADERS, [
+            source(r), fmt(num(facts, "n_real_svs"), 0),
+            *(fmt(num(pearson, k), 3) for k in ("sv_ptrel~sv_pt", "sv_erel~sv_pt",
+                                                  "sv_ptrel~sv_erel")),
+            str(facts.get("paper_pearson", NONE)), fractions or NONE,
+        ], "observation"))
+    return rows or [_missing(F7_HEADERS, "missing: no xai.lrp records with input facts "
+                                         "(run `fairhep xai lrp`)")]
 
 
 def _sv_share(v: Mapping[str, Any]) -> float | None:
