@@ -18,13 +18,14 @@ from fairhep.xai import Variant, variant_config
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
+# A toy campaign: one tiny training, its interpretability and one tinier ablated model.
 TINY = """
-[data]
-source = "synthetic"
-files = 3
-jets_per_file = 40
-test_files = 1
-seed = 11
+data = {source = "synthetic", files = 3, jets_per_file = 40, test_files = 1, seed = 11}
+evaluate = {enabled = false}
+export = {enabled = false}
+frameworks = {enabled = false}
+sweep = {enabled = false}
+aggregate = {enabled = false}
 [train]
 seeds = [0]
 splits = ["kfold"]
@@ -36,16 +37,6 @@ hidden = 6
 de = 3
 do = 3
 device = "cpu"
-[evaluate]
-enabled = false
-[export]
-enabled = false
-[frameworks]
-enabled = false
-[sweep]
-enabled = false
-[aggregate]
-enabled = false
 [xai]
 enabled = true
 device = "cpu"
@@ -58,10 +49,7 @@ device = "cpu"
 max_jets = 16
 batches = 1
 sample_batch_size = 4
-[[ablate.variants]]
-hidden = 4
-de = 2
-do = 2
+variants = [{hidden = 4, de = 2, do = 2}]
 """
 
 

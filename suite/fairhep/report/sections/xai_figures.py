@@ -12,7 +12,8 @@ observations about our model, not verdicts on the paper.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from fairhep.plots import (
@@ -24,6 +25,7 @@ from fairhep.plots import (
 )
 from fairhep.report.context import Context
 from fairhep.report.format import MISSING, NONE, fmt, num
+from fairhep.report.recordset import Record
 from fairhep.report.section import Row, Section, Table, row
 from fairhep.report.sections.xai import latest, source
 from fairhep.results import kinds
@@ -39,11 +41,19 @@ F7_HEADERS = ("Source", "Real SVs", "r(sv_ptrel, sv_pt)", "r(sv_erel, sv_pt)",
               "r(sv_ptrel, sv_erel)", "Paper", "track_quality: fraction of slots (QCD / H→bb̄)")
 F8_HEADERS = ("Source", "Model h, D_E, D_O", "Jets", "Sparsity", "QCD", "H→bb", "Paper",
               "Mean dNAP: f_O 3 / other layers")
+CAPTIONS = {
+    "figure5": "Figure 5: the features whose masking changes the AUC most and least (|ΔAUC|), "
+    "and how many change it by less than 0.05 % (the paper: 14 track, 4 SV features).",
+    "figure6": "Figure 6: the most relevant features per class and the SV features' share of "
+    "|relevance| (the paper: larger for H→bb̄ jets than for QCD jets).",
+    "figure7": "Figure 7 (its numbers): the correlations behind LRP's choice of sv_pt over "
+    "sv_ptrel and sv_erel (the paper: 0.85), over the SVs of the LRP sample, and the "
+    "categorical track_quality per class.",
+    "figure8": "Figures 8/9: sparsity (fraction of neurons with RNA < 0.2) and where the classes "
+    "differ (the paper: dNAP near 0 but in the last layer of f_O).",
+}
+Draw = Callable[[Mapping[str, Any], Path, str, str], "Figure | None"]
 PAPER_SPARSITY = {(60, 20, 24): 0.56, (32, 16, 16): 0.52, (32, 8, 8): 0.48, (16, 8, 8): 0.40}
-
-
-def _safe(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
 
 
 def build(ctx: Context) -> Section:
@@ -60,20 +70,9 @@ def build(ctx: Context) -> Section:
         "(`fairhep xai lrp`). Figures 8/9: relative neural activity per neuron, QCD shown "
         "negative, and dNAP (`fairhep xai rna`; ablated models from xai.ablation). The paper "
         "prints no numbers for these figures: the tables hold what its text says beside ours.",
-        tables=(
-            Table("figure5", F5_HEADERS, tuple(f5), "Figure 5: the features whose masking "
-                  "changes the AUC most and least (|ΔAUC|), and how many change it by less "
-                  "than 0.05 % (the paper: 14 track, 4 SV features)."),
-            Table("figure6", F6_HEADERS, tuple(f6), "Figure 6: the most relevant features per "
-                  "class and the SV features' share of |relevance| (the paper: larger for "
-                  "H→bb̄ jets than for QCD jets)."),
-            Table("figure7", F7_HEADERS, tuple(f7), "Figure 7 (its numbers): the correlations "
-                  "behind LRP's choice of sv_pt over sv_ptrel and sv_erel (the paper: 0.85), over "
-                  "the SVs of the LRP sample, and the categorical track_quality per class."),
-            Table("figure8", F8_HEADERS, tuple(f8), "Figures 8/9: sparsity (fraction of "
-                  "neurons with RNA < 0.2) and where the classes differ (the paper: dNAP near "
-                  "0 but in the last layer of f_O)."),
-        ),
+        tables=tuple(Table(name, headers, tuple(rows), CAPTIONS[name]) for name, headers, rows in (
+            ("figure5", F5_HEADERS, f5), ("figure6", F6_HEADERS, f6),
+            ("figure7", F7_HEADERS, f7), ("figure8", F8_HEADERS, f8))),
         figures=tuple(figures),
     )
 
@@ -86,14 +85,23 @@ def _ranked(items: Sequence[tuple[str, float]], n: int = 3, digits: int = 3) -> 
     return ", ".join(f"{k} ({v:.{digits}f})" for k, v in items[:n]) or NONE
 
 
+def _draw(figures: list[Figure], draw: Draw, metrics: Mapping[str, Any], ctx: Context,
+          r: Record, title: str) -> None:
+    """Draw one record's figure into the report, titled ``title — platform: run``."""
+    name = f"{title.split(':')[0]}_{r.record.kind}_{r.platform}_{r.config.get('run_name')}"
+    if r.config.get("rule"):
+        name += f"_{r.config['rule']}"
+    fig = draw(metrics, ctx.fig_dir, re.sub(r"[^A-Za-z0-9_.-]+", "_", name).lower(),
+               f"{title} — {source(r)}")
+    if fig is not None:
+        figures.append(fig)
+
+
 def _figure5_rows(ctx: Context, figures: list[Figure]) -> list[Row]:
     rows = []
     for r in latest(ctx, kinds.XAI_MASK):
-        fig = xai_mask_figure(r.metrics, ctx.fig_dir,
-                      _safe(f"figure5_{r.platform}_{r.config.get('run_name')}"),
-                      f"Figure 5: ΔAUC when one feature is masked — {source(r)}")
-        if fig is not None:
-            figures.append(fig)
+        _draw(figures, xai_mask_figure, r.metrics, ctx, r,
+              "Figure 5: ΔAUC when one feature is masked")
         single = sorted(((str(s["feature"]), float(s["delta_auc_pct"]), s.get("group"))
                          for s in r.metrics.get("single") or [] if isinstance(s, dict)
                          and num(s, "delta_auc_pct") is not None), key=lambda t: -t[1])
@@ -112,11 +120,8 @@ def _figure5_rows(ctx: Context, figures: list[Figure]) -> list[Row]:
 def _figure6_rows(ctx: Context, figures: list[Figure]) -> list[Row]:
     rows = []
     for r in latest(ctx, kinds.XAI_LRP):
-        fig = xai_relevance_figure(r.metrics, ctx.fig_dir,
-                      _safe(f"figure6_{r.platform}_{r.config.get('run_name')}_{r.config.get('rule')}"),
-                      f"Figure 6: LRP-{r.config.get('rule')} relevance — {source(r)}")
-        if fig is not None:
-            figures.append(fig)
+        _draw(figures, xai_relevance_figure, r.metrics, ctx, r,
+              f"Figure 6: LRP-{r.config.get('rule')} relevance")
         classes = {k: v for k, v in (r.metrics.get("classes") or {}).items()
                    if isinstance(v, dict)}
         shares = {c: _sv_share(v) for c, v in classes.items()}
@@ -170,11 +175,7 @@ def _figure8_rows(ctx: Context, figures: list[Figure]) -> list[Row]:
         m = r.config.get("model") or {}
         sizes = (m.get("hidden"), m.get("de"), m.get("do"))
         which = "Figure 9" if r.record.kind == kinds.XAI_ABLATION else "Figure 8"
-        fig = xai_nap_figure(activity, ctx.fig_dir,
-                      _safe(f"nap_{r.record.kind}_{r.platform}_{r.config.get('run_name')}"),
-                      f"{which}: neural activation pattern — {source(r)}")
-        if fig is not None:
-            figures.append(fig)
+        _draw(figures, xai_nap_figure, activity, ctx, r, f"{which}: neural activation pattern")
         per_class = activity.get("sparsity_per_class") or {}
         paper = PAPER_SPARSITY.get(sizes)  # type: ignore[arg-type]
         rows.append(row(F8_HEADERS, [
