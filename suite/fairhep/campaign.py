@@ -126,8 +126,9 @@ class XaiSpec:
     def __post_init__(self) -> None:
         if self.rule not in ("gamma", "epsilon", "zero"):
             raise ValueError(f"xai.rule must be gamma, epsilon or zero, got {self.rule!r}")
-        if min(self.batch_size, self.batches, self.sample_batch_size) < 1:
-            raise ValueError("xai.batch_size, batches and sample_batch_size must be >= 1")
+        if min(self.batch_size, self.batches, self.sample_batch_size) < 1 or self.gamma < 0:
+            raise ValueError("xai.batch_size, batches and sample_batch_size must be >= 1 and "
+                             "xai.gamma >= 0")
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,8 @@ class AblateSpec:
         if not 0 <= self.drop_track_features <= 12 or not 0 <= self.drop_sv_features <= 5:
             raise ValueError("ablate.drop_track_features must be 0-12 and drop_sv_features 0-5 "
                              "(the paper's lists)")
+        if min(self.batch_size, self.batches, self.sample_batch_size) < 1:
+            raise ValueError("ablate.batch_size, batches and sample_batch_size must be >= 1")
         sizes = [(v.hidden, v.de, v.do) for v in self.variants]
         if len(set(sizes)) != len(sizes) or any(min(s) < 1 for s in sizes):
             raise ValueError("ablate.variants must be distinct, with positive sizes")

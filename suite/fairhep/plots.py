@@ -368,6 +368,7 @@ def xai_mask_figure(metrics: Mapping[str, Any], out_dir: Path, name: str, title:
         ys = [v for _, v in items]
         ax.bar(range(len(items)), ys, color=["tab:blue" if v >= 0 else "tab:red" for v in ys])
         ax.set_xticks(range(len(items)), [k for k, _ in items], rotation=90, fontsize=7)
+        ax.tick_params(axis="x", top=False)  # one tick per bar: the top row only clutters
         ax.set_yscale("symlog", linthresh=1e-3)
         for t in metrics.get("thresholds") or []:
             if isinstance(t, dict) and isinstance(t.get("threshold_pct"), (int, float)) and (
@@ -409,6 +410,7 @@ def xai_relevance_figure(metrics: Mapping[str, Any], out_dir: Path, name: str, t
             rows += [(panel, label, str(k), float(x)) for k, x in items]
         ax.set_xticks(range(len(items)), [str(k) for k, _ in items], rotation=90,
                       fontsize=6 if len(items) > 20 else 7)
+        ax.tick_params(axis="x", top=False)
         ax.set_title(panel, fontsize=10)
         ax.set_ylabel("mean relevance / class logit")
         ax.grid(alpha=0.3, axis="y")

@@ -145,8 +145,9 @@ def _mask(args: argparse.Namespace) -> int:
     lines = [f"{s.n_jets} jets, unmasked AUC {s.baseline_auc:.5f}",
              "most important (ΔAUC %): " + ", ".join(
                  f"{f.feature} {f.delta_auc_pct:.3f}" for f in ranked[:5]),
-             "least important (ΔAUC %): " + ", ".join(
-                 f"{f.feature} {f.delta_auc_pct:.4f}" for f in ranked[::-1][:5]),
+             "least important (smallest |ΔAUC| %): " + ", ".join(
+                 f"{f.feature} {f.delta_auc_pct:.4f}"
+                 for f in sorted(s.singles, key=lambda f: abs(f.delta_auc))[:5]),
              f"{'threshold %':>12} {'ΔP':>4} {'ΔS':>4} {'AUC %':>8} {'fidelity %':>11}"]
     lines += [f"{t.threshold_pct:>12g} {len(t.mask.tracks):>4} {len(t.mask.svs):>4} "
               f"{100 * t.auc:>8.3f} {100 * t.fidelity:>11.3f}" for t in s.thresholds]
@@ -168,9 +169,10 @@ def _lrp(args: argparse.Namespace) -> int:
     lines = []
     for name, c in out.study.classes.items():
         top = sorted({**c.track_features, **c.sv_features}.items(), key=lambda kv: -kv[1])
+        least = sorted(top, key=lambda kv: abs(kv[1]))
         lines.append(f"{name} ({c.n_jets} jets): most relevant " + ", ".join(
-            f"{k} {v:.3f}" for k, v in top[:5]) + "; least " + ", ".join(
-            f"{k} {v:.4f}" for k, v in top[::-1][:3]))
+            f"{k} {v:.3f}" for k, v in top[:5]) + "; least (|relevance|) " + ", ".join(
+            f"{k} {v:.1e}" for k, v in least[:3]))
     fig = xai_relevance_figure(out.record.metrics, _figure_dir(args, opts), f"figure6_{rule.name}",
                   f"Figure 6: LRP-{rule.name} relevance — {Path(opts.run).name}")
     return _finish(args, out, fig, lines)
