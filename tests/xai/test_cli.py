@@ -66,6 +66,10 @@ def test_lrp_and_rna_read_an_imported_checkpoint_like_a_trained_run(
     assert lrp.metrics["n_jets"] == 12  # 2 batches of 3 jets of each class
     for c in lrp.metrics["classes"].values():
         assert c["n_jets"] == 6 and len(c["track_features"]) == 18 and len(c["sv_features"]) == 9
+        layers = [s["layer"] for s in c["stages"]]  # in order, from the logit to the inputs
+        assert layers[:3] == ["logit", "fc_fixed", "sum over tracks (Eq. 5)"]
+        assert layers[-2:] == ["input: track features", "input: SV features"]
+        assert c["stages"][0]["relevance"] == pytest.approx(1.0)
     (rna,) = load_records(results, kinds.XAI_RNA)
     assert rna.metrics["n_jets_per_class"] == {"QCD": 6, "Hbb": 6}
     assert 0.0 <= rna.metrics["sparsity"] <= 1.0

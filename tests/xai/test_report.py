@@ -94,6 +94,8 @@ def test_figures_5_6_and_8_come_with_their_csv(sections: dict[str, Section]) -> 
     f5 = [r for r in sec.table("figure5").rows if r["Source"].endswith(": tiny")]
     assert len(f5) == 1 and f5[0]["Paper"] == "14, 4"
     assert {r["Class"] for r in sec.table("figure6").rows} == {"QCD", "H→bb̄"}
+    assert all(r["Relevance per layer (logit = 1)"].startswith("logit 1.00; fc_fixed")
+               for r in sec.table("figure6").rows)
     (f7,) = sec.table("figure7").rows
     assert f7["Paper"] == "0.85" and -1.0 <= float(f7["r(sv_ptrel, sv_pt)"]) <= 1.0
     (f8,) = sec.table("figure8").rows

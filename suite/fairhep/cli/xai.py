@@ -173,6 +173,8 @@ def _lrp(args: argparse.Namespace) -> int:
         lines.append(f"{name} ({c.n_jets} jets): most relevant " + ", ".join(
             f"{k} {v:.3f}" for k, v in top[:5]) + "; least (|relevance|) " + ", ".join(
             f"{k} {v:.1e}" for k, v in least[:3]))
+        lines.append("  per layer (output to inputs): " + "; ".join(
+            f"{k} {v:.2f}" for k, v in c.stages.items()))
     fig = xai_relevance_figure(out.record.metrics, _figure_dir(args, opts), f"figure6_{rule.name}",
                   f"Figure 6: LRP-{rule.name} relevance — {Path(opts.run).name}")
     return _finish(args, out, fig, lines)

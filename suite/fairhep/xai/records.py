@@ -49,7 +49,9 @@ def mask_record(study: MaskStudy, config: dict[str, Any]) -> ResultRecord:
 def lrp_record(study: LrpStudy, config: dict[str, Any]) -> ResultRecord:
     classes = {name: {"n_jets": c.n_jets, "track_features": c.track_features,
                       "sv_features": c.sv_features, "track_slots": c.track_slots,
-                      "sv_slots": c.sv_slots, "stages": c.stages}
+                      "sv_slots": c.sv_slots,
+                      # A list: the order of the layers (output to inputs) is the point.
+                      "stages": [{"layer": k, "relevance": v} for k, v in c.stages.items()]}
                for name, c in study.classes.items()}
     return ResultRecord(
         kind=kinds.XAI_LRP,

@@ -36,7 +36,7 @@ WEAK_PCT = 0.05
 F5_HEADERS = ("Source", "Data", "Jets", "AUC", "Most important (ΔAUC %)",
               "Least important (ΔAUC %)", "ΔP, ΔS < 0.05 %", "Paper")
 F6_HEADERS = ("Source", "Rule", "Class", "Jets", "Top track features", "Top SV features",
-              "SV share", "Paper: SV share larger for H→bb")
+              "SV share", "Paper: SV share larger for H→bb", "Relevance per layer (logit = 1)")
 F7_HEADERS = ("Source", "Real SVs", "r(sv_ptrel, sv_pt)", "r(sv_erel, sv_pt)",
               "r(sv_ptrel, sv_erel)", "Paper", "track_quality: fraction of slots (QCD / H→bb̄)")
 F8_HEADERS = ("Source", "Model h, D_E, D_O", "Jets", "Sparsity", "QCD", "H→bb", "Paper",
@@ -135,6 +135,8 @@ def _figure6_rows(ctx: Context, figures: list[Figure]) -> list[Row]:
                 source(r), str(r.config.get("rule")), XAI_CLASS_NAMES.get(c, c),
                 str(v.get("n_jets")), _ranked(tracks), _ranked(svs), fmt(shares[c], 3),
                 "yes, here too" if more else "not here",
+                "; ".join(f"{s.get('layer')} {fmt(num(s, 'relevance'), 2)}"
+                          for s in v.get("stages") or [] if isinstance(s, dict)) or NONE,
             ], "observation"))
     return rows or [_missing(F6_HEADERS, "missing: no xai.lrp records (run `fairhep xai lrp`)")]
 
