@@ -22,7 +22,8 @@ from fairhep.configfile import build, read_toml
 from fairhep.errors import ConfigError
 
 # The task kinds, in execution order: one section of a campaign file each.
-KINDS = ("data", "train", "evaluate", "export", "frameworks", "sweep", "aggregate")
+KINDS = ("data", "train", "evaluate", "export", "frameworks", "sweep", "xai", "ablate",
+         "aggregate")
 # Sections that run on some of the trained runs (``runs = [...]``, default: one run).
 RUN_SECTIONS = ("export", "frameworks", "sweep")
 SPLITS = ("kfold", "files", "points")
@@ -108,6 +109,66 @@ class BenchSpec:
 
 
 @dataclass(frozen=True)
+class XaiSpec:
+    """Interpretability (§3.4) of some trained runs: feature masking (Figure 5, Table 9), LRP
+    (Figure 6) and neural activity (Figure 8). Off unless a campaign asks for it."""
+
+    enabled: bool = False
+    runs: tuple[str, ...] = ()  # train task ids; empty = k-fold, lowest seed and fold
+    device: str = "auto"
+    max_jets: int | None = None  # masking on the first N test jets; None = all
+    batch_size: int = 1024
+    batches: int = 30  # LRP and RNA: batches of each class (the paper's 30 x 128)
+    sample_batch_size: int = 128
+    rule: str = "gamma"
+    gamma: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.rule not in ("gamma", "epsilon", "zero"):
+            raise ValueError(f"xai.rule must be gamma, epsilon or zero, got {self.rule!r}")
+        if min(self.batch_size, self.batches, self.sample_batch_size) < 1 or self.gamma < 0:
+            raise ValueError("xai.batch_size, batches and sample_batch_size must be >= 1 and "
+                             "xai.gamma >= 0")
+
+
+@dataclass(frozen=True)
+class VariantSpec:
+    hidden: int
+    de: int
+    do: int
+
+
+@dataclass(frozen=True)
+class AblateSpec:
+    """Table 10: the re-optimised INs, trained like the baseline run (its seed, split and
+    fold, the train section's recipe) without the paper's least important features, and each
+    compared with the baseline: AUC, fidelity, sparsity. The baseline gets a row of its own.
+    Off unless a campaign asks for it (three more trainings)."""
+
+    enabled: bool = False
+    baseline: str = ""  # a train task id; empty = k-fold, lowest seed and fold
+    variants: tuple[VariantSpec, ...] = (
+        VariantSpec(32, 16, 16), VariantSpec(32, 8, 8), VariantSpec(16, 8, 8))
+    drop_track_features: int = 12  # the first N of the paper's list (schema.ABLATION_...)
+    drop_sv_features: int = 5
+    device: str = "auto"
+    max_jets: int | None = None  # AUC and fidelity on the first N test jets; None = all
+    batch_size: int = 1024
+    batches: int = 30  # sparsity: RNA over this many batches of each class
+    sample_batch_size: int = 128
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.drop_track_features <= 12 or not 0 <= self.drop_sv_features <= 5:
+            raise ValueError("ablate.drop_track_features must be 0-12 and drop_sv_features 0-5 "
+                             "(the paper's lists)")
+        if min(self.batch_size, self.batches, self.sample_batch_size) < 1:
+            raise ValueError("ablate.batch_size, batches and sample_batch_size must be >= 1")
+        sizes = [(v.hidden, v.de, v.do) for v in self.variants]
+        if len(set(sizes)) != len(sizes) or any(min(s) < 1 for s in sizes):
+            raise ValueError("ablate.variants must be distinct, with positive sizes")
+
+
+@dataclass(frozen=True)
 class AggregateSpec:
     enabled: bool = True
 
@@ -122,6 +183,8 @@ class Campaign:
     export: ExportSpec = field(default_factory=ExportSpec)
     frameworks: BenchSpec = field(default_factory=BenchSpec)
     sweep: BenchSpec = field(default_factory=BenchSpec)
+    xai: XaiSpec = field(default_factory=XaiSpec)
+    ablate: AblateSpec = field(default_factory=AblateSpec)
     aggregate: AggregateSpec = field(default_factory=AggregateSpec)
     source: Path | None = field(default=None, compare=False, init=False)
 
@@ -144,7 +207,7 @@ class Campaign:
                    key=lambda r: (SPLITS.index(r.split), r.seed, r.fold)).id
 
     def runs_of(self, section: str) -> list[str]:
-        """The training task ids a section of :data:`RUN_SECTIONS` runs on."""
+        """The training task ids a section of :data:`RUN_SECTIONS` (or ``xai``) runs on."""
         runs: tuple[str, ...] = getattr(self, section).runs
         train_ids = [r.id for r in self.train_runs()]
         unknown = [r for r in runs if r not in train_ids]
@@ -153,6 +216,16 @@ class Campaign:
             raise ConfigError(f"{where}: key '{section}.runs' names {unknown[0]!r}, which is "
                               f"not a training task of this campaign (e.g. {train_ids[0]})")
         return list(runs) or [self.default_run()]
+
+    def ablation_baseline(self) -> TrainRun:
+        """The training the ablated models copy (seed, split, fold) and are compared with."""
+        wanted = self.ablate.baseline or self.default_run()
+        found = [r for r in self.train_runs() if r.id == wanted]
+        if not found:
+            where = self.source or self.name
+            raise ConfigError(f"{where}: key 'ablate.baseline' names {wanted!r}, which is not a "
+                              f"training task of this campaign (e.g. {self.default_run()})")
+        return found[0]
 
 
 @dataclass(frozen=True)
@@ -186,6 +259,10 @@ def _load_file(path: Path) -> Campaign:
     for section in RUN_SECTIONS:  # bad run references fail now, not at submit time
         if getattr(campaign, section).enabled:
             campaign.runs_of(section)
+    if campaign.xai.enabled:
+        campaign.runs_of("xai")
+    if campaign.ablate.enabled:
+        campaign.ablation_baseline()
     return campaign
 
 

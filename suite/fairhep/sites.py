@@ -32,7 +32,8 @@ PLACEHOLDER = "CHANGE-ME"
 SCHEDULERS = ("slurm", "local")
 # Task kinds a time limit can be given for (see fairhep.campaign.KINDS); "default" covers the rest.
 TIME_LIMIT_KEYS = (
-    "default", "data", "train", "evaluate", "export", "frameworks", "sweep", "aggregate",
+    "default", "data", "train", "evaluate", "export", "frameworks", "sweep", "xai", "ablate",
+    "aggregate",
 )
 
 # What may appear on an #SBATCH line: no whitespace, quotes, '$', ';', backslashes or newlines.

@@ -44,7 +44,7 @@ def test_sections_are_listed_once_in_report_order(site_sections: dict[str, Secti
     ids = [s.id for s in SECTIONS]
     assert ids == [
         "table4", "table57", "table8", "figure4", "evaluate",
-        "bench_default", "campaign", "provenance", "xai",
+        "bench_default", "campaign", "provenance", "xai_figures", "xai",
     ]
     assert list(site_sections) == ids
 
@@ -230,7 +230,7 @@ def test_evaluation_and_the_smaller_sections(
         "no campaign.task records (ad-hoc runs write none)"
     )
     xai = site_sections["xai"]
-    assert [t.name for t in xai.tables] == ["table9_published", "table10_published"]
+    assert [t.name for t in xai.tables] == ["table9", "table10"]
 
 
 def test_generated_fixtures_are_labelled_wherever_they_appear(
@@ -301,6 +301,12 @@ def test_make_run_shows_what_ran_and_folds_the_rest_into_one_line_per_table(
         ("figure4", "figure4"): "no bench.sweep records (`fairhep bench --batch-sweep`)",
         ("evaluate", "evaluate"): "no evaluate records (`fairhep evaluate --run RUN --data DIR`)",
         ("campaign", "campaign"): "no campaign.task records (ad-hoc runs write none)",
+        ("xai_figures", "figure5"): "no xai.mask records (`fairhep xai mask --run RUN "
+                                    "--data DIR`)",
+        ("xai_figures", "figure6"): "no xai.lrp records (`fairhep xai lrp --run RUN --data DIR`)",
+        ("xai_figures", "figure7"): "no xai.lrp records with input facts (`fairhep xai lrp "
+                                    "--run RUN --data DIR`)",
+        ("xai_figures", "figure8"): "no xai.rna records (`fairhep xai rna --run RUN --data DIR`)",
     }
     assert secs["bench_default"].table("bench_default").one(Platform="local").verdict is None
     (roc,) = secs["evaluate"].figures  # the bench's own ROC curve

@@ -124,7 +124,7 @@ def test_submit_refuses_placeholders_but_dry_run_renders(
         submit(ctx, array_size=1001)
     submit(ctx, dry_run=True, array_size=1001)
     out = capsys.readouterr().out
-    assert out.count("#!/bin/bash") == 6
+    assert out.count("#!/bin/bash") == len(ctx.tasks.kinds()) == 8
     assert "train_0=$(sbatch --parsable --array=0-139%16" in out
 
 

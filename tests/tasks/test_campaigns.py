@@ -76,7 +76,7 @@ def test_ids_do_not_depend_on_list_order(tmp_path: Path) -> None:
         ("[train]\nseeds = [1, 1]\n", "duplicates"),
         ('[export]\nruns = ["train-s9-kfold-f0"]\n', "key 'export.runs' names 'train-s9-kfold-f0'"),
         ('[data]\nsource = "s3"\n', "data.source must be"),
-        ('[xai]\nenabled = true\n', "key 'xai' is not a known setting"),
+        ('[xia]\nenabled = true\n', "key 'xia' is not a known setting"),
     ],
 )
 def test_campaign_errors_name_file_and_key(tmp_path: Path, body: str, words: str) -> None:

@@ -8,7 +8,8 @@ axes, labels wrapped until they fit, every axis scaled to its data, a published 
 panel's scale named in the legend instead of flattening the data.
 
 One module per kind of figure: :mod:`~fairhep.plots.sweep` (Figure 4),
-:mod:`~fairhep.plots.roc`, :mod:`~fairhep.plots.bars` (Tables 4, 5/7, 8). ``draw_*`` return
+:mod:`~fairhep.plots.roc`, :mod:`~fairhep.plots.bars` (Tables 4, 5/7, 8), :mod:`~fairhep.plots.xai`
+(Figures 5, 6, 8/9). ``draw_*`` return
 the matplotlib figure (tests measure its layout); the others draw and save.
 """
 
@@ -25,12 +26,25 @@ from fairhep.plots.sweep import (
     sweep_figure,
     write_sweep_csv,
 )
+from fairhep.plots.xai import (
+    DELTA_AUC_CSV_COLUMNS,
+    NAP_CSV_COLUMNS,
+    RELEVANCE_CSV_COLUMNS,
+    XAI_CLASS_NAMES,
+    xai_mask_figure,
+    xai_nap_figure,
+    xai_relevance_figure,
+)
 
 __all__ = [
     "BARS_CSV_COLUMNS",
+    "DELTA_AUC_CSV_COLUMNS",
+    "NAP_CSV_COLUMNS",
+    "RELEVANCE_CSV_COLUMNS",
     "ROC_CSV_COLUMNS",
     "STYLE_OVERRIDES",
     "SWEEP_CSV_COLUMNS",
+    "XAI_CLASS_NAMES",
     "Figure",
     "SweepOverlay",
     "SweepSeries",
@@ -45,4 +59,7 @@ __all__ = [
     "sweep_figure",
     "write_csv",
     "write_sweep_csv",
+    "xai_mask_figure",
+    "xai_nap_figure",
+    "xai_relevance_figure",
 ]

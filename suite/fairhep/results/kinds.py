@@ -33,3 +33,16 @@ REQUIRED_METRICS: Final[dict[str, tuple[str, ...]]] = {
 # Kinds that count only runs that finished; frameworks and sweeps list their skipped and
 # failed backends themselves.
 ONLY_OK: Final[tuple[str, ...]] = (TRAIN, EVALUATE, BENCH_DEFAULT)
+
+# ---- interpretability (paper §3.4): written by fairhep.xai, read by the report's xai sections
+XAI_MASK: Final = "xai.mask"  # single- and multi-feature masking (Figure 5, Table 9)
+XAI_LRP: Final = "xai.lrp"  # layer-wise relevance per feature, object and layer (Figure 6)
+XAI_RNA: Final = "xai.rna"  # relative neural activity, dNAP, sparsity (Figure 8)
+XAI_ABLATION: Final = "xai.ablation"  # one row of Table 10
+XAI: Final[tuple[str, ...]] = (XAI_MASK, XAI_LRP, XAI_RNA, XAI_ABLATION)
+REQUIRED_METRICS.update({
+    XAI_MASK: ("auc", "n_jets"),
+    XAI_LRP: ("n_jets",),
+    XAI_RNA: ("sparsity",),
+    XAI_ABLATION: ("auc", "fidelity", "sparsity"),
+})

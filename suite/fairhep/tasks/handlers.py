@@ -8,13 +8,16 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fairhep.campaign import BenchSpec
+from fairhep.campaign import AblateSpec, BenchSpec, XaiSpec
 from fairhep.results import load_records
 from fairhep.tasks.context import TaskContext, TaskError
 from fairhep.tasks.done import finished_tasks
 from fairhep.tasks.tasklist import Task
+
+if TYPE_CHECKING:
+    from fairhep.xai import StudyOptions
 
 Handler = Callable[[TaskContext, Task], dict[str, Any]]
 
@@ -132,6 +135,73 @@ def _handle_sweep(ctx: TaskContext, task: Task) -> dict[str, Any]:
     return _handle_bench(ctx, task, ctx.campaign.sweep, "batch_sweep")
 
 
+def _xai_options(ctx: TaskContext, run_dir: Path, spec: XaiSpec | AblateSpec,
+                 **extra: Any) -> StudyOptions:
+    _, test_dir = ctx.data_dirs()
+    _require_data(ctx, test_dir)
+    from fairhep.xai import StudyOptions
+
+    return StudyOptions(run=run_dir, data=test_dir, results=ctx.layout.records,
+                        device=spec.device, batch_size=spec.batch_size, max_jets=spec.max_jets,
+                        batches=spec.batches, sample_batch_size=spec.sample_batch_size,
+                        progress=False, extra=extra)
+
+
+def _handle_xai(ctx: TaskContext, task: Task) -> dict[str, Any]:
+    """Masking, LRP and neural activity of a trained run; a study whose record this task
+    already wrote (an attempt killed before its task record) is not run again."""
+    spec = ctx.campaign.xai
+    run_dir = _require_trained(ctx, task)
+    opts = _xai_options(ctx, run_dir, spec)
+    from fairhep.results import kinds
+    from fairhep.xai import Rule, lrp, mask, rna_study
+
+    written = {r.kind for r in load_records(ctx.layout.records, errors=[]) if r.task_id == task.id}
+    studies: dict[str, Callable[[], Path | None]] = {
+        kinds.XAI_MASK: lambda: mask(opts).path,
+        kinds.XAI_LRP: lambda: lrp(opts, Rule(spec.rule, gamma=spec.gamma)).path,
+        kinds.XAI_RNA: lambda: rna_study(opts).path,
+    }
+    return {"records": [run() for kind, run in studies.items() if kind not in written],
+            "reused": sorted(written & set(studies))}
+
+
+def _handle_ablate(ctx: TaskContext, task: Task) -> dict[str, Any]:
+    """Table 10: train a re-optimised IN like the baseline run (or, for the baseline's own
+    row, nothing) and compare it with the baseline."""
+    spec, recipe = ctx.campaign.ablate, ctx.campaign.train
+    out: dict[str, Any] = {}
+    if "hidden" in task.params:
+        train_dir, _ = ctx.data_dirs()
+        _require_data(ctx, train_dir)
+        from fairhep.train import TrainConfig, train
+        from fairhep.xai import Variant, variant_config
+
+        p = task.params
+        variant = Variant(p["hidden"], p["de"], p["do"])
+        run_dir = ctx.layout.run_dir(task.id)
+        # No train record: the ablated trainings are not seeds of Tables 4, 5 and 7.
+        result = train(TrainConfig(
+            data=train_dir, out=run_dir, seed=p["seed"], split=p["split"], fold=p["fold"],
+            epochs=recipe.epochs, patience=recipe.patience, batch_size=recipe.batch_size,
+            lr=recipe.lr, device=spec.device, max_jets=recipe.max_jets,
+            fold_files=recipe.fold_files, results=None, progress=False,
+            model=variant_config(variant, spec.drop_track_features, spec.drop_sv_features)))
+        if result.interrupted:
+            return {"run_dir": run_dir, "interrupted": True}
+        out["run_dir"] = run_dir
+        out["training"] = {"epochs": result.epochs, "best_epoch": result.best_epoch,
+                           "val_auc": result.val_auc, "stopped_early": result.stopped_early}
+    baseline = _require_trained(ctx, task)
+    from fairhep.xai import ablate
+
+    opts = _xai_options(ctx, out.get("run_dir", baseline), spec, task=task.id,
+                        training=out.get("training"))
+    row = ablate(opts, baseline)
+    return {**out, "records": [row.path], "auc": row.study.auc,
+            "fidelity": row.study.fidelity, "sparsity": row.study.sparsity}
+
+
 def _handle_aggregate(ctx: TaskContext, _task: Task) -> dict[str, Any]:
     from fairhep.report import build_report
 
@@ -150,5 +220,7 @@ HANDLERS: Mapping[str, Handler] = {
     "export": _handle_export,
     "frameworks": _handle_frameworks,
     "sweep": _handle_sweep,
+    "xai": _handle_xai,
+    "ablate": _handle_ablate,
     "aggregate": _handle_aggregate,
 }

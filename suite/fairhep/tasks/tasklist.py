@@ -9,6 +9,9 @@ the order of the lists in the campaign file::
     export-s0-kfold-f0        its ONNX export
     frameworks-s0-kfold-f0    framework parity and time per batch (Table 8)
     sweep-s0-kfold-f0         throughput vs batch size (Figure 4)
+    xai-s0-kfold-f0           masking, LRP and neural activity of that run (§3.4)
+    ablate-baseline-s0-kfold-f0, ablate-h32-de16-do16-s0-kfold-f0
+                              Table 10: the baseline's row, a re-optimised IN trained and compared
     aggregate                 the report over everything above
 """
 
@@ -17,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from fairhep.campaign import KINDS, RUN_SECTIONS, Campaign
+from fairhep.campaign import KINDS, RUN_SECTIONS, Campaign, run_suffix
 from fairhep.errors import ConfigError
 
 # Which kinds must have finished before a kind starts (Slurm: afterany on their jobs; each
@@ -29,7 +32,9 @@ DEPENDS_ON: dict[str, tuple[str, ...]] = {
     "export": ("train",),
     "frameworks": ("data", "train", "export"),
     "sweep": ("data", "train", "export"),
-    "aggregate": ("data", "train", "evaluate", "export", "frameworks", "sweep"),
+    "xai": ("data", "train"),
+    "ablate": ("data", "train"),
+    "aggregate": ("data", "train", "evaluate", "export", "frameworks", "sweep", "xai", "ablate"),
 }
 
 
@@ -92,6 +97,17 @@ def expand(c: Campaign) -> TaskList:
         if getattr(c, section).enabled:
             for tid in c.runs_of(section):
                 add(section, tid.replace("train-", f"{section}-", 1), run=tid)
+    if c.xai.enabled:
+        for tid in c.runs_of("xai"):
+            add("xai", tid.replace("train-", "xai-", 1), run=tid)
+    if c.ablate.enabled:
+        base = c.ablation_baseline()
+        suffix = run_suffix(base.seed, base.split, base.fold)
+        add("ablate", f"ablate-baseline-{suffix}", run=base.id)
+        for v in c.ablate.variants:
+            add("ablate", f"ablate-h{v.hidden}-de{v.de}-do{v.do}-{suffix}", run=base.id,
+                seed=base.seed, split=base.split, fold=base.fold,
+                hidden=v.hidden, de=v.de, do=v.do)
     if c.aggregate.enabled:
         add("aggregate", "aggregate")
     return TaskList(c.name, {k: tuple(v) for k, v in kinds.items() if v})

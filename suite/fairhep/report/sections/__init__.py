@@ -22,6 +22,7 @@ from fairhep.report.sections import (
     table8,
     table57,
     xai,
+    xai_figures,
 )
 
 
@@ -40,6 +41,7 @@ SECTIONS: tuple[SectionSpec, ...] = (
     SectionSpec(bench_default.ID, bench_default.build),
     SectionSpec(campaign.ID, campaign.build),
     SectionSpec(provenance.ID, provenance.build),
+    SectionSpec(xai_figures.ID, xai_figures.build),
     SectionSpec(xai.ID, xai.build),
 )
 

@@ -17,7 +17,7 @@ from fairhep.containers.runtime import Launch, Word, get_runtime, shell_word
 from fairhep.errors import ConfigError
 from fairhep.tasks import TaskContext
 
-GPU_KINDS = ("train", "evaluate", "frameworks", "sweep")
+GPU_KINDS = ("train", "evaluate", "frameworks", "sweep", "xai", "ablate")
 # Provenance wants the Slurm ids inside the container too (see fairhep.results.slurm_info).
 _SLURM_PASS = ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID",
                "SLURM_CLUSTER_NAME", "SLURM_JOB_PARTITION")
@@ -107,7 +107,7 @@ def directives(ctx: TaskContext, kind: str) -> list[str]:
         out.append(f"--gres=gpu:{s.gpus_per_task}")
     if s.mem:
         out.append(f"--mem={s.mem}")
-    if kind == "train":
+    if kind in ("train", "ablate"):  # ablate trains the re-optimised INs of Table 10
         # SIGTERM two minutes before the time limit: training checkpoints and stops, and a
         # resubmission continues from there. B: signals the batch shell, which execs the task.
         out.append("--signal=B:TERM@120")

@@ -1,0 +1,43 @@
+"""Interpretability of the IN as in the paper (§3.4): feature masking and fidelity (Figure 5,
+Table 9), layer-wise relevance propagation (Figure 6), relative neural activity (Figure 8,
+Table 10's sparsity) and the re-optimised models of Table 10.
+
+``jets`` (the jets a study reads; the one scoring function), ``masking``, ``trace`` (the
+forward pass in the interaction-matrix form, every layer kept), ``lrp``, ``activity``,
+``ablation``, ``records`` (the ``xai.*`` result records) and ``study`` (one study from
+options to a written record: what the CLI and the campaign tasks call).
+"""
+
+from __future__ import annotations
+
+from fairhep.xai.ablation import PAPER_DROPPED, PAPER_VARIANTS, Variant, variant_config
+from fairhep.xai.activity import SPARSE_BELOW, activity_study, rna, sparsity
+from fairhep.xai.lrp import RULES, Rule, explain, lrp_study
+from fairhep.xai.masking import PAPER_THRESHOLDS_PCT, FeatureMask, fidelity, mask_study
+from fairhep.xai.study import Outcome, StudyOptions, ablate, lrp, mask
+from fairhep.xai.study import rna as rna_study
+
+__all__ = [
+    "PAPER_DROPPED",
+    "PAPER_THRESHOLDS_PCT",
+    "PAPER_VARIANTS",
+    "RULES",
+    "SPARSE_BELOW",
+    "FeatureMask",
+    "Outcome",
+    "Rule",
+    "StudyOptions",
+    "Variant",
+    "ablate",
+    "activity_study",
+    "explain",
+    "fidelity",
+    "lrp",
+    "lrp_study",
+    "mask",
+    "mask_study",
+    "rna",
+    "rna_study",
+    "sparsity",
+    "variant_config",
+]

@@ -1,0 +1,124 @@
+"""The jets an interpretability study reads, and the one place that scores them.
+
+Masking streams the whole test set (the paper's 1.8 M jets do not fit in memory at once);
+LRP and neural activity read a fixed sample of each class (30 batches of 128 jets per class
+by default, as the paper averaged). Both read HDF5 datasets and the original NumPy test layout.
+
+:func:`hbb_scores` is where the fast engine of issue 12 (``fairhep.model.fast``) plugs in:
+everything that only needs scores (masking, fidelity, AUC) goes through it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fairhep import schema
+from fairhep.data import load
+from fairhep.data.arrays import Float32Array, Int64Array
+from fairhep.data.load import JetArrays
+from fairhep.data.manifest import Manifest, manifest_path
+from fairhep.errors import DataError
+from fairhep.model import InteractionNetwork
+
+# The paper's LRP sample: 30 batches of 128 jets of each class (§3.4.1, Figure 6).
+PAPER_BATCHES = 30
+PAPER_BATCH_SIZE = 128
+
+
+def hbb_scores(net: InteractionNetwork, tracks: torch.Tensor, svs: torch.Tensor) -> torch.Tensor:
+    """The H->bb softmax score of each jet (the classifier score ŷ of Eq. 1).
+
+    The one place to switch to the fast engine once it exists: masking and fidelity need
+    nothing from the network but this."""
+    return torch.softmax(net(tracks, svs), dim=1)[:, schema.HBB]
+
+
+def is_npy_layout(data_dir: Path) -> bool:
+    d = Path(data_dir)
+    return d.is_dir() and not any(d.glob(schema.H5_FILE_GLOB)) and any(
+        d.glob("test_*_truth_0.npy"))
+
+
+def stream(data_dir: Path, batch_size: int, max_jets: int | None = None) -> Iterator[JetArrays]:
+    """The first ``max_jets`` jets (all when None) in batches, file by file."""
+    data_dir = Path(data_dir)
+    if is_npy_layout(data_dir):
+        jets = load.load_npy_test(data_dir, max_jets)
+        for i in range(0, len(jets), batch_size):
+            yield jets.slice(slice(i, i + batch_size))
+        return
+    left = max_jets
+    for f in load.list_files(data_dir):
+        if left is not None and left <= 0:
+            return
+        jets = load.read_file(f, 0, left)
+        if left is not None:
+            left -= len(jets)
+        for i in range(0, len(jets), batch_size):
+            yield jets.slice(slice(i, i + batch_size))
+
+
+def class_sample(data_dir: Path, per_class: int, batch_size: int = 1024) -> JetArrays:
+    """The first ``per_class`` jets of each class, QCD first; fewer where the data has fewer
+    (the record says how many were used). A dataset with no jet of a class is an error."""
+    taken: dict[int, list[JetArrays]] = {schema.QCD: [], schema.HBB: []}
+    counts = dict.fromkeys(taken, 0)
+    for jets in stream(data_dir, batch_size):
+        for cls in taken:
+            need = per_class - counts[cls]
+            if need > 0:
+                idx = np.flatnonzero(jets.labels == cls)[:need]
+                taken[cls].append(jets.slice(idx))
+                counts[cls] += len(idx)
+        if min(counts.values()) >= per_class:
+            break
+    empty = [schema.CLASSES[c] for c, n in counts.items() if n == 0]
+    if empty:
+        raise DataError(f"{data_dir}: no {' or '.join(empty)} jets; an interpretability study "
+                        "compares both classes: use a test set with both")
+    return JetArrays.concat(taken[schema.QCD] + taken[schema.HBB])
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """What a record says about the jets it used: the directory, its origin, their number."""
+
+    data: str
+    origin: str  # the manifest's origin ("synthetic", "cms-open-data"), else how it was read
+    n_jets: int
+
+    def as_dict(self) -> dict[str, object]:
+        return {"data": self.data, "data_origin": self.origin, "n_jets": self.n_jets}
+
+
+def data_origin(data_dir: Path) -> str:
+    if manifest_path(Path(data_dir)) is not None:
+        try:
+            return Manifest.read(Path(data_dir)).origin
+        except DataError:
+            return "unknown (unreadable manifest)"
+    return "npy test layout" if is_npy_layout(Path(data_dir)) else "unknown (no manifest)"
+
+
+def to_tensors(jets: JetArrays, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.from_numpy(jets.tracks).to(device), torch.from_numpy(jets.svs).to(device)
+
+
+def scores_and_labels(net: InteractionNetwork, data_dir: Path, device: torch.device,
+                      batch_size: int = 1024, max_jets: int | None = None
+                      ) -> tuple[Float32Array, Int64Array]:
+    """H->bb scores and labels of the first ``max_jets`` jets (all when None)."""
+    scores: list[Float32Array] = []
+    labels: list[Int64Array] = []
+    with torch.inference_mode():
+        for jets in stream(data_dir, batch_size, max_jets):
+            scores.append(hbb_scores(net, *to_tensors(jets, device)).cpu().numpy())
+            labels.append(jets.labels)
+    if not labels:
+        raise DataError(f"{data_dir}: no jets to score")
+    return np.concatenate(scores), np.concatenate(labels)
