@@ -110,8 +110,8 @@ def test_without_overrides_the_committed_files_are_built(tree: Path) -> None:
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--build-arg", "colour=blue"], "--build-arg colour: not a build argument of stack "
-     "x86_64-cpu; use a pinned package"),
+    (["--build-arg", "colour=blue"], ("--build-arg colour: not a build argument of stack "
+                                       "x86_64-cpu; use a pinned package")),
     (["--build-arg", "torch"], "--build-arg 'torch': expected KEY=VALUE"),
     (["--build-arg", "torch=2.13 rc"], "--build-arg torch=2.13 rc: not a version"),
     (["--build-arg", "EXTRA_INDEX_URLS=mirror/simple"], "'mirror/simple' is not a URL"),

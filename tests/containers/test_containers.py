@@ -4,7 +4,6 @@ malformed stacks files in one line, and prints the build command where no engine
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -22,7 +21,7 @@ from fairhep.containers.build import EXIT_NO_ENGINE
 from fairhep.containers.check import DIGEST_RE, digest_problem, parse_definition, parse_dockerfile
 from fairhep.containers.dockerignore import dockerignore_excludes
 from fairhep.containers.render import environment, package_sources, render_all, stale_files
-from fairhep.containers.runtime import get_runtime, image_digest, run_env_for_image
+from fairhep.containers.runtime import get_runtime, run_env_for_image
 from fairhep.containers.stacks import (
     CONDA_NAME,
     DEF_NAME,
