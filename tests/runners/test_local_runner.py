@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from campaign_helpers import write_campaign
 from fairhep.campaign import load_campaign
 from fairhep.cli import main
 from fairhep.results import load_records
@@ -20,40 +21,14 @@ from fairhep.runners.local import run_local
 from fairhep.sites import load_site
 from fairhep.tasks import TASK_RECORD_KIND, TaskContext, finished_tasks
 
-TINY = """
-description = "smoke, smaller still: the local runner's test"
-[data]
-source = "synthetic"
-files = 3
-jets_per_file = 60
-test_files = 1
-seed = 7
-[train]
-seeds = [0]
-splits = ["kfold", "files", "points"]
-fold_files = 1
-epochs = 2
-batch_size = 30
-lr = 3e-3
-hidden = 8
-de = 4
-do = 4
-device = "cpu"
-[evaluate]
-device = "cpu"
-[export]
-enabled = false
-[frameworks]
-enabled = false
-[sweep]
-enabled = false
-"""
-
 
 @pytest.fixture
 def tiny(tmp_path: Path) -> TaskContext:
-    path = tmp_path / "tiny.toml"
-    path.write_text(TINY)
+    path = write_campaign(
+        tmp_path / "tiny.toml", "smoke, smaller still: the local runner's test",
+        data={"files": 3, "jets_per_file": 60, "seed": 7},
+        train={"splits": ["kfold", "files", "points"], "epochs": 2, "batch_size": 30,
+               "hidden": 8, "de": 4, "do": 4})
     return TaskContext.create(load_site("local"), load_campaign(path), tmp_path / "results")
 
 

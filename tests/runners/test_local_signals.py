@@ -15,38 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from campaign_helpers import write_campaign
 from fairhep.results import load_records
 from fairhep.tasks import TASK_RECORD_KIND
 
-# Trainings that last long enough to be stopped in the middle (hundreds of tiny epochs).
-CAMPAIGN = """
-description = "long tiny trainings, to be stopped by SIGTERM"
-[data]
-source = "synthetic"
-files = 2
-jets_per_file = 40
-test_files = 1
-seed = 5
-[train]
-seeds = [0, 1]
-splits = ["kfold"]
-fold_files = 1
-epochs = 2000
-patience = 5000
-batch_size = 20
-hidden = 4
-de = 2
-do = 2
-device = "cpu"
-[evaluate]
-device = "cpu"
-[export]
-enabled = false
-[frameworks]
-enabled = false
-[sweep]
-enabled = false
-"""
+# Trainings that last long enough to be stopped in the middle (thousands of tiny epochs).
+LONG = {"data": {"seed": 5}, "train": {"seeds": [0, 1], "epochs": 2000, "patience": 5000}}
 
 
 def _site(tmp_path: Path, workers: int) -> Path:
@@ -83,8 +57,8 @@ def _wait_for(condition: object, what: str, timeout: float = 120) -> None:
 @pytest.mark.parametrize("workers", [1, 2])
 def test_sigterm_stops_the_whole_local_campaign_and_says_what_is_left(tmp_path: Path,
                                                                       workers: int) -> None:
-    campaign = tmp_path / "long.toml"
-    campaign.write_text(CAMPAIGN)
+    campaign = write_campaign(tmp_path / "long.toml", "long tiny trainings, to be stopped",
+                              **LONG)
     results = tmp_path / "results"
     site = _site(tmp_path, workers)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

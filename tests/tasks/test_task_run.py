@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from campaign_helpers import write_campaign
 from fairhep.campaign import load_campaign
 from fairhep.cli import main
 from fairhep.results import ResultRecord, load_records, write_record
@@ -18,41 +19,12 @@ from fairhep.runners import campaign_status
 from fairhep.sites import load_site
 from fairhep.tasks import TASK_RECORD_KIND, TaskContext, TaskError, finished_tasks, run_task
 
-CAMPAIGN = """
-description = "one training on a few synthetic jets: the task tests"
-[data]
-source = "synthetic"
-files = 2
-jets_per_file = 40
-test_files = 1
-seed = 11
-[train]
-seeds = [0]
-splits = ["kfold"]
-fold_files = 1
-epochs = 1
-batch_size = 20
-hidden = 4
-de = 2
-do = 2
-device = "cpu"
-[evaluate]
-enabled = false
-[export]
-enabled = false
-[frameworks]
-enabled = false
-[sweep]
-enabled = false
-[aggregate]
-enabled = false
-"""
-
+ONE = "one training on a few synthetic jets: the task tests"
+ONLY_TRAINING = {"evaluate": {"enabled": False}, "aggregate": {"enabled": False}}
 
 @pytest.fixture
 def ctx(tmp_path: Path) -> TaskContext:
-    path = tmp_path / "one.toml"
-    path.write_text(CAMPAIGN)
+    path = write_campaign(tmp_path / "one.toml", ONE, **ONLY_TRAINING)
     return TaskContext.create(load_site("local"), load_campaign(path), tmp_path / "results")
 
 
@@ -126,8 +98,7 @@ def test_a_training_is_done_only_when_its_train_record_exists(ctx: TaskContext) 
 
 def test_submit_and_task_run_check_the_results_folder_first(
         tmp_path: Path, read_only_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    campaign = tmp_path / "one.toml"
-    campaign.write_text(CAMPAIGN)
+    campaign = write_campaign(tmp_path / "one.toml", ONE, **ONLY_TRAINING)
     for argv in (["submit", "--site", "local", "--campaign", str(campaign)],
                  ["task", "run", str(campaign), "--kind", "data", "0"]):
         assert main([*argv, "--results", str(read_only_dir)]) == 1
