@@ -4,7 +4,6 @@ malformed stacks files in one line, and prints the build command where no engine
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -22,7 +21,7 @@ from fairhep.containers.build import EXIT_NO_ENGINE
 from fairhep.containers.check import DIGEST_RE, digest_problem, parse_definition, parse_dockerfile
 from fairhep.containers.dockerignore import dockerignore_excludes
 from fairhep.containers.render import environment, package_sources, render_all, stale_files
-from fairhep.containers.runtime import get_runtime, image_digest, run_env_for_image
+from fairhep.containers.runtime import get_runtime, run_env_for_image
 from fairhep.containers.stacks import (
     CONDA_NAME,
     DEF_NAME,
@@ -308,16 +307,6 @@ def test_docker_client_without_daemon_is_named_as_such() -> None:
     assert "no engine answers" in reason or "cannot reach a daemon" in reason
 
 
-def test_image_digest_is_the_sha256_of_the_file(tmp_path, capsys) -> None:
-    sif = tmp_path / "fairhep.sif"
-    sif.write_bytes(os.urandom(3 << 20) + b"tail")
-    want = "sha256:" + hashlib.sha256(sif.read_bytes()).hexdigest()
-    assert image_digest(sif) == want
-    assert main(["containers", "digest", str(sif)]) == 0
-    assert capsys.readouterr().out.strip() == want
-    assert main(["containers", "digest", str(tmp_path / "missing.sif")]) == 1
-
-
 def test_rendered_environment_reaches_result_provenance(monkeypatch) -> None:
     """The names in %environment and the run-time --env ones are what records read."""
     stack = STACKS.stacks["x86_64-cuda"]
@@ -333,7 +322,8 @@ def test_rendered_environment_reaches_result_provenance(monkeypatch) -> None:
         monkeypatch.setenv(key, value)
     info = container_info()
     assert info == {"runtime": "apptainer", "stack": "x86_64-cuda", "image": "/images/fairhep.sif",
-                    "image_digest": "sha256:" + "ab" * 32, "base_image": stack.base.ref}
+                    "image_digest": "sha256:" + "ab" * 32, "base_image": stack.base.ref,
+                    "build_overrides": []}
 
 
 def test_selftest_checks_real_versions_and_runs_a_forward_pass(tmp_path, capsys) -> None:

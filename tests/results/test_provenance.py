@@ -17,7 +17,7 @@ def test_container_provenance_from_environment(monkeypatch: pytest.MonkeyPatch) 
     info = results.container_info()
     assert info == {
         "runtime": "apptainer", "stack": "x86_64-cuda", "image": "/images/fairhep.sif",
-        "image_digest": "sha256:" + "a" * 64, "base_image": None,
+        "image_digest": "sha256:" + "a" * 64, "base_image": None, "build_overrides": [],
     }
 
 

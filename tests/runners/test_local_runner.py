@@ -7,10 +7,12 @@ in-process; the full `smoke` campaign locally (export, frameworks, sweep too) is
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import pytest
 
+from campaign_helpers import write_campaign
 from fairhep.campaign import load_campaign
 from fairhep.cli import main
 from fairhep.results import load_records
@@ -19,53 +21,38 @@ from fairhep.runners.local import run_local
 from fairhep.sites import load_site
 from fairhep.tasks import TASK_RECORD_KIND, TaskContext, finished_tasks
 
-TINY = """
-description = "smoke, smaller still: the local runner's test"
-[data]
-source = "synthetic"
-files = 3
-jets_per_file = 60
-test_files = 1
-seed = 7
-[train]
-seeds = [0]
-splits = ["kfold", "files", "points"]
-fold_files = 1
-epochs = 2
-batch_size = 30
-lr = 3e-3
-hidden = 8
-de = 4
-do = 4
-device = "cpu"
-[evaluate]
-device = "cpu"
-[export]
-enabled = false
-[frameworks]
-enabled = false
-[sweep]
-enabled = false
-"""
-
 
 @pytest.fixture
 def tiny(tmp_path: Path) -> TaskContext:
-    path = tmp_path / "tiny.toml"
-    path.write_text(TINY)
+    path = write_campaign(
+        tmp_path / "tiny.toml", "smoke, smaller still: the local runner's test",
+        data={"files": 3, "jets_per_file": 60, "seed": 7},
+        train={"splits": ["kfold", "files", "points"], "epochs": 2, "batch_size": 30,
+               "hidden": 8, "de": 4, "do": 4})
     return TaskContext.create(load_site("local"), load_campaign(path), tmp_path / "results")
 
 
 def test_local_runner_runs_a_campaign_end_to_end_once(tiny: TaskContext,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     ctx = tiny
-    result = submit(ctx)
-    assert result.failed == []
+    cli = ["submit", *ctx.command_args()]
+    assert main(cli) == 0
     ids = {t.id for t in ctx.tasks.all()}
     done = finished_tasks(ctx.layout)
     assert set(done) == ids
     assert done["aggregate"].metrics["complete"] is True
-    assert Path(done["aggregate"].metrics["report"]).is_file()
+    html = Path(done["aggregate"].metrics["report"])
+    assert html.is_file() and html.with_name("report.md").is_file()
+    # It says where its report is.
+    out = capsys.readouterr().out
+    assert f"report: {html.with_name('report.md')}\nreport: {html}" in out
+    # --resume with everything done: nothing runs, no progress bar, the report again.
+    assert main([*cli, "--resume"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"nothing to do: every task of tiny on local has a result "
+                          f"({ctx.layout.root})")
+    assert "%" not in out and "━" not in out
+    assert f"report: {html}" in out
     trains = load_records(ctx.layout.records, "train")
     assert sorted(r.task_id for r in trains) == sorted(t.id for t in ctx.tasks.by_kind["train"])
     assert {r.config["split"] for r in trains} == {"kfold", "files", "points"}
@@ -113,6 +100,37 @@ def test_process_pool_reports_failures_with_their_logs(tiny: TaskContext) -> Non
     assert failure.log is not None and failure.log.name == "evaluate_local_0.out"
     assert any("needs the trained run of train-s0-kfold-f0" in line for line in failure.tail)
     assert not load_records(ctx.layout.records, TASK_RECORD_KIND, errors=[])
+
+
+def test_status_prints_the_whole_resume_command(tiny: TaskContext,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    ctx = tiny
+    assert main(["status", *ctx.command_args()]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith(f"0/{len(ctx.tasks.all())} tasks done; the rest: ")
+    command = shlex.split(last.split("; the rest: ", 1)[1])
+    assert command == ["fairhep", "submit", "--site", "local", "--campaign",
+                       str(ctx.campaign.source), "--results", str(ctx.layout.root.parent.parent),
+                       "--resume"]
+    assert main([*command[1:-1], "--dry-run", "--resume"]) == 0  # it parses and finds all
+
+
+def test_local_dry_run_for_a_site_given_by_path_prints_commands_that_work(
+        tiny: TaskContext, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    site = tmp_path / "own sites" / "laptop.toml"  # no site directory knows it
+    site.parent.mkdir()
+    site.write_text('scheduler = "local"\n')
+    results = tmp_path / "out"
+    assert main(["submit", "--site", str(site), "--campaign", str(tiny.campaign.source),
+                 "--results", str(results), "--dry-run"]) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("fairhep ")]
+    assert len(lines) == len(tiny.tasks.all())
+    data = shlex.split(lines[0].split("    # ")[0])
+    assert data[:3] == ["fairhep", "task", "run"]
+    assert data[data.index("--site") + 1] == str(site)
+    assert main(data[1:]) == 0  # the printed command runs as printed
+    assert "data: done" in capsys.readouterr().out
+    assert (results / "laptop" / "tiny" / "data" / "train").is_dir()
 
 
 @pytest.mark.slow

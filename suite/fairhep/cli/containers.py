@@ -38,16 +38,34 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ck.set_defaults(func=_check)
 
     bd = csub.add_parser(
-        "build", help="build an image with apptainer or docker",
-        description="Run `apptainer build` / `docker build` from the repository root. Where the "
-        "engine is missing, print the exact command to run on a build host and exit 3 "
-        "(nothing was built); --print-only prints it and exits 0.",
+        "build", help="build an image with apptainer, docker, podman or buildah",
+        description="Build a stack's image from the repository root with the engine given by "
+        "--runtime (auto: the first of apptainer, docker, podman, buildah that works here). "
+        "--base and --build-arg change what a build host cannot reach (the base image, the "
+        "package index, a pin such as torch) without editing the generated files: the build "
+        "then reads a derived render in build/containers/STACK/, and the image's labels, its "
+        "pins.json and every record made inside say what was changed. Where no engine can "
+        "build, print the exact command for a build host and exit 3 (nothing was built); "
+        "--print-only prints it and exits 0.",
     )
     bd.add_argument("stack", help="stack id (see `fairhep containers list`)")
-    bd.add_argument("--runtime", choices=builders(), default="apptainer")
+    bd.add_argument("--runtime", choices=["auto", *builders()], default="auto",
+                    help="the engine (default auto: the first that works here)")
+    bd.add_argument("--base", metavar="IMAGE",
+                    help="build FROM this image instead of the pinned base (e.g. a local "
+                    "image made from Debian packages); said in the labels and records")
+    bd.add_argument("--build-arg", action="append", default=[], metavar="KEY=VALUE",
+                    help="a pinned package (torch=2.13.0), EXTRA_INDEX_URLS=URL...|none, a "
+                    "pip setting (PIP_INDEX_URL, PIP_FIND_LINKS, PIP_CERT, ...) or "
+                    "FAIRHEP_GIT_SHA; repeatable")
+    bd.add_argument("--volume", action="append", default=[], metavar="SRC:DEST[:ro]",
+                    help="mount a host path during the build only (apptainer, podman, "
+                    "buildah), e.g. a wheel folder or the host's CA bundle; repeatable")
     bd.add_argument("--out", type=Path, help="image file, relative to the repository root: the "
-                    ".sif for apptainer (default fairhep.sif), the image-id file for docker "
+                    ".sif for apptainer (default fairhep.sif), the image-id file otherwise "
                     "(default build/fairhep-<stack>.iid)")
+    bd.add_argument("--tag", help="image name for docker/podman/buildah (default "
+                    "fairhep:VERSION-STACK)")
     bd.add_argument("--fakeroot", action="store_true", help="apptainer build --fakeroot")
     bd.add_argument("--print-only", action="store_true",
                     help="print the command and exit 0 without building")
@@ -59,7 +77,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     st = csub.add_parser("selftest", help="inside an image: verify the pins and run a tiny "
                          "forward pass")
-    st.add_argument("--pins", type=Path, help="pins.json of the stack (in images: "
+    st.add_argument("--pins", type=Path, help="pins.json of the stack (default in images: "
                     "/opt/fairhep/pins.json)")
     st.add_argument("--json", action="store_true", help="machine-readable output")
     st.set_defaults(func=_selftest)
@@ -143,40 +161,41 @@ def _check(args: argparse.Namespace) -> int:
 def _build(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from fairhep.containers.build import EXIT_NO_ENGINE, build_request, git_sha_for_build
-    from fairhep.containers.runtime import get_builder, run_env_for_image
-    from fairhep.containers.stacks import STACKS_FILE, load_stacks
-    from fairhep.errors import ConfigError
+    from fairhep.containers.build import EXIT_NO_ENGINE, plan_build, write_derived
+    from fairhep.containers.runtime import run_env_for_image
 
     root = _root(args)
-    stacks = load_stacks(root / STACKS_FILE).stacks
-    if args.stack not in stacks:
-        raise ConfigError(f"{root / STACKS_FILE}: no stack {args.stack!r} "
-                          f"(known: {', '.join(stacks)})")
-    stack = stacks[args.stack]
-    engine = get_builder(args.runtime)
-    out: Path = args.out or engine.default_out(stack.id)
-    request = build_request(stack, out, git_sha_for_build(), fakeroot=args.fakeroot)
-    cmd = engine.build_argv(request)
-    printable = f"cd {root} && " + " ".join(shlex.quote(c) for c in cmd)
+    plan = plan_build(root, args.stack, runtime=args.runtime, out=args.out, base=args.base,
+                      build_args=args.build_arg, volumes=args.volume, fakeroot=args.fakeroot,
+                      tag=args.tag)
+    cmd = plan.engine.build_argv(plan.request)
+    printable = f"cd {root} && " + shlex.join(cmd)
+    for rel in write_derived(root, plan):
+        print(f"wrote {rel} (derived: build overrides)", file=sys.stderr)
+    if plan.described:
+        print("build overrides (in the image's labels, pins.json and every record made "
+              "inside):", file=sys.stderr)
+        for line in plan.described:
+            print(f"  {line}", file=sys.stderr)
     if args.print_only:
         print(printable)
         return 0
-    reason = engine.unavailable_reason()
-    if reason is not None:
+    if plan.unavailable is not None:
         print(printable)
-        print(f"{reason}; nothing was built. Run the command above on a build host "
+        print(f"{plan.unavailable}; nothing was built. Run the command above on a build host "
               f"(exit {EXIT_NO_ENGINE}).", file=sys.stderr)
         return EXIT_NO_ENGINE
-    cmd[0] = engine.engine_path() or cmd[0]
+    cmd[0] = plan.engine.engine_path() or cmd[0]
+    out = plan.request.out
     out_path = out if out.is_absolute() else root / out
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    print(f"running: {printable}", file=sys.stderr)
+    print(f"running: {printable}", file=sys.stderr, flush=True)
     done = subprocess.run(cmd, cwd=root, check=False)
     if done.returncode != 0:
-        print(f"{args.runtime} build failed with exit status {done.returncode}", file=sys.stderr)
+        print(f"fairhep containers build: {plan.engine.name} build failed with exit status "
+              f"{done.returncode} (its output is above)", file=sys.stderr)
         return done.returncode
-    image = engine.built(replace(request, out=out_path))
+    image = plan.engine.built(replace(plan.request, out=out_path))
     print(image.summary)
     env = run_env_for_image(image.image, image.digest)
     print(f"image digest: {image.digest}")
@@ -193,19 +212,27 @@ def _digest(args: argparse.Namespace) -> int:
 
 
 def _selftest(args: argparse.Namespace) -> int:
-    from fairhep.containers.selftest import selftest
+    from fairhep.containers.selftest import IMAGE_PINS, selftest
 
     result = selftest(args.pins)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
-    else:
-        f = result.forward
-        print(f"stack {result.stack or '-'}: python {result.python}, torch {f.get('torch')} "
-              f"(CUDA {f.get('torch_cuda')}), forward pass on {f.get('device')} -> "
-              f"{'ok' if f.get('ok') else 'FAILED'} {f.get('shape')}")
-        for m in result.mismatches:
-            print(f"  pin mismatch: {m}")
-        for name, why in result.absent.items():
-            print(f"  absent by design: {name}: {why}")
-        print("selftest " + ("passed" if result.ok else "FAILED"))
+        return 0 if result.ok else 1
+    f = result.forward
+    where = (f"stack {result.stack or '-'} (pins {result.pins})" if result.in_image else
+             f"not in a fairhep image (no --pins, no {IMAGE_PINS}): only this environment's "
+             "forward pass is checked")
+    print(f"{where}: python {result.python}, torch {f.get('torch')} (CUDA "
+          f"{f.get('torch_cuda')}), forward pass on {f.get('device')} -> "
+          f"{'ok' if f.get('ok') else 'FAILED'} {f.get('shape')}")
+    if result.providers:
+        print(f"  onnxruntime providers: {', '.join(result.providers)}")
+    for m in result.mismatches:
+        print(f"  pin mismatch: {m}")
+    for line in result.overridden:
+        print(f"  build override: {line}")
+    for name, why in result.absent.items():
+        print(f"  absent by design: {name}: {why}")
+    verdict = "passed" if result.ok else "FAILED"
+    print(f"selftest {verdict}" + ("" if result.in_image else " (outside an image)"))
     return 0 if result.ok else 1

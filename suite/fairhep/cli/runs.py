@@ -89,7 +89,15 @@ def _context(args: argparse.Namespace, campaign: str | None = None) -> TaskConte
     return TaskContext.create(site, load_campaign(campaign or args.campaign), args.results)
 
 
+def _resume_command(ctx: TaskContext) -> str:
+    import shlex
+
+    return shlex.join(["fairhep", "submit", *ctx.command_args(), "--resume"])
+
+
 def _submit(args: argparse.Namespace) -> int:
+    import signal
+
     from fairhep.runners import check_site, submit
 
     ctx = _context(args)
@@ -98,10 +106,20 @@ def _submit(args: argparse.Namespace) -> int:
             print(f"warning: {w}", file=sys.stderr)
     result = submit(ctx, dry_run=args.dry_run, resume=args.resume,
                     array_size=args.max_array_size)
+    if result.report is not None:
+        print(f"report: {result.report.with_name('report.md')}\nreport: {result.report}")
+    if result.stopped_by:
+        print(f"fairhep submit: stopped by {result.stopped_by}; {len(result.undone)} task(s) "
+              f"left undone (nothing of them is recorded as done):", file=sys.stderr)
+        for line in result.undone:
+            print(f"  {line}", file=sys.stderr)
+        print(f"continue with: {_resume_command(ctx)}", file=sys.stderr)
+        return 128 + int(getattr(signal, result.stopped_by, signal.SIGTERM))
     if result.failed:
         print(f"{len(result.failed)} task(s) failed:", file=sys.stderr)
         for line in result.failed:
             print(f"  {line}", file=sys.stderr)
+        print(f"after fixing them: {_resume_command(ctx)}", file=sys.stderr)
         return 1
     return 0
 
@@ -126,7 +144,7 @@ def _status(args: argparse.Namespace) -> int:
     total = sum(r.total for r in rows)
     done = sum(r.done for r in rows)
     print(f"\n{done}/{total} tasks done" + ("" if done == total else
-          "; `fairhep submit --resume` submits the rest"))
+          f"; the rest: {_resume_command(ctx)}"))
     return 0
 
 

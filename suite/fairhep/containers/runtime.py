@@ -2,9 +2,10 @@
 a site's ``container.runtime`` (``apptainer``, ``docker``, ``podman``, ``none``).
 
 A runtime knows how to launch fairhep in an image: the words a job script execs (binds, GPU
-flags, environment passed on, image). Where it builds images (Apptainer from the definition,
-Docker from the Dockerfile) it also knows the build command and how to name what it built. The
-images' entry point is ``fairhep``, so a launch is always "fairhep with these arguments".
+flags, environment passed on, image). Where it builds images (Apptainer from the definition;
+Docker, Podman and Buildah from the Dockerfile) it also knows the build command and how to name
+what it built (:data:`BUILDERS`; Buildah builds but launches nothing, so sites cannot name it).
+The images' entry point is ``fairhep``, so a launch is always "fairhep with these arguments".
 
 Launch words are for a shell script: plain words are quoted by the caller, :class:`Raw` words
 (written here, never user data) are left as they are, e.g. Docker's ``"$(id -u):$(id -g)"``.
@@ -62,6 +63,7 @@ class BuildRequest:
     platform: str
     tag: str
     fakeroot: bool = False
+    volumes: tuple[str, ...] = ()  # SRC:DST[:ro], mounted during the build only
 
 
 @dataclass(frozen=True)
@@ -71,10 +73,34 @@ class BuiltImage:
     summary: str  # the line that says what was built
 
 
+# What an image file starts with: SIF (after its 32-byte launch line) or a legacy SquashFS
+# Singularity image.
+SIF_MAGIC_OFFSET, SIF_MAGIC = 32, b"SIF_MAGIC"
+SQUASHFS_MAGIC = b"hsqs"
+
+
+def image_file_problem(path: Path) -> str | None:
+    """Why ``path`` is not an image file fairhep can digest (None: it is one)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(SIF_MAGIC_OFFSET + len(SIF_MAGIC))
+    except OSError as exc:
+        return f"cannot read it ({exc.strerror})"
+    if head[SIF_MAGIC_OFFSET:] == SIF_MAGIC or head.startswith(SQUASHFS_MAGIC):
+        return None
+    return ("not a container image (no SIF header, not SquashFS): digest the .sif that "
+            "`fairhep containers build` made; Docker/Podman images are named by the image id "
+            "in their .iid file")
+
+
 def image_digest(path: Path) -> str:
-    """``sha256:<hex>`` of an image file (a .sif): what runners pass as FAIRHEP_IMAGE_DIGEST."""
+    """``sha256:<hex>`` of an image file (a .sif): what runners pass as FAIRHEP_IMAGE_DIGEST.
+    Anything that is not an image (a text file, a tarball) is refused in one line."""
     from fairhep.data.manifest import sha256_file
 
+    problem = image_file_problem(Path(path))
+    if problem:
+        raise FairhepError(f"{path}: {problem}")
     try:
         return f"sha256:{sha256_file(Path(path))}"
     except OSError as exc:
@@ -117,6 +143,8 @@ class ImageBuilder(ContainerRuntime):
     """A runtime whose engine builds images of a stack (``fairhep containers build``)."""
 
     out_pattern: ClassVar[str]  # the default image (id) file, relative to the source tree
+    # Build-time mounts (``--volume``): the engine's option, or "" where it has none.
+    volume_option: ClassVar[str] = ""
 
     def default_out(self, stack_id: str) -> Path:
         return Path(self.out_pattern.format(stack=stack_id))
@@ -151,10 +179,14 @@ class Apptainer(ImageBuilder):
         lines += [["--bind", b] for b in job.binds]
         return [*lines, [job.image], list(job.args)]
 
+    volume_option = "--bind"
+
     def build_argv(self, req: BuildRequest) -> list[str]:
         cmd = ["apptainer", "build", *(["--fakeroot"] if req.fakeroot else [])]
         for key, value in req.build_args:
             cmd += ["--build-arg", f"{key}={value}"]
+        for volume in req.volumes:
+            cmd += ["--bind", volume]
         return [*cmd, str(req.out), (req.stack_dir / DEF_NAME).as_posix()]
 
     def built(self, req: BuildRequest) -> BuiltImage:
@@ -182,43 +214,62 @@ class _DockerCommandLine(ContainerRuntime):
         return [*lines, [job.image], list(job.args)]
 
 
-class Docker(_DockerCommandLine, ImageBuilder):
-    name = "docker"
-    executables = ("docker",)
+class _OciBuilder(ImageBuilder):
+    """Engines that build the Dockerfile into an image named by a tag and an image id."""
+
     out_pattern = "build/fairhep-{stack}.iid"  # the image-id file; build/ is git-ignored
+    build_words: ClassVar[tuple[str, ...]]  # the engine's build sub-command
+    format_options: ClassVar[tuple[str, ...]] = ()
+    info_words: ClassVar[tuple[str, ...]] = ("info",)  # a quick probe that the engine works
+    not_answering: ClassVar[str] = "installed, but it cannot start here"
 
     def unavailable_reason(self) -> str | None:
         path = self.engine_path()
         if path is None:
             return super().unavailable_reason()
         try:
-            probe = subprocess.run([path, "info", "--format", "{{.ServerVersion}}"],
-                                   capture_output=True, text=True, timeout=20, check=False)
+            probe = subprocess.run([path, *self.info_words], capture_output=True, text=True,
+                                   timeout=60, check=False)
         except (OSError, subprocess.SubprocessError) as exc:
-            return f"docker: the client cannot reach a daemon ({exc})"
+            return f"{self.name}: the engine does not answer ({exc})"
         if probe.returncode != 0:
-            first = (probe.stderr.strip().splitlines() or ["no daemon"])[0]
-            return f"docker: the client is installed but no engine answers ({first})"
+            first = (probe.stderr.strip().splitlines() or [f"exit {probe.returncode}"])[0]
+            return f"{self.name}: {self.not_answering} ({first})"
         return None
 
     def build_argv(self, req: BuildRequest) -> list[str]:
-        cmd = ["docker", "build", "--platform", req.platform]
+        cmd = [self.name, *self.build_words, "--platform", req.platform, *self.format_options]
         for key, value in req.build_args:
             cmd += ["--build-arg", f"{key}={value}"]
+        for volume in req.volumes:
+            cmd += [self.volume_option, volume]
         dockerfile = (req.stack_dir / DOCKERFILE_NAME).as_posix()
         return [*cmd, "-f", dockerfile, "-t", req.tag, "--iidfile", str(req.out), "."]
 
     def built(self, req: BuildRequest) -> BuiltImage:
         digest = req.out.read_text().strip()
+        if not digest.startswith("sha256:"):
+            digest = f"sha256:{digest}"
         return BuiltImage(req.tag, digest, f"built image {req.tag} {digest} (id file {req.out})")
 
 
-class Podman(_DockerCommandLine):
-    """Rootless Podman: Docker's command line, the user's own ids, GPUs through CDI. It builds
-    no images here (``podman build`` of the Dockerfile would work; no site has asked yet)."""
+class Docker(_DockerCommandLine, _OciBuilder):
+    name = "docker"
+    executables = ("docker",)
+    build_words = ("build",)
+    info_words = ("info", "--format", "{{.ServerVersion}}")
+    not_answering = "the client is installed but no engine answers"
+
+
+class Podman(_DockerCommandLine, _OciBuilder):
+    """Rootless Podman: Docker's command line, the user's own ids, GPUs through CDI."""
 
     name = "podman"
     executables = ("podman",)
+    build_words = ("build",)
+    # Docker's image format keeps HEALTHCHECK NONE (OCI's has no health checks).
+    format_options = ("--format", "docker")
+    volume_option = "--volume"
     # keep-id: files written into binds belong to the user; label=disable: binds stay
     # readable on SELinux hosts without relabelling them.
     run_options = ("--userns=keep-id", "--security-opt", "label=disable")
@@ -228,8 +279,26 @@ class Podman(_DockerCommandLine):
     gpu_env = ("CUDA_VISIBLE_DEVICES",)
 
 
+class Buildah(_OciBuilder):
+    """Buildah builds the Dockerfile (``buildah bud``) into the same local image store that
+    Podman runs from; it launches no jobs, so it is a builder only."""
+
+    name = "buildah"
+    executables = ("buildah",)
+    build_words = ("bud",)
+    format_options = ("--format", "docker")
+    volume_option = "--volume"
+
+    def launch(self, job: Launch) -> list[list[Word]]:  # noqa: ARG002 (the interface's)
+        raise ConfigError("buildah builds images but runs no jobs: use podman to run them")
+
+
 RUNTIMES: dict[str, ContainerRuntime] = {
     r.name: r for r in (Apptainer(), Docker(), Podman(), NoContainer())
+}
+# What builds images, in the order `containers build --runtime auto` tries them.
+BUILDERS: dict[str, ImageBuilder] = {
+    r.name: r for r in (Apptainer(), Docker(), Podman(), Buildah())
 }
 
 
@@ -242,13 +311,15 @@ def get_runtime(name: str) -> ContainerRuntime:
 
 
 def get_builder(name: str) -> ImageBuilder:
-    runtime = get_runtime(name)
-    if not isinstance(runtime, ImageBuilder):
-        raise ConfigError(f"container runtime {name!r} builds no images: use "
-                          f"{' or '.join(builders())}")
-    return runtime
+    try:
+        return BUILDERS[name]
+    except KeyError:
+        pass
+    get_runtime(name)  # an unknown name is said as such
+    raise ConfigError(f"container runtime {name!r} builds no images: use "
+                      f"{', '.join(builders())}")
 
 
 def builders() -> list[str]:
-    """The runtimes that build images (``fairhep containers build --runtime``)."""
-    return [name for name, r in RUNTIMES.items() if isinstance(r, ImageBuilder)]
+    """The engines that build images (``fairhep containers build --runtime``)."""
+    return list(BUILDERS)

@@ -1,8 +1,10 @@
-"""Inside a built image: verify the installed versions against ``pins.json`` and run a tiny
-forward pass of the interaction network.
+"""Inside a built image: verify the installed versions against ``pins.json``, that ONNX
+Runtime has the execution providers the stack needs, and run a tiny forward pass of the
+interaction network.
 
 Light imports on purpose: this runs in images with few packages (and Python 3.10, without
-tomllib), as the last step of every image build.
+tomllib), as the last step of every image build. Outside an image (no ``pins.json`` given or
+at :data:`IMAGE_PINS`, no ``FAIRHEP_STACK``) it says so and checks only the forward pass.
 """
 
 from __future__ import annotations
@@ -11,11 +13,14 @@ import json
 import os
 import platform
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fairhep.errors import ConfigError
+
+# Where every image keeps its pins (fairhep.containers.render copies pins.json there).
+IMAGE_PINS = "/opt/fairhep/pins.json"
 
 
 @dataclass
@@ -25,14 +30,31 @@ class SelftestResult:
     mismatches: list[str]
     absent: dict[str, str]
     forward: dict[str, Any]
+    pins: str | None = None  # the pins file checked (None: outside an image)
+    overridden: list[str] = field(default_factory=list)  # what the build changed
+    providers: list[str] = field(default_factory=list)  # ONNX Runtime's, checked and present
+
+    @property
+    def in_image(self) -> bool:
+        return self.pins is not None
 
     @property
     def ok(self) -> bool:
         return not self.mismatches and bool(self.forward.get("ok"))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "stack": self.stack, "python": self.python,
-                "mismatches": self.mismatches, "absent": self.absent, "forward": self.forward}
+        return {"ok": self.ok, "in_image": self.in_image, "pins": self.pins,
+                "stack": self.stack, "python": self.python, "mismatches": self.mismatches,
+                "absent": self.absent, "build_overrides": self.overridden,
+                "onnxruntime_providers": self.providers, "forward": self.forward}
+
+
+def version_matches(installed: str, pinned: str) -> bool:
+    """PEP 440 ``==``: a pin without a local label (``2.13.0``) also matches a build with one
+    (``2.13.0+cpu``), as pip accepted when it installed it."""
+    if installed == pinned:
+        return True
+    return "+" not in pinned and installed.split("+", 1)[0] == pinned
 
 
 def verify_pins(expected: Mapping[str, Any],
@@ -59,9 +81,24 @@ def verify_pins(expected: Mapping[str, Any],
         got = get(name)
         if got is None:
             problems.append(f"{name} not installed (pinned {want})")
-        elif got != want:
+        elif not version_matches(got, want):
             problems.append(f"{name} {got} (pinned {want})")
     return problems
+
+
+def verify_providers(wanted: list[str]) -> tuple[list[str], list[str]]:
+    """(the wanted ONNX Runtime execution providers this build has, one problem per one it
+    lacks). Compiled-in providers are listed without a GPU, so this holds on build hosts."""
+    from fairhep.backends.onnxruntime_backend import OnnxRuntimeBackend
+
+    have, problems = [], []
+    for provider in wanted:
+        reason = OnnxRuntimeBackend(provider).available()
+        if reason is None:
+            have.append(provider)
+        else:
+            problems.append(f"{reason}; the stack needs {provider}")
+    return have, problems
 
 
 def _tiny_forward() -> dict[str, Any]:
@@ -83,8 +120,15 @@ def _tiny_forward() -> dict[str, Any]:
             "torch": torch.__version__, "torch_cuda": torch.version.cuda}
 
 
+def default_pins() -> Path | None:
+    """The image's own pins file, when this runs in a fairhep image."""
+    path = Path(IMAGE_PINS)
+    return path if path.is_file() else None
+
+
 def selftest(pins_path: Path | None) -> SelftestResult:
-    """Pins (when given) and a forward pass of the interaction network on this machine."""
+    """Pins and providers (when given, or found in the image) and a forward pass here."""
+    pins_path = pins_path or default_pins()
     expected: dict[str, Any] = {}
     if pins_path is not None:
         try:
@@ -92,6 +136,10 @@ def selftest(pins_path: Path | None) -> SelftestResult:
         except (OSError, json.JSONDecodeError) as exc:
             raise ConfigError(f"{pins_path}: not a readable pins file ({exc})") from None
     mismatches = verify_pins(expected) if expected else []
+    providers: list[str] = []
+    if expected.get("onnxruntime_providers"):
+        providers, missing = verify_providers(list(expected["onnxruntime_providers"]))
+        mismatches += missing
     forward = _tiny_forward()
     want_cuda = expected.get("torch_cuda", "unset")
     if want_cuda != "unset":
@@ -103,4 +151,6 @@ def selftest(pins_path: Path | None) -> SelftestResult:
         stack=expected.get("stack") or os.environ.get("FAIRHEP_STACK"),
         python=platform.python_version(), mismatches=mismatches,
         absent=dict(expected.get("absent", {})), forward=forward,
+        pins=str(pins_path) if pins_path is not None else None,
+        overridden=list(expected.get("build_overrides", [])), providers=providers,
     )

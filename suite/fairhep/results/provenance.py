@@ -53,6 +53,7 @@ class ContainerInfo(TypedDict):
     image: str | None
     image_digest: str | None
     base_image: str | None
+    build_overrides: list[str]  # what the image's build changed from its pinned stack
 
 
 def git_state() -> GitState:
@@ -137,6 +138,8 @@ def container_info() -> ContainerInfo | None:
     runtime = None
     if env.get("APPTAINER_CONTAINER") or env.get("SINGULARITY_CONTAINER"):
         runtime = "apptainer"
+    elif Path("/run/.containerenv").exists():  # Podman marks its containers so
+        runtime = "podman"
     elif Path("/.dockerenv").exists() or env.get("FAIRHEP_CONTAINER_RUNTIME") == "docker":
         runtime = "docker"
     if runtime is None and not env.get("FAIRHEP_STACK"):
@@ -154,6 +157,9 @@ def container_info() -> ContainerInfo | None:
         "image": image,
         "image_digest": digest,
         "base_image": env.get("FAIRHEP_BASE_IMAGE"),
+        # Images say "none"; a derived build lists its changes, "; "-separated.
+        "build_overrides": [part for part in env.get("FAIRHEP_BUILD_OVERRIDES", "").split("; ")
+                            if part and part != "none"],
     }
 
 

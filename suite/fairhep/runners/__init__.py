@@ -17,8 +17,9 @@ from fairhep.errors import ConfigError
 from fairhep.runners.base import JobState, Runner, SubmitOptions, SubmitResult
 from fairhep.runners.local import LocalRunner
 from fairhep.runners.slurm import SlurmRunner
-from fairhep.sites import Site, image_warnings, placeholder_warnings
+from fairhep.sites import PLACEHOLDER, Site, image_warnings, placeholder_warnings
 from fairhep.tasks import TaskContext, finished_tasks
+from fairhep.writable import ensure_writable
 
 __all__ = [
     "RUNNERS", "FailedTask", "JobState", "KindStatus", "Runner", "SubmitOptions",
@@ -47,6 +48,11 @@ def submit(
 ) -> SubmitResult:
     if ctx.campaign.data.source == "site":
         ctx.data_dirs()  # an empty paths.data fails here, not in every task
+    if not dry_run and PLACEHOLDER not in str(ctx.layout.root):  # placeholders: the runner says
+        # Every task writes here (records, runs, logs, job files): fail now, in one line.
+        ensure_writable(ctx.layout.root, "the campaign's results directory",
+                        f"choose another with --results or fix paths.results in "
+                        f"{ctx.site.source}")
     opts = SubmitOptions(dry_run=dry_run, resume=resume, array_size=array_size, echo=echo)
     return runner_for(ctx.site).submit(ctx, opts)
 

@@ -28,6 +28,10 @@ class SubmitResult:
     tasks: list[Task]
     job_ids: dict[str, list[str]] = field(default_factory=dict)  # kind -> array job ids
     failed: list[str] = field(default_factory=list)  # local runner: "task-id: message"
+    # Local runner, stopped by a signal: the signal's name and what it left undone.
+    stopped_by: str | None = None
+    undone: list[str] = field(default_factory=list)
+    report: Path | None = None  # local runner: the campaign's report, once written
 
 
 @dataclass(frozen=True)

@@ -7,73 +7,153 @@ argument list, no shell), its output in ``logs/<kind>_local_<index>.out``. A kin
 when the kinds it needs are through; a failed task is reported and its dependants fail on
 their own missing inputs, exactly as under Slurm's ``afterany``. Each task's last outcome is
 kept in ``jobs/local.json`` for ``fairhep status``.
+
+SIGTERM (or Ctrl-C) stops the whole campaign: no further task starts, running subprocesses
+get SIGTERM too and are waited for (a training checkpoints), and the result lists what was
+left undone, so that ``submit --resume`` continues.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any, ClassVar
 
 from fairhep.errors import FairhepError
 from fairhep.runners.base import JobState, SubmitOptions, SubmitResult
 from fairhep.sites import Site
-from fairhep.tasks import Task, TaskContext, pending_tasks, run_task
+from fairhep.tasks import Task, TaskContext, finished_tasks, pending_tasks, run_task
 
 LOCAL_STATE = "local.json"
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 @dataclass
 class LocalResult:
     task: Task
-    status: str  # done | already-done | interrupted | failed
+    status: str  # done | already-done | interrupted | failed | not-started
     message: str = ""
     seconds: float = 0.0
+    signal: int | None = None  # the stop signal that ended or prevented it
 
 
-def _in_process(ctx: TaskContext, task: Task) -> LocalResult:
+class _Interrupted(BaseException):
+    """Raised in this process by the stop handler to end an in-process task (not training:
+    training has its own SIGTERM handler, which checkpoints and returns)."""
+
+
+@dataclass
+class _Stop:
+    """A stop signal received: nothing new starts; running children are sent SIGTERM."""
+
+    signum: int | None = None
+    inside_task: bool = False  # an in-process task is running (raise to end it)
+    children: set[subprocess.Popen[bytes]] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def handler(self, signum: int, _frame: FrameType | None) -> None:
+        first = self.signum is None
+        self.signum = signum
+        with self.lock:
+            for child in self.children:
+                child.send_signal(signal.SIGTERM)
+        if self.inside_task and first:
+            raise _Interrupted
+
+    def start(self, argv: list[str], log: Any) -> subprocess.Popen[bytes] | None:
+        with self.lock:
+            if self.signum is not None:
+                return None
+            child = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+            self.children.add(child)
+            return child
+
+    def done(self, child: subprocess.Popen[bytes]) -> None:
+        with self.lock:
+            self.children.discard(child)
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: _Stop) -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+    saved = {s: signal.signal(s, stop.handler) for s in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
+
+
+def _in_process(ctx: TaskContext, task: Task, stop: _Stop) -> LocalResult:
     started = time.perf_counter()
+    stop.inside_task = True
     try:
         outcome = run_task(ctx, task)
     except FairhepError as exc:
         return LocalResult(task, "failed", str(exc), time.perf_counter() - started)
+    except _Interrupted:
+        return LocalResult(task, "interrupted", "stopped by a signal",
+                           time.perf_counter() - started, stop.signum)
     except Exception as exc:
         return LocalResult(task, "failed", f"{type(exc).__name__}: {exc}",
                            time.perf_counter() - started)
+    finally:
+        stop.inside_task = False
+    if outcome.status == "interrupted":  # training caught SIGTERM itself and checkpointed
+        return LocalResult(task, "interrupted", "checkpoint kept",
+                           time.perf_counter() - started, stop.signum or signal.SIGTERM)
     return LocalResult(task, outcome.status, "", time.perf_counter() - started)
 
 
-def _subprocess(ctx: TaskContext, task: Task, site_file: Path, campaign_file: Path) -> LocalResult:
+def _subprocess(ctx: TaskContext, task: Task, stop: _Stop) -> LocalResult:
     ctx.layout.logs.mkdir(parents=True, exist_ok=True)
     log = ctx.layout.logs / f"{task.kind}_local_{task.index}.out"
-    argv = [sys.executable, "-m", "fairhep", "task", "run", "--site", str(site_file),
-            "--campaign", str(campaign_file), "--results", str(ctx.layout.root.parent.parent),
-            "--kind", task.kind, str(task.index)]
+    args = ctx.command_args()
+    if "--results" not in args:
+        args += ["--results", str(ctx.layout.root.parent.parent)]
+    argv = [sys.executable, "-m", "fairhep", "task", "run", *args, "--kind", task.kind,
+            str(task.index)]
     started = time.perf_counter()
     with open(log, "a") as fh:
-        rc = subprocess.run(argv, stdout=fh, stderr=subprocess.STDOUT, check=False).returncode
+        child = stop.start(argv, fh)
+        if child is None:
+            return LocalResult(task, "not-started", signal=stop.signum)
+        try:
+            rc = child.wait()
+        finally:
+            stop.done(child)
     seconds = time.perf_counter() - started
     if rc == 0:
         return LocalResult(task, "done", "", seconds)
+    if stop.signum is not None:
+        return LocalResult(task, "interrupted", f"stopped by a signal (exit {rc}; log {log})",
+                           seconds, stop.signum)
     tail = log.read_text(errors="replace").strip().splitlines()[-1:] or [""]
     return LocalResult(task, "failed", f"exit {rc}: {tail[0]} (log {log})", seconds)
 
 
 def run_local(ctx: TaskContext, tasks: list[Task], workers: int = 1,
               progress: bool = True) -> list[LocalResult]:
-    """Run ``tasks`` kind by kind; returns one result per task (failures included)."""
+    """Run ``tasks`` kind by kind; returns one result per task (failures included; after a
+    stop signal, "interrupted" for those it stopped and "not-started" for the rest)."""
     from rich.progress import Progress
 
     results: list[LocalResult] = []
-    site_file, campaign_file = ctx.site.source, ctx.campaign.source
-    assert site_file is not None and campaign_file is not None
-    with Progress(disable=not progress, transient=False) as bar:
+    stop = _Stop()
+    with Progress(disable=not progress, transient=False) as bar, _stop_on_signals(stop):
         overall = bar.add_task(f"{ctx.campaign.name} on {ctx.site.name}", total=len(tasks))
         for kind in ctx.tasks.kinds():
             batch = [t for t in tasks if t.kind == kind]
@@ -82,15 +162,17 @@ def run_local(ctx: TaskContext, tasks: list[Task], workers: int = 1,
             bar.update(overall, description=f"{ctx.campaign.name}: {kind} ({len(batch)})")
             if workers <= 1 or len(batch) == 1:
                 for t in batch:
-                    results.append(_in_process(ctx, t))
+                    stopped = stop.signum is not None or any(
+                        r.status == "interrupted" for r in results)
+                    results.append(LocalResult(t, "not-started", signal=stop.signum) if stopped
+                                   else _in_process(ctx, t, stop))
                     bar.advance(overall)
             else:
                 with ThreadPoolExecutor(max_workers=workers) as pool:
-                    for r in pool.map(lambda t: _subprocess(ctx, t, site_file, campaign_file),
-                                      batch):
+                    for r in pool.map(lambda t: _subprocess(ctx, t, stop), batch):
                         results.append(r)
                         bar.advance(overall)
-    _save_state(ctx, results)
+    _save_state(ctx, [r for r in results if r.status != "not-started"])
     return results
 
 
@@ -117,6 +199,14 @@ def load_state(ctx: TaskContext) -> dict[str, dict[str, Any]]:
     return data if isinstance(data, dict) else {}
 
 
+def report_path(ctx: TaskContext) -> Path | None:
+    """The campaign's report, once its aggregation task has written one."""
+    for rec in finished_tasks(ctx.layout).values():
+        if rec.config.get("kind") == "aggregate" and rec.metrics.get("report"):
+            return Path(str(rec.metrics["report"]))
+    return None
+
+
 class LocalRunner:
     scheduler: ClassVar[str] = "local"
 
@@ -127,14 +217,23 @@ class LocalRunner:
             opts.echo(f"# site {ctx.site.name} runs tasks on this machine "
                       f"({max(ctx.site.max_concurrent_tasks, 1)} at a time); results in "
                       f"{ctx.layout.root}")
+            args = " ".join(map(_quote, ctx.command_args()))
             for t in todo:
-                opts.echo(f"fairhep task run --site {ctx.site.name} --campaign "
-                          f"{ctx.campaign.name} --kind {t.kind} {t.index}    # {t.id}")
+                opts.echo(f"fairhep task run {args} --kind {t.kind} {t.index}    # {t.id}")
             return SubmitResult(todo)
+        if not todo:
+            opts.echo(f"nothing to do: every task of {ctx.campaign.name} on {ctx.site.name} "
+                      f"has a result ({ctx.layout.root})")
+            return SubmitResult([], report=report_path(ctx))
         results = run_local(ctx, todo, workers=ctx.site.max_concurrent_tasks)
-        failed = [f"{r.task.id}: {r.message}" for r in results
-                  if r.status in ("failed", "interrupted")]
-        return SubmitResult(todo, failed=failed)
+        failed = [f"{r.task.id}: {r.message}" for r in results if r.status == "failed"]
+        stopped = [r for r in results if r.status in ("interrupted", "not-started")]
+        signum = next((r.signal for r in stopped if r.signal), signal.SIGTERM)
+        return SubmitResult(
+            todo, failed=failed, report=report_path(ctx),
+            undone=[f"{r.task.id} ({r.status}{': ' + r.message if r.message else ''})"
+                    for r in stopped],
+            stopped_by=signal.Signals(signum).name if stopped else None)
 
     def job_states(self, ctx: TaskContext) -> dict[tuple[str, int], JobState]:
         states = {}
@@ -148,7 +247,13 @@ class LocalRunner:
 
     # The Runner protocol's signatures; the local runner needs neither argument.
     def cancel(self, ctx: TaskContext) -> list[str]:  # noqa: ARG002
-        return []  # local tasks run in the foreground of `fairhep submit`: Ctrl-C stops them
+        return []  # local tasks run in the foreground of `fairhep submit`: SIGTERM stops them
 
     def site_warnings(self, site: Site) -> list[str]:  # noqa: ARG002
         return []  # no settings of its own
+
+
+def _quote(word: str) -> str:
+    import shlex
+
+    return shlex.quote(word)

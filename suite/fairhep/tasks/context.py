@@ -16,9 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from fairhep.campaign import Campaign
+from fairhep.campaign import Campaign, builtin_campaigns
 from fairhep.errors import ConfigError, FairhepError
-from fairhep.sites import Site
+from fairhep.sites import Site, available_sites
 from fairhep.tasks.tasklist import TaskList, expand
 
 
@@ -94,3 +94,25 @@ class TaskContext:
         train = self.site.resolve_path(paths.data)
         test = self.site.resolve_path(paths.test_data) if paths.test_data else train
         return train, test
+
+    def command_args(self) -> list[str]:
+        """``--site``, ``--campaign`` (and ``--results`` when not the site's) that name this
+        context on a command line: by name where the name finds the same file from any
+        directory, else by absolute path, so that a printed command works as printed."""
+        return command_args(self.site, self.campaign, self.layout)
+
+
+def _same_file(a: Path | None, b: Path | None) -> bool:
+    return a is not None and b is not None and Path(a).resolve() == Path(b).resolve()
+
+
+def command_args(site: Site, campaign: Campaign, layout: Layout) -> list[str]:
+    site_word = (site.name if _same_file(available_sites().get(site.name), site.source)
+                 else str(Path(site.source or site.name).resolve()))
+    campaign_word = (campaign.name
+                     if _same_file(builtin_campaigns().get(campaign.name), campaign.source)
+                     else str(Path(campaign.source or campaign.name).resolve()))
+    args = ["--site", site_word, "--campaign", campaign_word]
+    if layout.root != layout_for(site, campaign).root:
+        args += ["--results", str(layout.root.parent.parent)]
+    return args

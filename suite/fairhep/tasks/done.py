@@ -1,4 +1,6 @@
-"""What is done: a task that finished wrote a ``campaign.task`` result record naming it."""
+"""What is done: a task that finished wrote a ``campaign.task`` record naming it; a training
+also needs its own ``train`` record (a run killed between its last checkpoint and that record
+is not done: rerunning it writes the record from the run directory)."""
 
 from __future__ import annotations
 
@@ -7,18 +9,31 @@ from fairhep.tasks.context import Layout, TaskContext
 from fairhep.tasks.tasklist import Task
 
 TASK_RECORD_KIND = kinds.CAMPAIGN_TASK
+TRAIN_RECORD_KIND = kinds.TRAIN
+
+
+def recorded_trainings(layout: Layout) -> dict[str, ResultRecord]:
+    """Train task id -> its valid ``train`` record."""
+    return {r.task_id: r for r in load_records(layout.records, TRAIN_RECORD_KIND, errors=[])
+            if r.status == "ok" and r.task_id}
 
 
 def finished_tasks(layout: Layout) -> dict[str, ResultRecord]:
     """Task id -> its valid ``campaign.task`` record. Unreadable records count as not done."""
     done: dict[str, ResultRecord] = {}
     errors: list[str] = []
+    trained: dict[str, ResultRecord] | None = None
     for rec in load_records(layout.records, TASK_RECORD_KIND, errors=errors):
         if rec.status != "ok" or not rec.task_id:
             continue
+        kind = rec.config.get("kind")
         # An aggregation made while tasks were missing is rebuilt once they are done.
-        if rec.config.get("kind") == "aggregate" and not rec.metrics.get("complete"):
+        if kind == "aggregate" and not rec.metrics.get("complete"):
             continue
+        if kind == "train":
+            trained = recorded_trainings(layout) if trained is None else trained
+            if rec.task_id not in trained:
+                continue
         done[rec.task_id] = rec
     return done
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from fairhep.campaign import AblateSpec, BenchSpec, XaiSpec
 from fairhep.results import load_records
 from fairhep.tasks.context import TaskContext, TaskError
-from fairhep.tasks.done import finished_tasks
+from fairhep.tasks.done import finished_tasks, recorded_trainings
 from fairhep.tasks.tasklist import Task
 
 if TYPE_CHECKING:
@@ -68,11 +68,10 @@ def _handle_train(ctx: TaskContext, task: Task) -> dict[str, Any]:
     from fairhep.train import TrainConfig, train
 
     run_dir = ctx.layout.run_dir(task.id)
-    existing = [r for r in load_records(ctx.layout.records, "train", errors=[])
-                if r.task_id == task.id and r.status == "ok"]
-    if existing:
+    existing = recorded_trainings(ctx.layout).get(task.id)
+    if existing is not None:
         # Trained and recorded, but killed before the task record: do not train twice.
-        return {"run_dir": run_dir, "records": [], "reused_train_record": existing[0].record_id}
+        return {"run_dir": run_dir, "records": [], "reused_train_record": existing.record_id}
     cfg = TrainConfig(
         data=train_dir, out=run_dir, seed=task.params["seed"], split=task.params["split"],
         fold=task.params["fold"], epochs=spec.epochs, patience=spec.patience,
@@ -80,13 +79,20 @@ def _handle_train(ctx: TaskContext, task: Task) -> dict[str, Any]:
         fold_files=spec.fold_files, results=ctx.layout.records, progress=False,
         model=ModelConfig(hidden=spec.hidden, de=spec.de, do=spec.do),
     )
+    # A finished run directory is not trained again: `train` writes its record from it.
     result = train(cfg)
     out: dict[str, Any] = {"run_dir": run_dir}
-    record = getattr(result, "record", None)
-    if record is not None:
-        out["records"] = [record]
     if getattr(result, "interrupted", False):
         out["interrupted"] = True
+        return out
+    record = recorded_trainings(ctx.layout).get(task.id)
+    if record is None:
+        # Done means recorded: without its train record the task stays to do.
+        raise TaskError(f"task {task.id}: training finished in {run_dir} but wrote no train "
+                        f"record under {ctx.layout.records}; run the task again")
+    out["train_record"] = record.record_id
+    if getattr(result, "record", None) is not None:
+        out["records"] = [result.record]
     return out
 
 

@@ -4,6 +4,9 @@
 record: that record is what makes the task "done", so running it again is a no-op and
 ``submit --resume`` leaves it out. Training resumes from its checkpoint, so a task killed by a
 time limit or ``scancel`` continues where it stopped when it is run again.
+
+One process per task: the lock (``locks/<task>.lock``) is taken first and "already done" is
+decided under it, so two ``task run`` of one task never both run it.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from fairhep.tasks.context import Layout, TaskContext, TaskError
 from fairhep.tasks.done import TASK_RECORD_KIND, finished_tasks
 from fairhep.tasks.handlers import HANDLERS
 from fairhep.tasks.tasklist import Task
+from fairhep.writable import ensure_writable
 
 # Exit status of a task stopped by SIGTERM after checkpointing (128 + SIGTERM, as a shell
 # reports it): non-zero, so that Slurm marks the element failed and --resume picks it up.
@@ -44,8 +48,8 @@ def _task_lock(layout: Layout, task: Task) -> Iterator[None]:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise TaskError(f"task {task.id} is already running elsewhere "
-                            f"(lock {layout.locks / (task.id + '.lock')})") from None
+            raise TaskError(f"task {task.id} is already running elsewhere (lock "
+                            f"{layout.locks / (task.id + '.lock')}); nothing was run") from None
         yield
 
 
@@ -67,25 +71,28 @@ def _task_environment(ctx: TaskContext, task: Task) -> Iterator[None]:
 
 def run_task(ctx: TaskContext, task: Task, force: bool = False) -> TaskOutcome:
     """Run one task unless its result exists; write its ``campaign.task`` record when done."""
-    if not force and task.id in finished_tasks(ctx.layout):
-        return TaskOutcome(task, "already-done")
-    ctx.layout.root.mkdir(parents=True, exist_ok=True)
+    ensure_writable(ctx.layout.root, "the campaign's results directory",
+                    f"choose another with --results or fix paths.results in {ctx.site.source}")
     started = time.perf_counter()
-    with _task_lock(ctx.layout, task), _task_environment(ctx, task):
-        outputs = HANDLERS[task.kind](ctx, task)
-        if outputs.pop("interrupted", False):
-            return TaskOutcome(task, "interrupted", outputs=outputs)
-        record = ResultRecord(
-            kind=TASK_RECORD_KIND,
-            task_id=task.id,
-            config={
-                "campaign": ctx.campaign.name, "site": ctx.site.name, "task": task.id,
-                "kind": task.kind, "index": task.index, "params": task.params,
-            },
-            metrics={k: _jsonable(v) for k, v in outputs.items()},
-            timings={"total_s": time.perf_counter() - started},
-        )
-        path = write_record(ctx.layout.records, record)
+    with _task_lock(ctx.layout, task):
+        # Under the lock: a task that finished while this one waited to start is not rerun.
+        if not force and task.id in finished_tasks(ctx.layout):
+            return TaskOutcome(task, "already-done")
+        with _task_environment(ctx, task):
+            outputs = HANDLERS[task.kind](ctx, task)
+            if outputs.pop("interrupted", False):
+                return TaskOutcome(task, "interrupted", outputs=outputs)
+            record = ResultRecord(
+                kind=TASK_RECORD_KIND,
+                task_id=task.id,
+                config={
+                    "campaign": ctx.campaign.name, "site": ctx.site.name, "task": task.id,
+                    "kind": task.kind, "index": task.index, "params": task.params,
+                },
+                metrics={k: _jsonable(v) for k, v in outputs.items()},
+                timings={"total_s": time.perf_counter() - started},
+            )
+            path = write_record(ctx.layout.records, record)
     return TaskOutcome(task, "done", path, outputs)
 
 
