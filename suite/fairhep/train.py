@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from fairhep.data import load
+from fairhep.data import load, resident
 from fairhep.data.manifest import manifest_path
 from fairhep.devices import resolve_device, synchronize
 from fairhep.errors import ConfigError
@@ -46,6 +46,8 @@ from fairhep.model import (
     ModelConfig,
     save_run_model,
 )
+from fairhep.model.fast import DEFAULT_ENGINE
+from fairhep.model.fast_engine import engine_record, make_forward
 from fairhep.splits import DEFAULT_VALID_FRACTION, Split, make_split
 
 if TYPE_CHECKING:
@@ -74,6 +76,8 @@ class TrainConfig:
     results: Path | None = None
     progress: bool = True
     valid_fraction: float = DEFAULT_VALID_FRACTION  # for split="points"
+    engine: str = DEFAULT_ENGINE  # fast | reference (fairhep.model.fast)
+    precision: str = "fp32"  # tf32 / bf16 on CUDA: approximate
 
     def identity(self) -> dict[str, object]:
         """What must not change between a run and its resumption (epochs and patience may)."""
@@ -82,6 +86,8 @@ class TrainConfig:
             "fold_files": self.fold_files, "batch_size": self.batch_size, "lr": self.lr,
             "model": self.model.to_dict(), "max_jets": self.max_jets,
             "valid_fraction": self.valid_fraction,
+            # Bit-exact resumption needs the same engine: their float sums differ in order.
+            "engine": self.engine, "precision": self.precision,
         }
 
 
@@ -317,8 +323,8 @@ def _train_epoch(cfg: TrainConfig, split: Split, net: InteractionNetwork,
                  progress: Progress, flag: _StopFlag, identity: dict[str, object]) -> None:
     epoch = state.epoch
     rng = np.random.default_rng([cfg.seed, epoch])
-    batches = load.iter_batches(split.train.files, cfg.batch_size, shuffle=True, rng=rng,
-                                subsets=split.train.subsets)
+    batches = resident.train_batches(split.train.files, cfg.batch_size, rng, device,
+                                     split.train.subsets, n_jets=split.n_train)
     # The same generator rebuilds the same order; skip what a resumed epoch already did.
     batches = itertools.islice(batches, state.batch, None)
     task = progress.add_task(f"epoch {epoch + 1}/{cfg.epochs}", total=split.n_train,
@@ -326,11 +332,10 @@ def _train_epoch(cfg: TrainConfig, split: Split, net: InteractionNetwork,
     net.train()
     t0 = time.perf_counter()
     base_s = state.train_s
+    forward = make_forward(cfg.engine, net, cfg.precision, training=True)
     for jets in batches:
-        x = torch.from_numpy(jets.tracks).to(device, non_blocking=True)
-        y = torch.from_numpy(jets.svs).to(device, non_blocking=True)
-        lab = torch.from_numpy(jets.labels).to(device, non_blocking=True)
-        loss = torch.nn.functional.cross_entropy(net(x, y), lab)
+        x, y, lab = resident.on_device(jets, device)
+        loss = torch.nn.functional.cross_entropy(forward(x, y), lab)
         opt.zero_grad(set_to_none=True)
         torch.autograd.backward(loss)  # loss.backward(), which has no type hints
         opt.step()
@@ -353,7 +358,7 @@ def _finish_epoch(cfg: TrainConfig, split: Split, net: InteractionNetwork,
                   progress: Progress, identity: dict[str, object]) -> None:
     t0 = time.perf_counter()
     batches = load.iter_batches(split.valid.files, VALID_BATCH_SIZE, subsets=split.valid.subsets)
-    pred = predict(net, batches, device)
+    pred = predict(net, batches, device, cfg.engine, cfg.precision)
     valid_s = time.perf_counter() - t0
     stats = EpochStats(
         epoch=state.epoch + 1, train_loss=_mean(state), val_loss=pred.loss,
@@ -419,6 +424,7 @@ def _write_record(cfg: TrainConfig, results: Path, split: Split, device: torch.d
             "data": str(cfg.data), "device": str(device), "fold_files": cfg.fold_files,
             "max_jets": cfg.max_jets, "valid_fraction": cfg.valid_fraction,
             "run": str(result.run_dir), "resumed": resumed, "split_detail": split.describe(),
+            **engine_record(cfg.engine, device, cfg.precision, training=True),
         },
         metrics={
             "val_accuracy": result.val_accuracy, "val_auc": result.val_auc,

@@ -9,8 +9,7 @@ import pytest
 import torch
 
 from fairhep.metrics import auc
-from fairhep.model import InteractionNetwork, ModelConfig, reference_forward
-from fairhep.model import fast_linear, fast_plan
+from fairhep.model import InteractionNetwork, ModelConfig, fast_linear, fast_plan, reference_forward
 from fairhep.model.fast import (
     ENGINES,
     EngineOptions,
@@ -18,6 +17,7 @@ from fairhep.model.fast import (
     fast_logits,
     scores,
 )
+from jet_helpers import random_jets
 
 # One intra-op thread: on a busy 2-core machine spinning OpenMP threads slow small ops ~30x.
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -33,22 +33,6 @@ OPTIONS = {
     "buckets": EngineOptions(buckets=(8, 16, 32, 60)),
     "buckets-tiny-budget": EngineOptions(buckets=(4, 60), memory_budget_mb=0.02),
 }
-
-
-def random_jets(n_jets: int, seed: int, n_tracks: int = 60, n_svs: int = 5,
-                counts: list[int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Jets with a random number of real tracks (or ``counts``) in random slots, and 0…5 real
-    SVs in random slots; every other slot exactly zero (generated test data)."""
-    g = torch.Generator().manual_seed(seed)
-    tracks = torch.zeros(n_jets, 30, n_tracks)
-    svs = torch.zeros(n_jets, 14, n_svs)
-    for i in range(n_jets):
-        n = counts[i] if counts else int(torch.randint(0, n_tracks + 1, (1,), generator=g))
-        slots = torch.randperm(n_tracks, generator=g)[:n]
-        tracks[i][:, slots] = torch.randn(30, n, generator=g)
-        nv = int(torch.randint(0, n_svs + 1, (1,), generator=g))
-        svs[i][:, torch.randperm(n_svs, generator=g)[:nv]] = torch.randn(14, nv, generator=g)
-    return tracks, svs
 
 
 def _net(config: ModelConfig, seed: int = 0) -> InteractionNetwork:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from fairhep.cli._engine import add_engine_options
+
 
 def int_list(text: str) -> tuple[int, ...]:
     """``100,300,500`` or a range ``100:2400:200`` (stop inclusive), comma-joinable."""
@@ -52,6 +54,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="do not write a report at the end")
     p.add_argument("--cache-dir", type=Path, help="where the embedded default is kept "
                    "(default: $FAIRHEP_CACHE or ~/.cache/fairhep)")
+    add_engine_options(p, precision=False)  # the embedded default's training and evaluation
     p.set_defaults(func=_run)
 
 
@@ -63,6 +66,7 @@ def _run(args: argparse.Namespace) -> int:
         seed=args.seed, epochs=args.epochs, max_jets=args.max_jets,
         frameworks=args.frameworks, batch_sweep=args.batch_sweep, backends=args.backends,
         batch_sizes=args.batch_sizes, repeats=args.repeats, cache_dir=args.cache_dir,
+        engine=args.engine,
     )
     written = run(opts)
     if args.report and written:

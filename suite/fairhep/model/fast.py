@@ -20,9 +20,11 @@ interaction-matrix form (:func:`fairhep.model.reference_forward`) is the truth i
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -39,6 +41,11 @@ PRECISIONS = ("fp32", "tf32", "bf16")  # tf32 and bf16 are approximate (recorded
 # GPU buckets: a few fixed sizes (upper bounds on real tracks); the last is N_p.
 GPU_BUCKETS = (8, 16, 24, 32, 40, 48, 60)
 DEFAULT_BUDGET_MB = 64
+GPU_BUDGET_MB = 512
+# Jets a command reads at a time for the fast engine (~120 MB of inputs): with the engine's
+# budget, this bounds evaluation memory whatever --batch-size says.
+FAST_READ_JETS = 16_384
+COMPILE_ENV = "FAIRHEP_ENGINE_COMPILE"
 # Edges per block of the track-track MLP on the CPU: the block's edge tensors then stay in a
 # core's L2 cache between the layers.
 BLOCK_EDGES = 4096
@@ -79,13 +86,18 @@ class EngineOptions:
         return self.precision != "fp32"
 
     @classmethod
-    def for_device(cls, device: torch.device | str, **overrides: object) -> EngineOptions:
-        """CPU: exact groups, eager. CUDA: fixed buckets compiled with max-autotune."""
-        if torch.device(device).type == "cuda":
-            base = cls(buckets=GPU_BUCKETS, compile="max-autotune", memory_budget_mb=512)
-        else:
-            base = cls()
-        return replace(base, **overrides)  # type: ignore[arg-type]
+    def for_device(cls, device: torch.device | str, training: bool = False,
+                   **overrides: Any) -> EngineOptions:
+        """CPU: exact groups, eager. CUDA: fixed buckets, compiled (``max-autotune`` with CUDA
+        graphs for inference, without them for training); ``$FAIRHEP_ENGINE_COMPILE`` names
+        another ``torch.compile`` mode, or ``none`` for eager."""
+        if torch.device(device).type != "cuda":
+            return replace(cls(), **overrides)
+        mode = os.environ.get(COMPILE_ENV) or (
+            "max-autotune-no-cudagraphs" if training else "max-autotune")
+        base = cls(buckets=GPU_BUCKETS, compile=None if mode == "none" else mode,
+                   memory_budget_mb=GPU_BUDGET_MB)
+        return replace(base, **overrides)
 
     def to_dict(self) -> dict[str, object]:
         return {"memory_budget_mb": self.memory_budget_mb,

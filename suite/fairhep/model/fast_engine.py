@@ -14,6 +14,7 @@ recorded as such (:attr:`EngineOptions.approximate`); they need CUDA.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -22,7 +23,8 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from fairhep.model.fast import EngineOptions, fast_logits
+from fairhep.model import fast_plan
+from fairhep.model.fast import ENGINES, EngineOptions, fast_logits
 from fairhep.model.fast_math import masked_chunk
 from fairhep.model.network import InteractionNetwork
 
@@ -51,6 +53,7 @@ def precision(name: str, device: torch.device) -> Iterator[None]:
         matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
 
 
+@functools.cache
 def compiled_chunk(mode: str) -> Callable[..., torch.Tensor]:
     """The masked chunk function compiled with ``torch.compile(mode=mode)``: one graph per
     fixed (jets, bucket) shape; never recompiled for a new shape's sizes (dynamic=False)."""
@@ -74,6 +77,24 @@ class FastEngine:
     def config(self) -> dict[str, Any]:
         """What a record says about the engine."""
         return {"engine": "fast", "device": str(self.device), **self.options.to_dict()}
+
+    def warm_up(self) -> None:
+        """Run every fixed chunk shape once on generated jets, so that compilation (and CUDA
+        graph capture) happens here and not in a timed batch."""
+        buckets = self.options.buckets
+        if buckets is None:
+            return
+        cfg = self.net.config
+        budget = int(self.options.memory_budget_mb * (1 << 20))
+        max_edges = fast_plan.edges_per_chunk(budget, cfg.hidden, cfg.de)
+        g = torch.Generator(device=self.device).manual_seed(0)
+        for size in {min(b, cfg.n_tracks) for b in (*buckets, cfg.n_tracks)}:
+            full = fast_plan.full_chunk_jets(size, cfg.n_svs, max_edges)
+            n = full + full // fast_plan.TAIL_FRACTION  # one chunk of each size
+            tracks = torch.zeros(n, 30, cfg.n_tracks, device=self.device)
+            tracks[:, :, :size] = torch.randn(n, 30, size, generator=g, device=self.device)
+            svs = torch.randn(n, 14, cfg.n_svs, generator=g, device=self.device)
+            self.scores(tracks, svs)
 
     def logits(self, tracks: torch.Tensor, svs: torch.Tensor) -> torch.Tensor:
         """(B, 2) logits for device tensors; differentiable unless under inference mode."""
@@ -130,3 +151,34 @@ class FastEngine:
             out[lo:hi].copy_(self.scores(dt, ds), non_blocking=True)
         torch.cuda.synchronize(self.device)
         return out.clone()  # the pinned buffer is reused by the next call
+
+
+def make_forward(engine: str, net: InteractionNetwork, precision_name: str = "fp32",
+                 training: bool = False) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """``logits = forward(tracks, svs)`` of ``net`` on its device with the named engine:
+    ``fast`` (:class:`FastEngine`) or ``reference`` (the factored dense forward)."""
+    device = next(net.parameters()).device
+    if engine == "fast":
+        options = EngineOptions.for_device(device, training, precision=precision_name)
+        return FastEngine(net, options).logits
+    if engine == "reference":
+        EngineOptions(precision=precision_name)  # the same checks and errors
+
+        def dense(tracks: torch.Tensor, svs: torch.Tensor) -> torch.Tensor:
+            with precision(precision_name, device):
+                out: torch.Tensor = net(tracks, svs)
+            return out.float()
+
+        return dense
+    raise ValueError(f"unknown engine {engine!r}: choose {' or '.join(ENGINES)}")
+
+
+def engine_record(engine: str, device: torch.device, precision_name: str = "fp32",
+                  training: bool = False) -> dict[str, Any]:
+    """What a record's config says about how the network was evaluated."""
+    out: dict[str, Any] = {"engine": engine, "precision": precision_name,
+                           "approximate": precision_name != "fp32"}
+    if engine == "fast":
+        options = EngineOptions.for_device(device, training, precision=precision_name)
+        out["engine_options"] = options.to_dict()
+    return out
