@@ -40,12 +40,14 @@ DEFAULT_ENGINE = "fast"
 PRECISIONS = ("fp32", "tf32", "bf16")  # tf32 and bf16 are approximate (recorded as such)
 # GPU buckets: a few fixed sizes (upper bounds on real tracks); the last is N_p.
 GPU_BUCKETS = (8, 16, 24, 32, 40, 48, 60)
+CPU_TRAIN_BUCKETS = (8, 12, 16, 20, 24, 28, 32, 40, 48, 60)
 DEFAULT_BUDGET_MB = 64
 GPU_BUDGET_MB = 512
 # Jets a command reads at a time for the fast engine (~120 MB of inputs): with the engine's
 # budget, this bounds evaluation memory whatever --batch-size says.
 FAST_READ_JETS = 16_384
 COMPILE_ENV = "FAIRHEP_ENGINE_COMPILE"
+BUCKETS_ENV = "FAIRHEP_ENGINE_BUCKETS"
 # Edges per block of the track-track MLP on the CPU: the block's edge tensors then stay in a
 # core's L2 cache between the layers.
 BLOCK_EDGES = 4096
@@ -67,6 +69,7 @@ class EngineOptions:
     compile: str | None = None
     precision: str = "fp32"
     block_edges: int | None = BLOCK_EDGES
+    fill_chunks: bool = True  # buckets: top chunks up to fixed sizes (for compilation)
 
     def __post_init__(self) -> None:
         if self.memory_budget_mb <= 0:
@@ -90,12 +93,23 @@ class EngineOptions:
                    **overrides: Any) -> EngineOptions:
         """CPU: exact groups, eager. CUDA: fixed buckets, compiled (``max-autotune`` with CUDA
         graphs for inference, without them for training); ``$FAIRHEP_ENGINE_COMPILE`` names
-        another ``torch.compile`` mode, or ``none`` for eager."""
+        another ``torch.compile`` mode, or ``none`` for eager, and ``$FAIRHEP_ENGINE_BUCKETS``
+        other bucket sizes (``20,40,60``: fewer shapes to compile)."""
         if torch.device(device).type != "cuda":
-            return replace(cls(), **overrides)
+            # Training on the CPU: coarse buckets, so that a batch of 128 makes a few large
+            # chunks (autograd and OpenMP cost per operation, and backward has no pool).
+            base = (cls(buckets=CPU_TRAIN_BUCKETS, fill_chunks=False, block_edges=None)
+                    if training else cls())
+            return replace(base, **overrides)
         mode = os.environ.get(COMPILE_ENV) or (
             "max-autotune-no-cudagraphs" if training else "max-autotune")
-        base = cls(buckets=GPU_BUCKETS, compile=None if mode == "none" else mode,
+        sizes = os.environ.get(BUCKETS_ENV)
+        try:
+            buckets = tuple(int(v) for v in sizes.split(",")) if sizes else GPU_BUCKETS
+        except ValueError:
+            raise ValueError(f"${BUCKETS_ENV}={sizes!r}: give ascending sizes like 20,40,60"
+                             ) from None
+        base = cls(buckets=buckets, compile=None if mode == "none" else mode,
                    memory_budget_mb=GPU_BUDGET_MB)
         return replace(base, **overrides)
 
@@ -103,6 +117,7 @@ class EngineOptions:
         return {"memory_budget_mb": self.memory_budget_mb,
                 "buckets": None if self.buckets is None else list(self.buckets),
                 "compile": self.compile, "precision": self.precision,
+                "fill_chunks": self.fill_chunks, "block_edges": self.block_edges,
                 "approximate": self.approximate}
 
 
@@ -132,7 +147,8 @@ def fast_logits(net: InteractionNetwork, tracks: torch.Tensor, svs: torch.Tensor
     else:
         buckets = opts.buckets if opts.buckets[-1] >= cfg.n_tracks else (*opts.buckets,
                                                                          cfg.n_tracks)
-        order, chunks = fast_plan.bucket_plan(slots, buckets, cfg.n_svs, max_edges)
+        order, chunks = fast_plan.bucket_plan(slots, buckets, cfg.n_svs, max_edges,
+                                              opts.fill_chunks)
 
     def run(chunk: fast_plan.Chunk) -> torch.Tensor:
         cx, cy, m, mv = fast_plan.gather_chunk(xt, yt, slots, chunk)

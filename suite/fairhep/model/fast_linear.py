@@ -55,7 +55,7 @@ class _LinearReLU(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, *grads: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         x, w, out = ctx.saved_tensors
-        g = grads[0] * (out > 0)
+        g = torch.ops.aten.threshold_backward(grads[0], out, 0)  # ReLU's own backward kernel
         grad_x = g @ w if ctx.needs_input_grad[0] else None
         grad_w = g.t() @ x if ctx.needs_input_grad[1] else None
         grad_b = g.sum(dim=0) if ctx.needs_input_grad[2] else None

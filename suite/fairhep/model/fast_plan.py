@@ -110,10 +110,11 @@ def full_chunk_jets(size: int, n_svs_max: int, max_edges: int) -> int:
     return max(TAIL_FRACTION, 1 << int(math.log2(fit)))
 
 
-def bucket_plan(slots: Slots, buckets: tuple[int, ...], n_svs_max: int, max_edges: int
-                ) -> tuple[torch.Tensor, list[Chunk]]:
+def bucket_plan(slots: Slots, buckets: tuple[int, ...], n_svs_max: int, max_edges: int,
+                fill: bool = True) -> tuple[torch.Tensor, list[Chunk]]:
     """Jets sorted by bucket, cut into chunks of two sizes per bucket (full, and a
-    TAIL_FRACTION of full for the rest), the last topped up with filler jets (index -1)."""
+    TAIL_FRACTION of full for the rest), the last topped up with filler jets (index -1);
+    without ``fill``, chunks of at most the full size and no fillers (shapes then vary)."""
     n = slots.n_tracks.cpu().numpy()
     bucket_index = np.searchsorted(np.asarray(buckets), n, side="left")
     if len(n) and int(bucket_index.max()) >= len(buckets):
@@ -130,7 +131,7 @@ def bucket_plan(slots: Slots, buckets: tuple[int, ...], n_svs_max: int, max_edge
         start = lo
         while start < hi:
             left = hi - start
-            take = full if left >= full else small
+            take = full if left >= full else (small if fill else left)
             real = min(take, left)
             jets = order[start:start + real]
             if take > real:
