@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from fairhep import schema
-from fairhep.data import load
+from fairhep.data import load, stream
 from fairhep.data.arrays import Float32Array, Int64Array, IntArray
 from fairhep.data.load import JetArrays
 from fairhep.data.manifest import manifest_path
@@ -95,7 +95,7 @@ def _test_batches(data_dir: Path, batch_size: int, max_jets: int | None,
             take = min(left, load.n_jets(f))
             subsets[f] = np.arange(take)
             left -= take
-    return load.iter_batches(files, batch_size, subsets=subsets)
+    return stream.iter_slices(files, batch_size, subsets)  # a batch read at a time
 
 
 def evaluate(

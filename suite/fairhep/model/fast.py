@@ -92,7 +92,8 @@ class EngineOptions:
     def for_device(cls, device: torch.device | str, training: bool = False,
                    **overrides: Any) -> EngineOptions:
         """CPU: exact groups, eager. CUDA: fixed buckets, compiled (``max-autotune`` with CUDA
-        graphs for inference, without them for training); ``$FAIRHEP_ENGINE_COMPILE`` names
+        graphs for inference; ``default`` for training, whose forward and backward graphs
+        would otherwise autotune for many minutes); ``$FAIRHEP_ENGINE_COMPILE`` names
         another ``torch.compile`` mode, or ``none`` for eager, and ``$FAIRHEP_ENGINE_BUCKETS``
         other bucket sizes (``20,40,60``: fewer shapes to compile)."""
         if torch.device(device).type != "cuda":
@@ -102,7 +103,7 @@ class EngineOptions:
                     if training else cls())
             return replace(base, **overrides)
         mode = os.environ.get(COMPILE_ENV) or (
-            "max-autotune-no-cudagraphs" if training else "max-autotune")
+            "default" if training else "max-autotune")
         sizes = os.environ.get(BUCKETS_ENV)
         try:
             buckets = tuple(int(v) for v in sizes.split(",")) if sizes else GPU_BUCKETS
