@@ -102,3 +102,17 @@ def test_resident_batches_are_the_streamed_batches(data):
     first = next(iter(again))
     assert np.array_equal(first.tracks, next(iter(load.iter_batches(
         files, 16, shuffle=True, rng=np.random.default_rng([4, 1]), subsets=subsets))).tracks)
+
+
+def test_evaluation_reads_the_streamed_batches_one_slice_at_a_time(data):
+    from fairhep.data.stream import iter_slices
+
+    files = load.list_files(data)
+    for subsets in (None, {files[0]: np.arange(0, 90), files[2]: np.arange(10, 120, 7)}):
+        a = list(load.iter_batches(files, 25, subsets=subsets))
+        b = list(iter_slices(files, 25, subsets))
+        assert [len(x) for x in a] == [len(x) for x in b]
+        for x, y in zip(a, b, strict=True):
+            assert np.array_equal(x.tracks, y.tracks) and np.array_equal(x.labels, y.labels)
+    with pytest.raises(ValueError, match="batch size must be positive"):
+        next(iter_slices(files, 0))

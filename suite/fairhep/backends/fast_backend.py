@@ -17,24 +17,23 @@ from typing import Any
 
 import numpy as np
 
-from fairhep.backends.base import TOLERANCE, Backend, PreparedModel
-from fairhep.devices import cuda_unavailable_reason
+from fairhep.backends.base import TOLERANCE, PreparedModel
+from fairhep.backends.torch_backend import TorchBackend
 from fairhep.errors import BackendUnavailable
 
 ENGINE_NOTE = "fairhep fast engine (this suite's exact closed form; not a paper framework)"
 
 
-class FastBackend(Backend):
+class FastBackend(TorchBackend):
+    """The same weights as ``torch-*`` (what it can run, where), another evaluation of them."""
+
     name = "fast"
-    needs_onnx = False
 
     def __init__(self, device: str = "cpu", precision: str = "fp32",
                  compile_mode: str | None = "max-autotune") -> None:
-        if device not in ("cpu", "cuda"):
-            raise ValueError(f"fast backend device must be cpu or cuda, not {device!r}")
+        super().__init__(device)
         if precision != "fp32" and device != "cuda":
             raise ValueError(f"precision {precision} needs the cuda device")
-        self.device = device
         self.precision = precision
         self._compile = compile_mode if device == "cuda" else None
         self._engine: Any = None
@@ -57,12 +56,8 @@ class FastBackend(Backend):
             cfg["engine_options"] = self._engine.options.to_dict()
         return cfg
 
-    def available(self) -> str | None:
-        return cuda_unavailable_reason() if self.device == "cuda" else None
-
     def prepare(self, model: PreparedModel) -> None:
-        reason = self.available()
-        if reason:
+        if reason := self.available():
             raise BackendUnavailable(reason)
         import torch
 
@@ -86,8 +81,4 @@ class FastBackend(Backend):
 
     def close(self) -> None:
         self._engine = None
-        if self.device == "cuda":
-            import torch
-
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
+        super().close()
