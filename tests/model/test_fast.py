@@ -259,3 +259,22 @@ def test_cpu_inference_runs_chunks_side_by_side_with_the_same_scores():
     with torch.no_grad():
         torch.testing.assert_close(fast_logits(net, tracks, svs, opts), serial, rtol=0,
                                    atol=1e-6)
+
+
+def test_cpu_training_runs_chunks_side_by_side_with_the_same_gradients():
+    net = _net(CONFIGS["ablated"]).train()
+    tracks, svs = random_jets(30, seed=13)
+    labels = torch.arange(30) % 2
+    opts = EngineOptions.for_device("cpu", training=True)
+    serial = _grads(net, fast_logits(net, tracks, svs, opts), labels)  # one thread
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        parallel = _grads(net, fast_logits(net, tracks, svs, opts), labels)
+        again = _grads(net, fast_logits(net, tracks, svs, opts), labels)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    for k, g in serial.items():
+        torch.testing.assert_close(parallel[k], g, rtol=1e-5, atol=1e-7)
+        assert torch.equal(parallel[k], again[k]), k  # deterministic whatever thread is first

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -33,6 +32,7 @@ import torch
 from fairhep import schema
 from fairhep.model import fast_plan
 from fairhep.model.fast_math import exact_chunk, masked_chunk
+from fairhep.model.fast_parallel import map_chunks
 from fairhep.model.network import InteractionNetwork
 
 ENGINES = ("fast", "reference")
@@ -162,33 +162,11 @@ def fast_logits(net: InteractionNetwork, tracks: torch.Tensor, svs: torch.Tensor
                 out = out.clone()  # a CUDA graph's output is overwritten by its next replay
         return out[: len(chunk.jets) - chunk.fillers]
 
-    in_order = torch.cat(_map_chunks(run, chunks, xt.device))  # rows in the order of ``order``
+    # Rows in the order of ``order``.
+    in_order = torch.cat(map_chunks(run, chunks, xt.device, list(net.parameters())))
     inverse = torch.empty_like(order)
     inverse[order] = torch.arange(batch, device=order.device)
     return in_order[inverse]
-
-
-def _map_chunks(run: Callable[[fast_plan.Chunk], torch.Tensor], chunks: list[fast_plan.Chunk],
-                device: torch.device) -> list[torch.Tensor]:
-    """``run`` on every chunk, in order. CPU inference runs chunks side by side, one per
-    torch thread, each single-threaded: chunks are independent, and a busy shared node makes
-    OpenMP's barriers inside every small operation very slow (seen here: 30x)."""
-    workers = min(torch.get_num_threads(), len(chunks))
-    if device.type != "cpu" or torch.is_grad_enabled() or workers <= 1:
-        return [run(c) for c in chunks]
-    inference = torch.is_inference_mode_enabled()  # grad modes are per thread
-
-    def in_worker(chunk: fast_plan.Chunk) -> torch.Tensor:
-        with torch.inference_mode(inference), torch.no_grad():
-            return run(chunk)
-
-    threads = torch.get_num_threads()
-    try:
-        with ThreadPoolExecutor(workers, initializer=torch.set_num_threads,
-                                initargs=(1,)) as pool:
-            return list(pool.map(in_worker, chunks))
-    finally:
-        torch.set_num_threads(threads)  # the workers' setting is also the process default
 
 
 def engine_forward(engine: str, options: EngineOptions | None = None) -> Forward:
