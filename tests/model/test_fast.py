@@ -10,13 +10,8 @@ import torch
 
 from fairhep.metrics import auc
 from fairhep.model import InteractionNetwork, ModelConfig, fast_linear, fast_plan, reference_forward
-from fairhep.model.fast import (
-    ENGINES,
-    EngineOptions,
-    engine_forward,
-    fast_logits,
-    scores,
-)
+from fairhep.model.fast import ENGINES, EngineOptions, fast_logits, scores
+from fairhep.model.fast_engine import make_forward
 from jet_helpers import random_jets
 
 # One intra-op thread: on a busy 2-core machine spinning OpenMP threads slow small ops ~30x.
@@ -221,14 +216,16 @@ def test_engine_names_options_and_the_scores_entry_point():
     tracks, svs = random_jets(10, seed=1)
     assert ENGINES == ("fast", "reference")
     with torch.no_grad():
-        ref = engine_forward("reference")(net, tracks, svs)
-        torch.testing.assert_close(engine_forward("fast")(net, tracks, svs), ref, rtol=0,
+        ref = make_forward("reference", net)(tracks, svs)
+        torch.testing.assert_close(make_forward("fast", net)(tracks, svs), ref, rtol=0,
                                    atol=1e-5)
     s = scores(net, tracks.numpy(), svs.numpy())
     assert isinstance(s, np.ndarray) and s.dtype == np.float32 and s.shape == (10, 2)
     np.testing.assert_allclose(s, torch.softmax(ref, 1).numpy(), atol=1e-5)
     with pytest.raises(ValueError, match="unknown engine 'dense'"):
-        engine_forward("dense")
+        make_forward("dense", net)
+    with pytest.raises(ValueError, match="precision bf16 needs a CUDA device"):
+        make_forward("fast", net, "bf16")(tracks, svs)
     with pytest.raises(ValueError, match="precision must be one of fp32, tf32, bf16"):
         EngineOptions(precision="fp16")
     with pytest.raises(ValueError, match="ascending positive"):
@@ -278,3 +275,23 @@ def test_cpu_training_runs_chunks_side_by_side_with_the_same_gradients():
     for k, g in serial.items():
         torch.testing.assert_close(parallel[k], g, rtol=1e-5, atol=1e-7)
         assert torch.equal(parallel[k], again[k]), k  # deterministic whatever thread is first
+
+
+@pytest.mark.parametrize("option", ["exact", "buckets"])
+def test_any_graph_size_other_track_and_sv_slots(option):
+    config = ModelConfig(n_tracks=20, n_svs=3, hidden=8, de=4, do=4)
+    net = _net(config)
+    tracks, svs = random_jets(12, seed=14, n_tracks=20, n_svs=3,
+                              counts=[0, 20, 1, 19, 5, 11, 0, 20, 7, 3, 14, 9])
+    with torch.no_grad():
+        ref = reference_forward(net, tracks, svs)
+        got = fast_logits(net, tracks, svs, OPTIONS[option])  # buckets wider than 20 slots
+    torch.testing.assert_close(got, ref, rtol=0, atol=1e-5)
+
+
+def test_the_memory_budget_can_be_set_from_the_environment(monkeypatch):
+    monkeypatch.setenv("FAIRHEP_ENGINE_BUDGET_MB", "12.5")
+    assert EngineOptions.for_device("cpu").memory_budget_mb == 12.5
+    monkeypatch.setenv("FAIRHEP_ENGINE_BUDGET_MB", "lots")
+    with pytest.raises(ValueError, match="give megabytes"):
+        EngineOptions.for_device("cpu")

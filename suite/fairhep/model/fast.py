@@ -8,10 +8,11 @@ for n real tracks, with no approximation beyond the order of float additions.
 
 :func:`fast_logits` is differentiable (training uses it) and batched: padded slots are found
 from the data wherever they are (:mod:`fairhep.model.fast_plan`), jets are grouped by
-real-track count (exact counts on the CPU; a few fixed bucket sizes on the GPU, so that
-``torch.compile`` and CUDA graphs apply), each group is cut into chunks that fit a memory
-budget, and the logits are put back in the batch's order. There is a Python loop over
-chunks, never over jets.
+real-track count (exact counts for CPU inference, coarse buckets for CPU training, a few fixed
+bucket sizes on the GPU, so that ``torch.compile`` and CUDA graphs apply), each group is cut
+into chunks that fit a memory budget, the chunks run side by side on the CPU's threads
+(:mod:`fairhep.model.fast_parallel`), and the logits are put back in the batch's order.
+There is a Python loop over chunks, never over jets.
 
 ``reference`` names the factored dense forward (:class:`InteractionNetwork`), which export,
 ONNX Runtime and TensorRT run: Table 8 keeps comparing the paper's network. The literal
@@ -48,10 +49,10 @@ GPU_BUDGET_MB = 512
 FAST_READ_JETS = 16_384
 COMPILE_ENV = "FAIRHEP_ENGINE_COMPILE"
 BUCKETS_ENV = "FAIRHEP_ENGINE_BUCKETS"
+BUDGET_ENV = "FAIRHEP_ENGINE_BUDGET_MB"
 # Edges per block of the track-track MLP on the CPU: the block's edge tensors then stay in a
 # core's L2 cache between the layers.
 BLOCK_EDGES = 4096
-Forward = Callable[[InteractionNetwork, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,14 @@ class EngineOptions:
         graphs for inference; ``default`` for training, whose forward and backward graphs
         would otherwise autotune for many minutes); ``$FAIRHEP_ENGINE_COMPILE`` names
         another ``torch.compile`` mode, or ``none`` for eager, and ``$FAIRHEP_ENGINE_BUCKETS``
-        other bucket sizes (``20,40,60``: fewer shapes to compile)."""
+        other bucket sizes (``20,40,60``: fewer shapes to compile), ``$FAIRHEP_ENGINE_BUDGET_MB``
+        the memory budget of a chunk."""
+        budget = os.environ.get(BUDGET_ENV)
+        if budget:
+            try:
+                overrides = {"memory_budget_mb": float(budget), **overrides}
+            except ValueError:
+                raise ValueError(f"${BUDGET_ENV}={budget!r}: give megabytes, like 64") from None
         if torch.device(device).type != "cuda":
             # Training on the CPU: coarse buckets, so that a batch of 128 makes a few large
             # chunks (autograd and OpenMP cost per operation, and backward has no pool).
@@ -146,8 +154,8 @@ def fast_logits(net: InteractionNetwork, tracks: torch.Tensor, svs: torch.Tensor
     if opts.buckets is None:
         order, chunks = fast_plan.exact_plan(slots, cfg.n_svs, max_edges)
     else:
-        buckets = opts.buckets if opts.buckets[-1] >= cfg.n_tracks else (*opts.buckets,
-                                                                         cfg.n_tracks)
+        # No bucket wider than the network's slots; the last one holds a full jet.
+        buckets = tuple(sorted({min(b, cfg.n_tracks) for b in (*opts.buckets, cfg.n_tracks)}))
         order, chunks = fast_plan.bucket_plan(slots, buckets, cfg.n_svs, max_edges,
                                               opts.fill_chunks)
 
@@ -167,15 +175,6 @@ def fast_logits(net: InteractionNetwork, tracks: torch.Tensor, svs: torch.Tensor
     inverse = torch.empty_like(order)
     inverse[order] = torch.arange(batch, device=order.device)
     return in_order[inverse]
-
-
-def engine_forward(engine: str, options: EngineOptions | None = None) -> Forward:
-    """``fast`` or ``reference`` (the factored dense forward) as ``f(net, tracks, svs)``."""
-    if engine == "reference":
-        return lambda net, tracks, svs: net(tracks, svs)
-    if engine == "fast":
-        return lambda net, tracks, svs: fast_logits(net, tracks, svs, options)
-    raise ValueError(f"unknown engine {engine!r}: choose {' or '.join(ENGINES)}")
 
 
 def scores(net: InteractionNetwork, tracks: npt.ArrayLike | torch.Tensor,
