@@ -295,3 +295,17 @@ def test_the_memory_budget_can_be_set_from_the_environment(monkeypatch):
     monkeypatch.setenv("FAIRHEP_ENGINE_BUDGET_MB", "lots")
     with pytest.raises(ValueError, match="give megabytes"):
         EngineOptions.for_device("cpu")
+
+
+@pytest.mark.parametrize("counts", [[30] * 8, [5, 40] * 4, list(range(0, 60, 5))],
+                         ids=["one-count", "two-counts", "many-counts"])
+def test_cpu_training_options_give_the_reference_gradients(counts):
+    # Few real-track counts: exact groups; many: coarse buckets without fillers.
+    net = _net(CONFIGS["ablated"]).train()
+    tracks, svs = random_jets(len(counts), seed=15, counts=counts)
+    labels = torch.arange(len(counts)) % 2
+    g_ref = _grads(net, reference_forward(net, tracks, svs), labels)
+    g_fast = _grads(net, fast_logits(net, tracks, svs,
+                                     EngineOptions.for_device("cpu", training=True)), labels)
+    for k, g in g_ref.items():
+        assert float((g_fast[k] - g).norm() / g.norm()) <= 1e-4, k

@@ -30,11 +30,12 @@ class FastBackend(TorchBackend):
     name = "fast"
 
     def __init__(self, device: str = "cpu", precision: str = "fp32",
-                 compile_mode: str | None = "max-autotune") -> None:
+                 compile_mode: str | None = None) -> None:
         super().__init__(device)
         if precision != "fp32" and device != "cuda":
             raise ValueError(f"precision {precision} needs the cuda device")
         self.precision = precision
+        # None: the engine's default for the device ($FAIRHEP_ENGINE_COMPILE, max-autotune).
         self._compile = compile_mode if device == "cuda" else None
         self._engine: Any = None
 
@@ -66,8 +67,10 @@ class FastBackend(TorchBackend):
         from fairhep.model.fast_engine import FastEngine
 
         net = load_run_model(model.run_dir).to(self.device).eval()
-        options = EngineOptions.for_device(self.device, precision=self.precision,
-                                           compile=self._compile)
+        overrides: dict[str, Any] = {"precision": self.precision}
+        if self._compile is not None:
+            overrides["compile"] = self._compile
+        options = EngineOptions.for_device(self.device, **overrides)
         self._engine = FastEngine(net, options)
         if self.device == "cuda":
             self._engine.warm_up()

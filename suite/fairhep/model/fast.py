@@ -71,6 +71,9 @@ class EngineOptions:
     precision: str = "fp32"
     block_edges: int | None = BLOCK_EDGES
     fill_chunks: bool = True  # buckets: top chunks up to fixed sizes (for compilation)
+    # Exact groups after all when a batch has at most this many real-track counts (CPU
+    # training: a few large exact groups beat masked buckets).
+    exact_up_to: int = 0
 
     def __post_init__(self) -> None:
         if self.memory_budget_mb <= 0:
@@ -107,8 +110,8 @@ class EngineOptions:
         if torch.device(device).type != "cuda":
             # Training on the CPU: coarse buckets, so that a batch of 128 makes a few large
             # chunks (autograd and OpenMP cost per operation, and backward has no pool).
-            base = (cls(buckets=CPU_TRAIN_BUCKETS, fill_chunks=False, block_edges=None)
-                    if training else cls())
+            base = (cls(buckets=CPU_TRAIN_BUCKETS, fill_chunks=False, block_edges=None,
+                        exact_up_to=len(CPU_TRAIN_BUCKETS)) if training else cls())
             return replace(base, **overrides)
         mode = os.environ.get(COMPILE_ENV) or (
             "default" if training else "max-autotune")
@@ -127,6 +130,7 @@ class EngineOptions:
                 "buckets": None if self.buckets is None else list(self.buckets),
                 "compile": self.compile, "precision": self.precision,
                 "fill_chunks": self.fill_chunks, "block_edges": self.block_edges,
+                "exact_up_to": self.exact_up_to,
                 "approximate": self.approximate}
 
 
@@ -151,17 +155,20 @@ def fast_logits(net: InteractionNetwork, tracks: torch.Tensor, svs: torch.Tensor
     slots = fast_plan.find_slots(xt, yt)
     budget = int(opts.memory_budget_mb * (1 << 20))
     max_edges = fast_plan.edges_per_chunk(budget, cfg.hidden, cfg.de)
-    if opts.buckets is None:
+    buckets = opts.buckets
+    exact = buckets is None or (
+        opts.exact_up_to > 0 and len(torch.unique(slots.n_tracks)) <= opts.exact_up_to)
+    if exact or buckets is None:
         order, chunks = fast_plan.exact_plan(slots, cfg.n_svs, max_edges)
     else:
         # No bucket wider than the network's slots; the last one holds a full jet.
-        buckets = tuple(sorted({min(b, cfg.n_tracks) for b in (*opts.buckets, cfg.n_tracks)}))
-        order, chunks = fast_plan.bucket_plan(slots, buckets, cfg.n_svs, max_edges,
+        sizes = tuple(sorted({min(b, cfg.n_tracks) for b in (*buckets, cfg.n_tracks)}))
+        order, chunks = fast_plan.bucket_plan(slots, sizes, cfg.n_svs, max_edges,
                                               opts.fill_chunks)
 
     def run(chunk: fast_plan.Chunk) -> torch.Tensor:
         cx, cy, m, mv = fast_plan.gather_chunk(xt, yt, slots, chunk)
-        if opts.buckets is None:
+        if exact:
             out = exact_chunk(net, cx, cy, m, mv, chunk.sv_prefix, opts.block_edges)
         else:
             tmask, smask = fast_plan.masks(m, mv, chunk.n, cfg.n_tracks, cfg.n_svs)
