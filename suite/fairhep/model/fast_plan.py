@@ -87,7 +87,7 @@ def exact_plan(slots: Slots, n_svs_max: int, max_edges: int) -> tuple[torch.Tens
     ends = [*starts[1:].tolist(), len(n_sorted)]
     for start, end in zip(starts.tolist(), ends, strict=True):
         count = int(n_sorted[start])
-        per_chunk = max(1, max_edges // _chunk_cost(count, n_svs_max))
+        per_chunk = _even(end - start, max(1, max_edges // _chunk_cost(count, n_svs_max)))
         for lo in range(start, end, per_chunk):
             hi = min(end, lo + per_chunk)
             sv = nv_sorted[lo:hi]
@@ -95,6 +95,12 @@ def exact_plan(slots: Slots, n_svs_max: int, max_edges: int) -> tuple[torch.Tens
             prefix = tuple(int(np.count_nonzero(sv > v)) for v in range(n_sv))
             chunks.append(Chunk(order[lo:hi], count, n_sv, prefix, 0))
     return order, chunks
+
+
+def _even(jets: int, most: int) -> int:
+    """Jets per chunk when ``jets`` are cut into as few chunks of at most ``most`` as
+    possible, all of about the same size (chunks run side by side: no straggler)."""
+    return -(-jets // -(-jets // most)) if jets else most
 
 
 def bucket_for(n: int, buckets: tuple[int, ...]) -> int:
@@ -132,7 +138,10 @@ def bucket_plan(slots: Slots, buckets: tuple[int, ...], n_svs_max: int, max_edge
         start = lo
         while start < hi:
             left = hi - start
-            take = full if left >= full else (small if fill else left)
+            if fill:
+                take = full if left >= full else small
+            else:
+                take = _even(hi - lo, full)
             real = min(take, left)
             jets = order[start:start + real]
             if take > real:
