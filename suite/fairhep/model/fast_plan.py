@@ -138,10 +138,7 @@ def bucket_plan(slots: Slots, buckets: tuple[int, ...], n_svs_max: int, max_edge
         start = lo
         while start < hi:
             left = hi - start
-            if fill:
-                take = full if left >= full else small
-            else:
-                take = _even(hi - lo, full)
+            take = (full if left >= full else small) if fill else _even(hi - lo, full)
             real = min(take, left)
             jets = order[start:start + real]
             if take > real:
