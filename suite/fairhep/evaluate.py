@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from fairhep import schema
-from fairhep.data import load
+from fairhep.data import load, stream
 from fairhep.data.arrays import Float32Array, Int64Array, IntArray
 from fairhep.data.load import JetArrays
 from fairhep.data.manifest import manifest_path
@@ -20,6 +20,8 @@ from fairhep.errors import ConfigError, DataError
 from fairhep.hostmem import retain_freed_memory
 from fairhep.metrics import RocPoints, accuracy, defined_auc, roc_points
 from fairhep.model import BEST_WEIGHTS, InteractionNetwork, load_run_model
+from fairhep.model.fast import DEFAULT_ENGINE, FAST_READ_JETS
+from fairhep.model.fast_engine import engine_record, make_forward
 from fairhep.writable import ensure_writable
 
 
@@ -35,11 +37,13 @@ class Predictions:
 
 
 def predict(
-    net: InteractionNetwork, batches: Iterable[JetArrays], device: torch.device
+    net: InteractionNetwork, batches: Iterable[JetArrays], device: torch.device,
+    engine: str = DEFAULT_ENGINE, precision: str = "fp32",
 ) -> Predictions:
     """Scores and mean loss of ``net`` over a stream of batches (no gradients)."""
     was_training = net.training
     net.eval()
+    forward = make_forward(engine, net, precision)
     scores: list[Float32Array] = []
     labels: list[Int64Array] = []
     loss_sum, seconds = 0.0, 0.0
@@ -49,7 +53,7 @@ def predict(
             x = torch.from_numpy(jets.tracks).to(device)
             y = torch.from_numpy(jets.svs).to(device)
             lab = torch.from_numpy(jets.labels).to(device)
-            logits = net(x, y)
+            logits = forward(x, y)
             loss_sum += float(torch.nn.functional.cross_entropy(logits, lab, reduction="sum"))
             scores.append(torch.softmax(logits, dim=1).cpu().numpy())
             seconds += time.perf_counter() - t0
@@ -93,7 +97,7 @@ def _test_batches(data_dir: Path, batch_size: int, max_jets: int | None,
             take = min(left, load.n_jets(f))
             subsets[f] = np.arange(take)
             left -= take
-    return load.iter_batches(files, batch_size, subsets=subsets)
+    return stream.iter_slices(files, batch_size, subsets)  # a batch read at a time
 
 
 def evaluate(
@@ -105,6 +109,8 @@ def evaluate(
     batch_size: int = 1024,
     weights: str = BEST_WEIGHTS,
     files: Sequence[Path] | None = None,
+    engine: str = DEFAULT_ENGINE,
+    precision: str = "fp32",
 ) -> EvalResult:
     """Score a run's model on a dataset (only ``files`` of it, when given: e.g. the files a
     training held out); write an ``evaluate`` record when ``results`` is set."""
@@ -119,7 +125,10 @@ def evaluate(
     dev = resolve_device(device)
     retain_freed_memory()
     net = load_run_model(Path(run_dir), weights).to(dev)
-    pred = predict(net, _test_batches(Path(data_dir), batch_size, max_jets, files), dev)
+    # The fast engine's memory is bounded by its budget; reading is bounded here.
+    read = batch_size if engine == "reference" else min(batch_size, FAST_READ_JETS)
+    pred = predict(net, _test_batches(Path(data_dir), read, max_jets, files), dev, engine,
+                   precision)
     total_s = time.perf_counter() - t0
     config: dict[str, object] = {
         "run": str(run_dir),
@@ -131,6 +140,7 @@ def evaluate(
         "batch_size": batch_size,
         "max_jets": max_jets,
         "files": None if files is None else [Path(f).name for f in files],
+        **engine_record(engine, dev, precision),
     }
     area, undefined = defined_auc(pred.scores, pred.labels)
     out = EvalResult(

@@ -24,6 +24,7 @@ from fairhep.errors import ConfigError
 
 def all_backends() -> list[Backend]:
     """Every backend fairhep knows, in Table 8 order (reference first); none is dropped."""
+    from fairhep.backends.fast_backend import FastBackend
     from fairhep.backends.onnxruntime_backend import OnnxRuntimeBackend
     from fairhep.backends.tensorrt_backend import TensorRTBackend
     from fairhep.backends.torch_backend import TorchBackend
@@ -36,6 +37,7 @@ def all_backends() -> list[Backend]:
         OnnxRuntimeBackend("TensorrtExecutionProvider"),
         TensorRTBackend("fp32"),
         TensorRTBackend("fp16"),
+        FastBackend("cpu"), FastBackend("cuda"),  # this suite's engine, not a paper framework
     ]
 
 

@@ -27,7 +27,7 @@ def run_default(opts: BenchOptions, inputs: Inputs) -> list[Path]:
 
     data_dir, run_dir = inputs.data_dir, inputs.run_dir
     ev = evaluate(run_dir, data_dir, device=opts.device, max_jets=opts.max_jets,
-                  files=inputs.test_files)
+                  files=inputs.test_files, engine=opts.engine)
     summary_path = Path(run_dir) / SUMMARY
     summary: dict[str, Any] = (json.loads(summary_path.read_text()) if summary_path.is_file()
                                else {})
@@ -49,6 +49,7 @@ def run_default(opts: BenchOptions, inputs: Inputs) -> list[Path]:
             "cached_data": inputs.cached_data, "cached_run": inputs.cached_run,
             "max_jets": opts.max_jets,
             "test_files": ev.config["files"],
+            "engine": ev.config["engine"],
         },
         metrics={
             "accuracy": ev.accuracy, "auc": ev.auc, "loss": ev.loss,
@@ -65,7 +66,7 @@ def run_default(opts: BenchOptions, inputs: Inputs) -> list[Path]:
 
     cached = " (cached)"
     table = Table(title="fairhep bench (default)", show_header=False)
-    table.add_row("device", ev.device)
+    table.add_row("device", f"{ev.device} ({opts.engine} engine)")
     table.add_row("jets (train / test)",
                   f"{rate(summary.get('n_train_jets'))} / {ev.n_jets:,}")
     table.add_row("AUC", f"{ev.auc:.4f}" if ev.auc is not None else f"n/a ({ev.auc_undefined})")

@@ -160,7 +160,7 @@ def _prepare_run(opts: BenchOptions, chosen: DefaultSettings, train_dir: Path
 
     data_key = train_dir.parent.name if opts.data is None else _dir_key(train_dir)
     run_key = (f"in-{data_key}-s{opts.seed}-e{chosen.epochs}-lr{chosen.lr}"
-               f"-b{chosen.batch_size}")
+               f"-b{chosen.batch_size}" + ("" if opts.engine == "reference" else f"-{opts.engine}"))
     run_dir = opts.cache / "runs" / run_key
     summary = run_dir / SUMMARY
     cached = summary.is_file() and bool(json.loads(summary.read_text()).get("finished", False))
@@ -169,7 +169,7 @@ def _prepare_run(opts: BenchOptions, chosen: DefaultSettings, train_dir: Path
         cfg = TrainConfig(
             data=train_dir, out=run_dir, seed=opts.seed, split="kfold", fold=0, fold_files=1,
             epochs=chosen.epochs, patience=8, batch_size=chosen.batch_size,
-            lr=chosen.lr, device=opts.device, results=opts.results,
+            lr=chosen.lr, device=opts.device, results=opts.results, engine=opts.engine,
         )
         if train(cfg).interrupted:
             raise FairhepError(f"{run_dir}: training of the default model was interrupted; "

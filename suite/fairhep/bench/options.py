@@ -33,6 +33,7 @@ class BenchOptions:
     backends: tuple[str, ...] = ()  # empty = every known backend (absent ones are skipped)
     batch_sizes: tuple[int, ...] | None = None  # None = the mode's default grid
     repeats: int = 10
+    engine: str = "fast"  # the embedded default's training and evaluation: fast | reference
     cache_dir: Path | None = None  # None = fairhep.cache.default_cache_dir()
     # Overrides of the embedded default's size (fairhep.bench.inputs.DefaultSettings); tests
     # use a tiny one. $FAIRHEP_BENCH_DEFAULTS overrides the same keys from the environment.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from fairhep.cli._engine import add_engine_options
 from fairhep.errors import ConfigError
 
 
@@ -84,6 +85,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="do not write a report at the end")
     p.add_argument("--cache-dir", type=Path, help="where the embedded default is kept "
                    "(default: $FAIRHEP_CACHE or ~/.cache/fairhep)")
+    add_engine_options(p, precision=False)  # the embedded default's training and evaluation
     p.set_defaults(func=_run)
 
 
@@ -96,7 +98,7 @@ def _run(args: argparse.Namespace) -> int:
         frameworks=args.frameworks, batch_sweep=args.batch_sweep, backends=args.backends,
         batch_sizes=None if args.batch_sizes is None else int_list(args.batch_sizes),
         repeats=args.repeats, cache_dir=args.cache_dir, repeat_s=args.repeat_s,
-        host_memory=args.host_memory,
+        host_memory=args.host_memory, engine=args.engine,
     )
     written = run(opts)
     if args.report and written:

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from fairhep.cli import Subparsers, add_device_option
+from fairhep.cli._engine import add_engine_options
 
 
 def register(sub: Subparsers) -> None:
@@ -26,6 +27,7 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--results", type=Path, default=Path("results"),
                    help="where the `evaluate` result record goes (default: ./results)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_engine_options(p)
     p.set_defaults(func=_run)
 
 
@@ -33,13 +35,15 @@ def _run(args: argparse.Namespace) -> int:
     from fairhep.evaluate import evaluate
 
     r = evaluate(args.run, args.data, device=args.device, max_jets=args.max_jets,
-                 results=args.results, batch_size=args.batch_size, weights=args.weights)
+                 results=args.results, batch_size=args.batch_size, weights=args.weights,
+                 engine=args.engine, precision=args.precision)
     if args.json:
         print(json.dumps({
             "accuracy": r.accuracy, "auc": r.auc, "auc_undefined": r.auc_undefined,
             "n_jets": r.n_jets, "loss": r.loss,
             "jets_per_s": r.jets_per_s, "total_s": r.total_s, "device": r.device,
             "roc": r.roc, "record": str(r.record) if r.record else None,
+            "engine": r.config.get("engine"), "precision": r.config.get("precision"),
         }, indent=2))
     else:
         area = f"{r.auc:.5f}" if r.auc is not None else f"undefined ({r.auc_undefined})"

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from fairhep.cli import Subparsers, add_device_option, add_progress_option
+from fairhep.cli._engine import add_engine_options
 from fairhep.cli.model import add_model_options, model_config_from_args
 
 
@@ -44,6 +45,7 @@ def register(sub: Subparsers) -> None:
                    "imported model) instead of refusing; records already written stay")
     add_progress_option(p)
     add_model_options(p)
+    add_engine_options(p)
     p.set_defaults(func=_run)
 
 
@@ -57,6 +59,7 @@ def _run(args: argparse.Namespace) -> int:
         device=args.device, model=model_config_from_args(args), max_jets=args.max_jets,
         fold_files=args.fold_files, results=args.results, progress=args.progress,
         valid_fraction=args.valid_fraction or DEFAULT_VALID_FRACTION, overwrite=args.overwrite,
+        engine=args.engine, precision=args.precision,
     )
     result = train(cfg)
     if result.interrupted:

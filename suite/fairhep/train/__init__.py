@@ -38,13 +38,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from fairhep.data import load
+from fairhep.data import load, resident
 from fairhep.devices import resolve_device, synchronize
 from fairhep.errors import ConfigError
 from fairhep.evaluate import predict
 from fairhep.hostmem import retain_freed_memory
 from fairhep.metrics import accuracy, auc
 from fairhep.model import BEST_WEIGHTS, LAST_WEIGHTS, InteractionNetwork, save_run_model
+from fairhep.model.fast_engine import make_forward
 from fairhep.splits import Split, make_split
 from fairhep.train.rundir import (
     CHECKPOINT,
@@ -229,8 +230,8 @@ def _train_epoch(cfg: TrainConfig, split: Split, net: InteractionNetwork,
                  progress: Progress, flag: _StopFlag, identity: dict[str, object]) -> None:
     epoch = state.epoch
     rng = np.random.default_rng([cfg.seed, epoch])
-    batches = load.iter_batches(split.train.files, cfg.batch_size, shuffle=True, rng=rng,
-                                subsets=split.train.subsets)
+    batches = resident.train_batches(split.train.files, cfg.batch_size, rng, device,
+                                     split.train.subsets, n_jets=split.n_train)
     # The same generator rebuilds the same order; skip what a resumed epoch already did.
     batches = itertools.islice(batches, state.batch, None)
     task = progress.add_task(f"epoch {epoch + 1}/{cfg.epochs}", total=split.n_train,
@@ -238,11 +239,10 @@ def _train_epoch(cfg: TrainConfig, split: Split, net: InteractionNetwork,
     net.train()
     t0 = time.perf_counter()
     base_s = state.train_s
+    forward = make_forward(cfg.engine, net, cfg.precision, training=True)
     for jets in batches:
-        x = torch.from_numpy(jets.tracks).to(device, non_blocking=True)
-        y = torch.from_numpy(jets.svs).to(device, non_blocking=True)
-        lab = torch.from_numpy(jets.labels).to(device, non_blocking=True)
-        loss = torch.nn.functional.cross_entropy(net(x, y), lab)
+        x, y, lab = resident.on_device(jets, device)
+        loss = torch.nn.functional.cross_entropy(forward(x, y), lab)
         opt.zero_grad(set_to_none=True)
         torch.autograd.backward(loss)  # loss.backward(), which has no type hints
         opt.step()
@@ -265,7 +265,7 @@ def _finish_epoch(cfg: TrainConfig, split: Split, net: InteractionNetwork,
                   progress: Progress, identity: dict[str, object]) -> None:
     t0 = time.perf_counter()
     batches = load.iter_batches(split.valid.files, VALID_BATCH_SIZE, subsets=split.valid.subsets)
-    pred = predict(net, batches, device)
+    pred = predict(net, batches, device, cfg.engine, cfg.precision)
     valid_s = time.perf_counter() - t0
     stats = EpochStats(
         epoch=state.epoch + 1, train_loss=state.mean_loss(), val_loss=pred.loss,

@@ -32,6 +32,7 @@ from fairhep.model import (
     ModelConfig,
     read_run_config,
 )
+from fairhep.model.fast_engine import engine_record
 from fairhep.splits import Split
 from fairhep.train.state import TrainConfig, TrainResult, TrainState
 
@@ -160,6 +161,7 @@ def _write_record(cfg: TrainConfig, results: Path, split: Split, device: torch.d
             "split_detail": split.describe(),
             # True when a rerun wrote the record that a killed run could not.
             "recorded_on_rerun": recorded_on_rerun,
+            **engine_record(cfg.engine, device, cfg.precision, training=True),
         },
         metrics={
             "val_accuracy": result.val_accuracy, "val_auc": result.val_auc,

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from fairhep.model import ModelConfig
+from fairhep.model.fast import DEFAULT_ENGINE
 from fairhep.splits import DEFAULT_VALID_FRACTION
 
 
@@ -32,6 +33,8 @@ class TrainConfig:
     progress: bool = True
     valid_fraction: float = DEFAULT_VALID_FRACTION  # for split="points"
     overwrite: bool = False  # replace a run directory made with other settings
+    engine: str = DEFAULT_ENGINE  # fast | reference (fairhep.model.fast)
+    precision: str = "fp32"  # tf32 / bf16 on CUDA: approximate
 
     def identity(self) -> dict[str, object]:
         """What must not change between a run and its resumption (epochs and patience may)."""
@@ -40,6 +43,8 @@ class TrainConfig:
             "fold_files": self.fold_files, "batch_size": self.batch_size, "lr": self.lr,
             "model": self.model.to_dict(), "max_jets": self.max_jets,
             "valid_fraction": self.valid_fraction,
+            # Bit-exact resumption needs the same engine: their float sums differ in order.
+            "engine": self.engine, "precision": self.precision,
         }
 
 
