@@ -4,8 +4,10 @@ Masking streams the whole test set (the paper's 1.8 M jets do not fit in memory 
 LRP and neural activity read a fixed sample of each class (30 batches of 128 jets per class
 by default, as the paper averaged). Both read HDF5 datasets and the original NumPy test layout.
 
-:func:`hbb_scores` is where the fast engine of issue 12 (``fairhep.model.fast``) plugs in:
-everything that only needs scores (masking, fidelity, AUC) goes through it.
+:func:`hbb_scores` scores with the fast engine (``fairhep.model.fast``: the published network,
+exactly, padded tracks and SVs in closed form): everything that only needs scores (masking,
+fidelity, AUC) goes through it. LRP and neural activity need every layer and trace the
+literal interaction-matrix forward instead (:mod:`fairhep.xai.trace`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from fairhep.data.load import JetArrays
 from fairhep.data.manifest import Manifest, manifest_path
 from fairhep.errors import DataError
 from fairhep.model import InteractionNetwork
+from fairhep.model.fast import fast_logits
 
 # The paper's LRP sample: 30 batches of 128 jets of each class (§3.4.1, Figure 6).
 PAPER_BATCHES = 30
@@ -31,11 +34,9 @@ PAPER_BATCH_SIZE = 128
 
 
 def hbb_scores(net: InteractionNetwork, tracks: torch.Tensor, svs: torch.Tensor) -> torch.Tensor:
-    """The H->bb softmax score of each jet (the classifier score ŷ of Eq. 1).
-
-    The one place to switch to the fast engine once it exists: masking and fidelity need
-    nothing from the network but this."""
-    return torch.softmax(net(tracks, svs), dim=1)[:, schema.HBB]
+    """The H->bb softmax score of each jet (the classifier score ŷ of Eq. 1), from the fast
+    engine: masking and fidelity need nothing from the network but this."""
+    return torch.softmax(fast_logits(net, tracks, svs), dim=1)[:, schema.HBB]
 
 
 def is_npy_layout(data_dir: Path) -> bool:
