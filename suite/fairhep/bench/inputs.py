@@ -33,12 +33,13 @@ ENV_DEFAULTS = "FAIRHEP_BENCH_DEFAULTS"
 class DefaultSettings:
     """The size of the embedded default.
 
-    Sized so that a cold `fairhep bench` (synthesis + training + evaluation) takes a few
-    minutes on 2 CPU cores (measured: 3 min 53 s, ~250 CPU-seconds; the baseline IN trains at
-    ~250-290 jets/s on 2 idle cores, far less on a busy machine) and reaches a test AUC of
-    ~0.97 with the generator's default difficulty. Each field can be overridden through
-    $FAIRHEP_BENCH_DEFAULTS (a JSON object) or ``BenchOptions.defaults`` (tests use a tiny
-    configuration). The field order is the order of the record's ``config.default``.
+    Sized so that a cold `fairhep bench` (synthesis + training + evaluation) takes about a
+    minute on 2 CPU cores with the fast engine (68 s measured on a busy node; 272 s with
+    ``--engine reference``, whose training runs at ~250-290 jets/s on 2 idle cores) and
+    reaches a test AUC of ~0.97 with the generator's default difficulty. Each field can be
+    overridden through $FAIRHEP_BENCH_DEFAULTS (a JSON object) or ``BenchOptions.defaults``
+    (tests use a tiny configuration). The field order is the order of the record's
+    ``config.default``.
     """
 
     train_files: int = 9  # file 0 validates (k-fold with 1-file folds), 8 train
