@@ -5,6 +5,7 @@ and its bundle, the compiled runner, and a KServe v2 server on a free loopback p
 from __future__ import annotations
 
 import importlib.util
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -118,4 +119,8 @@ def server(run_bundle: Bundle, fair_root: Path) -> Iterator[Server]:
     finally:
         if srv.process.poll() is None:
             srv.process.terminate()
-            srv.process.wait(30)
+            try:
+                srv.process.wait(30)
+            except subprocess.TimeoutExpired:  # never leave a server behind the tests
+                srv.process.kill()
+                srv.process.wait()

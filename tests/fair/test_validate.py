@@ -124,3 +124,27 @@ def test_an_unwritable_results_folder_is_refused_before_any_runtime_runs(run_bun
     err = captured.err.strip()
     assert err.count("\n") == 0 and str(read_only_dir) in err and "--results" in err
     assert "PASS" not in captured.out  # nothing ran
+
+
+def test_a_runtime_giving_nan_fails_with_the_count_and_its_record_is_written(run_bundle,
+                                                                             tmp_path):
+    from fairhep.backends.onnxruntime_backend import OnnxRuntimeBackend
+    from fairhep.fair import validate as validation
+    from fairhep.fair.sample import read_expected, read_sample
+
+    class NaNRows(OnnxRuntimeBackend):  # the real runtime, one jet a batch broken afterwards
+        def predict(self, tracks, svs):
+            out = super().predict(tracks, svs)
+            out[:1] = np.nan
+            return out
+
+    jets = read_sample(run_bundle.validation_dir)
+    expected = read_expected(run_bundle.validation_dir, len(jets))
+    r = validation._run(NaNRows(), run_bundle, jets, expected, tmp_path / "cache")
+    assert r.status == "failed" and r.max_abs_diff is None
+    n_batches = -(-len(jets) // validation.BATCH_SIZE)
+    assert r.reason == f"{2 * n_batches} of {expected.size} scores are NaN or inf"
+    v = validation.Validation(run_bundle.root, run_bundle.model_id, run_bundle.identifier, 1,
+                              len(jets), "test", {}, (r,))
+    record = json.loads(validation._write_record(tmp_path / "r", v, None, ()).read_text())
+    assert record["status"] == "failed" and not record["metrics"]["passed"]

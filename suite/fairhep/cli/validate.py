@@ -83,7 +83,7 @@ def _run(args: argparse.Namespace) -> int:
         print(json.dumps(v.to_dict(), indent=2, default=str))
     else:
         _summary(v)
-    return 1 if v.failed else 0
+    return 0 if v.passed else 1
 
 
 def _summary(v: Validation) -> None:

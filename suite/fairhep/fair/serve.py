@@ -105,5 +105,10 @@ def serve(root: Path, opts: ServeOptions) -> int:
         if not is_loopback(opts.host):
             print(f"warning: --host {opts.host} is reachable from other machines and the server "
                   "has no authentication", file=sys.stderr, flush=True)
-        asyncio.run(MLServer(server_settings).start([model_settings]))
+        async def main() -> None:
+            # Built inside the running loop: MLServer ties its SIGINT/SIGTERM handlers to
+            # the loop current at construction, and asyncio.run makes a new one.
+            await MLServer(server_settings).start([model_settings])
+
+        asyncio.run(main())
     return 0

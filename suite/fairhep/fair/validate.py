@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from fairhep.backends import TOLERANCE, Backend, PreparedModel
+from fairhep.data.load import JetArrays
 from fairhep.errors import BackendUnavailable
 from fairhep.fair import bundle as layout
 from fairhep.fair.runtimes import CompiledBackend, KServeBackend, local_runtimes, select
@@ -68,21 +69,27 @@ class Validation:
     def ran(self) -> list[RuntimeResult]:
         return [r for r in self.results if r.status != SKIPPED]
 
+    @property
+    def passed(self) -> bool:
+        """Every runtime that ran passed, and at least one ran (the record, the JSON and
+        the command's exit status all say this)."""
+        return not self.failed and bool(self.ran)
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["bundle"], d["record"] = str(self.bundle), str(self.record) if self.record else None
-        d["passed"] = not self.failed and bool(self.ran)
+        d["passed"] = self.passed
         return d
 
 
 def _bundle_reason(b: Backend, bndl: layout.Bundle) -> str | None:
-    if b.name == "torch" and bndl.weights is None:
-        return "torch: the bundle has no PyTorch weights (a packaged ONNX file)"
+    if not b.needs_onnx and bndl.weights is None:  # torch and the fast engine run weights
+        return f"{b.name}: the bundle has no PyTorch weights (a packaged ONNX file)"
     return None
 
 
-def _run(b: Backend, bndl: layout.Bundle, tracks: np.ndarray, svs: np.ndarray,
-         expected: np.ndarray, cache_dir: Path) -> RuntimeResult:
+def _run(b: Backend, bndl: layout.Bundle, jets: JetArrays, expected: np.ndarray,
+         cache_dir: Path) -> RuntimeResult:
     reason = b.available() or _bundle_reason(b, bndl)
     if reason:
         return RuntimeResult(b.label, SKIPPED, reason, b.precision)
@@ -99,12 +106,9 @@ def _run(b: Backend, bndl: layout.Bundle, tracks: np.ndarray, svs: np.ndarray,
         prepare_s = time.perf_counter() - t0
         t1 = time.perf_counter()
         if isinstance(b, CompiledBackend):
-            scores = b.predict_batched(tracks, svs, BATCH_SIZE)
+            scores = b.predict_batched(jets.tracks, jets.svs, BATCH_SIZE)
         else:
-            from fairhep.data.load import JetArrays
-
-            labels = np.zeros(len(tracks), np.int64)
-            scores = score_batches(JetArrays(tracks, svs, labels), b.predict)
+            scores = score_batches(jets, b.predict)
         run_s = time.perf_counter() - t1
     except BackendUnavailable as exc:
         return RuntimeResult(b.label, SKIPPED, str(exc), b.precision)
@@ -116,9 +120,14 @@ def _run(b: Backend, bndl: layout.Bundle, tracks: np.ndarray, svs: np.ndarray,
         return RuntimeResult(b.label, FAILED, f"scores of shape {scores.shape}, expected "
                              f"{expected.shape}", b.precision, tol, prepare_s=prepare_s)
     diff = np.abs(scores.astype(np.float64) - expected.astype(np.float64))
-    worst = float(diff.max())
-    ok = bool(np.isfinite(diff).all()) and worst <= tol
     detail = dict(b.last_run) if isinstance(b, CompiledBackend) else {}
+    bad = int(np.count_nonzero(~np.isfinite(scores)))
+    if bad:  # no NaN reaches a record (records are strict JSON)
+        return RuntimeResult(b.label, FAILED, f"{bad} of {scores.size} scores are NaN or inf",
+                             b.precision, tol, n_jets=len(expected), prepare_s=prepare_s,
+                             run_s=run_s, detail=detail)
+    worst = float(diff.max())
+    ok = worst <= tol
     return RuntimeResult(
         b.label, PASSED if ok else FAILED,
         None if ok else f"max |Δscore| {worst:.3g} exceeds the {b.precision} tolerance {tol:g}",
@@ -156,7 +165,7 @@ def validate(root: Path, runtimes: Sequence[str] = (), url: str | None = None,
     chosen = select(known, runtimes)
     out = []
     for b in chosen:
-        r = _run(b, bndl, jets.tracks, jets.svs, expected, cache)
+        r = _run(b, bndl, jets, expected, cache)
         out.append(r)
         if on_result is not None:
             on_result(r)
@@ -164,7 +173,7 @@ def validate(root: Path, runtimes: Sequence[str] = (), url: str | None = None,
                    str(bndl.validation.get("reference")), dict(bndl.validation.get("source", {})),
                    tuple(out))
     if results is not None:
-        v = Validation(**{**v.__dict__, "record": _write_record(results, v, url, runtimes)})
+        v = replace(v, record=_write_record(results, v, url, runtimes))
     return v
 
 
@@ -191,7 +200,7 @@ def _write_record(results: Path, v: Validation, url: str | None,
                 "reference": v.reference, "n_jets": v.n_jets, "batch_size": BATCH_SIZE,
                 "url": url, "runtimes_requested": list(requested), "sample": v.sample,
                 "files_checked": v.files_checked},
-        metrics={"passed": not v.failed and bool(v.ran), "runtimes": per,
+        metrics={"passed": v.passed, "runtimes": per,
                  "n_passed": sum(r.status == PASSED for r in v.results),
                  "n_failed": len(v.failed),
                  "n_skipped": sum(r.status == SKIPPED for r in v.results)},
