@@ -15,5 +15,9 @@ class ConfigError(FairhepError):
     """A malformed site, campaign or stack configuration."""
 
 
+class SettingError(ConfigError, ValueError):
+    """A bad option or environment value; also a ValueError for callers of the Python API."""
+
+
 class BackendUnavailable(FairhepError):
     """A backend that cannot run here; the message is the reason recorded as 'skipped'."""

@@ -160,3 +160,23 @@ def test_train_writes_its_record_to_results_by_default(data, tmp_path, monkeypat
     assert model["track_indices_dropped"] == list(range(14, 22))
     assert model["sv_features_dropped"] == ["sv_phirel", "sv_normchi2"]
     assert f"record {Path('results')}" in capsys.readouterr().out
+
+
+def test_a_run_directory_from_before_the_engine_option_is_the_dense_fp32_forwards(tmp_path):
+    from fairhep.errors import ConfigError
+    from fairhep.train.rundir import refuse_other_settings
+
+    ours = {"seed": 0, "split": "kfold", "engine": "reference", "precision": "fp32"}
+    older = {"seed": 0, "split": "kfold"}  # what a run directory of 0.1.0 says
+    refuse_other_settings(tmp_path, older, ours)  # resumes
+    with pytest.raises(ConfigError, match=r"different settings \(engine\)"):
+        refuse_other_settings(tmp_path, older, {**ours, "engine": "fast"})
+
+
+def test_a_precision_the_device_cannot_run_is_refused_before_the_run_directory_is_claimed(
+        data, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(_argv(data, out, "--precision", "tf32")) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--precision tf32 needs a CUDA device" in err
+    assert not (out / "model.json").exists() and not _records(out)

@@ -31,6 +31,7 @@ import numpy.typing as npt
 import torch
 
 from fairhep import schema
+from fairhep.errors import SettingError
 from fairhep.model import fast_plan
 from fairhep.model.fast_math import exact_chunk, masked_chunk
 from fairhep.model.fast_parallel import map_chunks
@@ -77,14 +78,14 @@ class EngineOptions:
 
     def __post_init__(self) -> None:
         if self.memory_budget_mb <= 0:
-            raise ValueError(f"memory budget must be positive, got {self.memory_budget_mb} MB")
+            raise SettingError(f"memory budget must be positive, got {self.memory_budget_mb} MB")
         if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, "
+            raise SettingError(f"precision must be one of {', '.join(PRECISIONS)}, "
                              f"not {self.precision!r}")
         if self.buckets is not None:
             b = tuple(int(v) for v in self.buckets)
             if not b or list(b) != sorted(set(b)) or b[0] < 1:
-                raise ValueError(f"buckets must be ascending positive sizes, got {self.buckets}")
+                raise SettingError(f"buckets must be ascending positive sizes, got {self.buckets}")
             object.__setattr__(self, "buckets", b)
 
     @property
@@ -106,7 +107,7 @@ class EngineOptions:
             try:
                 overrides = {"memory_budget_mb": float(budget), **overrides}
             except ValueError:
-                raise ValueError(f"${BUDGET_ENV}={budget!r}: give megabytes, like 64") from None
+                raise SettingError(f"${BUDGET_ENV}={budget!r}: give megabytes, like 64") from None
         if torch.device(device).type != "cuda":
             # Training on the CPU: coarse buckets, so that a batch of 128 makes a few large
             # chunks (autograd and OpenMP cost per operation, and backward has no pool).
@@ -119,7 +120,7 @@ class EngineOptions:
         try:
             buckets = tuple(int(v) for v in sizes.split(",")) if sizes else GPU_BUCKETS
         except ValueError:
-            raise ValueError(f"${BUCKETS_ENV}={sizes!r}: give ascending sizes like 20,40,60"
+            raise SettingError(f"${BUCKETS_ENV}={sizes!r}: give ascending sizes like 20,40,60"
                              ) from None
         base = cls(buckets=buckets, compile=None if mode == "none" else mode,
                    memory_budget_mb=GPU_BUDGET_MB)

@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from fairhep.errors import SettingError
 from fairhep.model import fast_plan
 from fairhep.model.fast import ENGINES, EngineOptions, fast_logits
 from fairhep.model.fast_math import masked_chunk
@@ -32,11 +33,21 @@ from fairhep.model.network import InteractionNetwork
 SLICE_JETS = 1 << 16
 
 
+def check_engine(engine: str, precision_name: str, device: torch.device | str) -> None:
+    """One line (a SettingError) for an engine, precision or device that do not go together:
+    before a command writes anything."""
+    if engine not in ENGINES:
+        raise SettingError(f"unknown engine {engine!r}: choose {' or '.join(ENGINES)}")
+    EngineOptions(precision=precision_name)  # the known precisions
+    if precision_name != "fp32" and torch.device(device).type != "cuda":
+        raise SettingError(f"--precision {precision_name} needs a CUDA device (on "
+                           f"{torch.device(device)} use fp32)")
+
+
 @contextmanager
 def precision(name: str, device: torch.device) -> Iterator[None]:
     """Run the block at ``name`` precision (fp32 | tf32 | bf16) on ``device``."""
-    if name != "fp32" and device.type != "cuda":
-        raise ValueError(f"precision {name} needs a CUDA device (on {device} use fp32)")
+    check_engine(ENGINES[0], name, device)
     if device.type != "cuda":
         yield
         return
@@ -164,19 +175,17 @@ def make_forward(engine: str, net: InteractionNetwork, precision_name: str = "fp
     """``logits = forward(tracks, svs)`` of ``net`` on its device with the named engine:
     ``fast`` (:class:`FastEngine`) or ``reference`` (the factored dense forward)."""
     device = next(net.parameters()).device
+    check_engine(engine, precision_name, device)
     if engine == "fast":
         options = EngineOptions.for_device(device, training, precision=precision_name)
         return FastEngine(net, options).logits
-    if engine == "reference":
-        EngineOptions(precision=precision_name)  # the same checks and errors
 
-        def dense(tracks: torch.Tensor, svs: torch.Tensor) -> torch.Tensor:
-            with precision(precision_name, device):
-                out: torch.Tensor = net(tracks, svs)
-            return out.float()
+    def dense(tracks: torch.Tensor, svs: torch.Tensor) -> torch.Tensor:  # the reference
+        with precision(precision_name, device):
+            out: torch.Tensor = net(tracks, svs)
+        return out.float()
 
-        return dense
-    raise ValueError(f"unknown engine {engine!r}: choose {' or '.join(ENGINES)}")
+    return dense
 
 
 def engine_record(engine: str, device: torch.device, precision_name: str = "fp32",

@@ -45,7 +45,7 @@ from fairhep.evaluate import predict
 from fairhep.hostmem import retain_freed_memory
 from fairhep.metrics import accuracy, auc
 from fairhep.model import BEST_WEIGHTS, LAST_WEIGHTS, InteractionNetwork, save_run_model
-from fairhep.model.fast_engine import make_forward
+from fairhep.model.fast_engine import check_engine, make_forward
 from fairhep.splits import Split, make_split
 from fairhep.train.rundir import (
     CHECKPOINT,
@@ -186,6 +186,7 @@ def train(cfg: TrainConfig) -> TrainResult:
 
 def _train_locked(cfg: TrainConfig) -> TrainResult:
     device = resolve_device(cfg.device)
+    check_engine(cfg.engine, cfg.precision, device)  # before the run directory is claimed
     retain_freed_memory()
     split = _split_for(cfg)
     if split.n_train == 0 or split.n_valid == 0:

@@ -44,7 +44,9 @@ RUN_FILES = (CHECKPOINT, SUMMARY, BEST_WEIGHTS, LAST_WEIGHTS, RUN_CONFIG)
 
 
 def _normalized(identity: dict[str, Any]) -> dict[str, Any]:
-    """An identity with its model config in today's form (older runs lack derived keys)."""
+    """An identity in today's form: runs from before the engine option trained with the
+    dense fp32 forward, and older model configs lack derived keys."""
+    identity = {"engine": "reference", "precision": "fp32", **identity}
     model = identity.get("model")
     if isinstance(model, dict):
         try:
