@@ -133,10 +133,11 @@ def train_batches(files: Sequence[Path], batch_size: int, rng: np.random.Generat
                   n_jets: int | None = None) -> Iterator[Batch]:
     """One epoch's shuffled training batches: resident on the GPU when the ``n_jets`` fit
     (loaded once, kept for the next epochs), streamed from the files otherwise."""
-    if n_jets is None or not fits_on_device(n_jets, device):
+    key = _key(files, device, subsets)
+    # Once resident, always: the free memory the next epoch sees excludes these jets.
+    if key not in _cache and (n_jets is None or not fits_on_device(n_jets, device)):
         yield from load.iter_batches(files, batch_size, shuffle=True, rng=rng, subsets=subsets)
         return
-    key = _key(files, device, subsets)
     if key not in _cache:
         _cache.clear()  # one training's jets at a time
         _cache[key] = ResidentJets(files, device, subsets)

@@ -141,8 +141,8 @@ def fast_logits(net: InteractionNetwork, tracks: torch.Tensor, svs: torch.Tensor
     """The IN's (B, 2) logits for the full schema arrays tracks (B, 30, N_p) and SVs
     (B, 14, N_v), equal to ``net(tracks, svs)`` up to float summation order; differentiable
     with respect to the network's parameters. ``chunk_fn`` replaces the chunk function (a
-    compiled one: :class:`FastEngine`)."""
-    opts = options or EngineOptions()
+    compiled one: :class:`FastEngine`); without ``options``, the device's defaults, eager."""
+    opts = options or EngineOptions.for_device(tracks.device, compile=None)
     cfg = net.config
     if tracks.dim() != 3 or tracks.shape[2] != cfg.n_tracks or svs.shape[2] != cfg.n_svs:
         raise ValueError(f"tracks (B, {schema.N_TRACK_FEATURES}, {cfg.n_tracks}) and SVs "
@@ -159,7 +159,7 @@ def fast_logits(net: InteractionNetwork, tracks: torch.Tensor, svs: torch.Tensor
     buckets = opts.buckets
     exact = buckets is None or (
         opts.exact_up_to > 0 and len(torch.unique(slots.n_tracks)) <= opts.exact_up_to)
-    if exact or buckets is None:
+    if exact or buckets is None:  # (the second test is for the type checker)
         order, chunks = fast_plan.exact_plan(slots, cfg.n_svs, max_edges)
     else:
         # No bucket wider than the network's slots; the last one holds a full jet.

@@ -85,7 +85,9 @@ def _pair_sums(a: torch.Tensor, c: torch.Tensor, send: torch.Tensor, second: nn.
     ``block_edges`` edges (None: one block), so that each block's edge tensors stay in the
     CPU's cache between the layers."""
     j, n, _ = a.shape
-    step = j if block_edges is None else max(1, block_edges // max(n * n, 1))
+    step = j if block_edges is None else block_edges // max(n * n, 1)
+    if step <= 1:  # a jet alone fills the cache: one block, never a loop over jets
+        step = j
     sums = []
     for lo in range(0, j, step):
         hi = min(j, lo + step)
@@ -140,9 +142,7 @@ def _track_sv_prefix(net: InteractionNetwork, x: torch.Tensor, y: torch.Tensor,
     d = g_b.shape[1]
     e_vp = mv.view(j, 1, 1) * g_p.view(j, n, d)
     e_pad = mv.unsqueeze(1) * g_b
-    for v, jv in enumerate(prefix):
-        if jv == 0:
-            continue
+    for v, jv in enumerate(prefix):  # every jv >= 1: a prefix counts jets with a v-th SV
         # Padding keeps the sums out of place (autograd) and in SV order (determinism).
         e_vp = e_vp + nnf.pad(parts[v].view(jv, n, d), (0, 0, 0, 0, 0, j - jv))
         e_pad = e_pad + nnf.pad(parts[k + 1 + v], (0, 0, 0, j - jv))

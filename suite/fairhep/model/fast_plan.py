@@ -69,8 +69,10 @@ def edges_per_chunk(budget_bytes: int, hidden: int, de: int) -> int:
 
 
 def _chunk_cost(n: int, n_sv: int) -> int:
-    """Edge-sized rows of one jet with n track slots: pairs, pad terms, SV pairs."""
-    return n * n + 2 * n + n * n_sv + 1
+    """Edge-sized rows of one jet with n track slots: track pairs and their pad terms
+    (n² + 2n + 1), track-SV pairs and theirs (n·n_sv + n + n_sv + 1), and the readout's n + 1
+    (a jet without tracks still costs its pad rows)."""
+    return n * n + 3 * n + n * n_sv + n_sv + 3
 
 
 def exact_plan(slots: Slots, n_svs_max: int, max_edges: int) -> tuple[torch.Tensor, list[Chunk]]:
