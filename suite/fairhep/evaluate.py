@@ -81,10 +81,10 @@ class EvalResult:
     auc_undefined: str | None = None  # why auc is None
 
 
-def _test_batches(data_dir: Path, batch_size: int, max_jets: int | None,
+def read_batches(data_dir: Path, batch_size: int, max_jets: int | None,
                   files: Sequence[Path] | None = None) -> Iterable[JetArrays]:
-    """HDF5 datasets are streamed file by file; the original NumPy test layout is memory
-    mapped by the loader and sliced."""
+    """The first ``max_jets`` jets (all when None) in batches: HDF5 datasets streamed a batch
+    at a time; the original NumPy test layout memory mapped by the loader and sliced."""
     data_dir = Path(data_dir)
     if files is None and data_dir.is_dir() and not any(data_dir.glob(schema.H5_FILE_GLOB)):
         jets = load.load_dataset(data_dir, max_jets)
@@ -127,7 +127,7 @@ def evaluate(
     net = load_run_model(Path(run_dir), weights).to(dev)
     # The fast engine's memory is bounded by its budget; reading is bounded here.
     read = batch_size if engine == "reference" else min(batch_size, FAST_READ_JETS)
-    pred = predict(net, _test_batches(Path(data_dir), read, max_jets, files), dev, engine,
+    pred = predict(net, read_batches(Path(data_dir), read, max_jets, files), dev, engine,
                    precision)
     total_s = time.perf_counter() - t0
     config: dict[str, object] = {

@@ -113,3 +113,26 @@ def test_errors_are_one_line_naming_what_to_fix(
     assert "give both --run and --data" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["xai", "lrp", "--rule", "alpha-beta"])
+
+
+def test_an_unwritable_figure_folder_is_refused_before_the_study_runs(
+        tiny_run: Path, tiny_test_set: Path, tmp_path: Path, read_only_dir: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    results = tmp_path / "results"
+    assert main(["xai", "mask", "--run", str(tiny_run), "--data", str(tiny_test_set),
+                 "--results", str(results), "--figures", str(read_only_dir)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(read_only_dir) in err and "--figures" in err
+    assert not load_records(results)
+
+
+def test_jets_of_one_class_are_refused_in_one_line_not_recorded_as_nan(
+        tiny_run: Path, tiny_test_set: Path, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    results = tmp_path / "results"
+    assert main(["xai", "mask", "--run", str(tiny_run), "--data", str(tiny_test_set),
+                 "--results", str(results), "--max-jets", "1"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(tiny_test_set) in err
+    assert "jets (1): the AUC needs jets of both classes" in err and "--max-jets" in err
+    assert not load_records(results)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from fairhep.cli import Subparsers, add_device_option, add_progress_option
 from fairhep.errors import ConfigError
+from fairhep.writable import ensure_writable
 
 if TYPE_CHECKING:
     from fairhep.plots import Figure
@@ -110,11 +111,14 @@ def _options(args: argparse.Namespace) -> StudyOptions:
     sample = {"batches": args.batches, "sample_batch_size": args.batch_size} if hasattr(
         args, "batches") else {"batch_size": args.batch_size}
     try:
-        return StudyOptions(run=run, data=data, results=args.results, device=args.device,
+        opts = StudyOptions(run=run, data=data, results=args.results, device=args.device,
                             weights=args.weights, max_jets=getattr(args, "max_jets", None),
                             progress=args.progress, **sample)
     except ValueError as exc:
         raise ConfigError(f"fairhep xai {args.xai_command}: {exc}") from None
+    ensure_writable(_figure_dir(args, opts), "figure directory",
+                    "choose another with --figures")  # before the study, not after it
+    return opts
 
 
 def _figure_dir(args: argparse.Namespace, opts: StudyOptions) -> Path:

@@ -12,7 +12,7 @@ literal interaction-matrix forward instead (:mod:`fairhep.xai.trace`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,11 +20,12 @@ import numpy as np
 import torch
 
 from fairhep import schema
-from fairhep.data import load
-from fairhep.data.arrays import Float32Array, Int64Array
+from fairhep.data.arrays import Float32Array, Int64Array, IntArray
 from fairhep.data.load import JetArrays
 from fairhep.data.manifest import Manifest, manifest_path
 from fairhep.errors import DataError
+from fairhep.evaluate import read_batches
+from fairhep.metrics import undefined_auc_reason
 from fairhep.model import InteractionNetwork
 from fairhep.model.fast import fast_logits
 
@@ -46,22 +47,20 @@ def is_npy_layout(data_dir: Path) -> bool:
 
 
 def stream(data_dir: Path, batch_size: int, max_jets: int | None = None) -> Iterator[JetArrays]:
-    """The first ``max_jets`` jets (all when None) in batches, file by file."""
-    data_dir = Path(data_dir)
-    if is_npy_layout(data_dir):
-        jets = load.load_npy_test(data_dir, max_jets)
-        for i in range(0, len(jets), batch_size):
-            yield jets.slice(slice(i, i + batch_size))
-        return
-    left = max_jets
-    for f in load.list_files(data_dir):
-        if left is not None and left <= 0:
-            return
-        jets = load.read_file(f, 0, left)
-        if left is not None:
-            left -= len(jets)
-        for i in range(0, len(jets), batch_size):
-            yield jets.slice(slice(i, i + batch_size))
+    """The first ``max_jets`` jets (all when None) in batches, as ``fairhep evaluate`` reads
+    them (a batch at a time)."""
+    yield from read_batches(Path(data_dir), batch_size, max_jets)
+
+
+def gathered_labels(data_dir: Path, labels: Sequence[IntArray]) -> Int64Array:
+    """The labels of the jets a study scored; no jets, or jets of one class (no AUC to
+    compare), are refused in one line before anything is recorded."""
+    out = np.concatenate(labels).astype(np.int64) if labels else np.zeros(0, np.int64)
+    reason = undefined_auc_reason(out)
+    if reason:
+        raise DataError(f"{data_dir}: {reason}; the study compares AUCs: use a test set with "
+                        "both classes (or a larger --max-jets)")
+    return out
 
 
 def class_sample(data_dir: Path, per_class: int, batch_size: int = 1024) -> JetArrays:
@@ -120,6 +119,4 @@ def scores_and_labels(net: InteractionNetwork, data_dir: Path, device: torch.dev
         for jets in stream(data_dir, batch_size, max_jets):
             scores.append(hbb_scores(net, *to_tensors(jets, device)).cpu().numpy())
             labels.append(jets.labels)
-    if not labels:
-        raise DataError(f"{data_dir}: no jets to score")
-    return np.concatenate(scores), np.concatenate(labels)
+    return np.concatenate(scores), gathered_labels(data_dir, labels)

@@ -23,7 +23,7 @@ from fairhep import schema
 from fairhep.data.arrays import FloatArray, IntArray
 from fairhep.metrics import auc as auc_of_scores
 from fairhep.model import InteractionNetwork
-from fairhep.xai.jets import hbb_scores, stream, to_tensors
+from fairhep.xai.jets import gathered_labels, hbb_scores, stream, to_tensors
 
 # Table 9's thresholds on the single-feature AUC change, in % (of AUC, i.e. 0.01 % = 1e-4).
 PAPER_THRESHOLDS_PCT: tuple[float, ...] = (0.0, 0.001, 0.005, 0.01, 0.05, 1.00)
@@ -96,9 +96,7 @@ def masked_scores(net: InteractionNetwork, data_dir: Path, masks: Sequence[Featu
             labels.append(jets.labels)
             if progress is not None:
                 progress(len(jets))
-    if not labels:
-        raise ValueError(f"{data_dir}: no jets to mask")
-    return [np.concatenate(s) for s in out], np.concatenate(labels)
+    return [np.concatenate(s) for s in out], gathered_labels(data_dir, labels)
 
 
 @dataclass(frozen=True)
