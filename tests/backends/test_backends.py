@@ -118,3 +118,19 @@ def test_tensorrt_engine_is_cached_by_onnx_gpu_version_precision(onnx_export, be
     assert build_engine(onnx_export, "fp32", (1, 128), cache) == first
     assert first.stat().st_mtime_ns == stamp  # reused, not rebuilt
     assert engine_path(onnx_export, cache, "fp16", (1, 128)) != first
+
+
+def test_records_of_onnxruntime_backends_need_no_onnxruntime(monkeypatch):
+    """Without the optional onnxruntime, every ONNX Runtime backend is skipped with the reason
+    and its record's config is still written (no import error from the config)."""
+    import sys
+
+    from fairhep.backends.onnxruntime_backend import OnnxRuntimeBackend
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # what an absent package gives
+    for provider in ("CPUExecutionProvider", "CUDAExecutionProvider",
+                     "TensorrtExecutionProvider"):
+        b = OnnxRuntimeBackend(provider)
+        assert b.available() == "onnxruntime: module not installed"
+        cfg = b.config()
+        assert cfg["provider"] == provider and "onnxruntime_version" not in cfg

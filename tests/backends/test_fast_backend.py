@@ -78,8 +78,16 @@ def test_bench_frameworks_runs_the_fast_engine_beside_torch(tmp_path, tiny_test_
     assert fast.status == "ok" and fast.metrics["parity_ok"]
     assert fast.metrics["max_abs_dscore"] <= TOLERANCE["fp32"]
     assert fast.config["paper_framework"] is False
+    # What the engine ran with is in the record, $FAIRHEP_ENGINE_* included.
+    assert fast.config["engine_options"] == FastBackend("cpu")._options().to_dict()
+    assert fast.config["engine_options"]["buckets"] is None  # the CPU's exact groups
     if not torch.cuda.is_available():
         assert recs["fast-cuda"].status == "skipped"
+
+
+def test_engine_options_set_through_the_environment_reach_the_record(monkeypatch):
+    monkeypatch.setenv("FAIRHEP_ENGINE_BUDGET_MB", "8")
+    assert FastBackend("cpu").config()["engine_options"]["memory_budget_mb"] == 8.0
 
 
 @pytest.mark.gpu

@@ -51,6 +51,7 @@ def test_sweep_records_points_and_nvml_status(sweep):
         assert r.config["batch_sizes"] == list(SIZES) and r.config["repeats"] == REPEATS
         assert r.config["repeat_s"] == REPEAT_S and r.config["host_memory"] == "pageable"
         assert r.config["model"] == ModelConfig().to_dict()  # the run's features, on record
+        assert r.config["batch_set_jets"] == min(2048, r.config["max_jets"] or 2048)  # used
         points = r.metrics["points"]
         assert [(p["batch_size"], p["repeat"]) for p in points] == [
             (b, k) for b in SIZES for k in range(REPEATS)]

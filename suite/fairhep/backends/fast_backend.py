@@ -53,9 +53,19 @@ class FastBackend(TorchBackend):
         cfg = super().config()
         cfg.update(engine=ENGINE_NOTE, paper_framework=False,
                    approximate=self.precision != "fp32")
-        if self._engine is not None:
-            cfg["engine_options"] = self._engine.options.to_dict()
+        if self.available() is None:  # known before prepare(): records say what ran
+            cfg["engine_options"] = self._options().to_dict()
         return cfg
+
+    def _options(self) -> Any:
+        """The engine's options here ($FAIRHEP_ENGINE_* included): one source for the engine
+        and its records."""
+        from fairhep.model.fast import EngineOptions
+
+        overrides: dict[str, Any] = {"precision": self.precision}
+        if self._compile is not None:
+            overrides["compile"] = self._compile
+        return EngineOptions.for_device(self.device, **overrides)
 
     def prepare(self, model: PreparedModel) -> None:
         if reason := self.available():
@@ -63,15 +73,10 @@ class FastBackend(TorchBackend):
         import torch
 
         from fairhep.model import load_run_model
-        from fairhep.model.fast import EngineOptions
         from fairhep.model.fast_engine import FastEngine
 
         net = load_run_model(model.run_dir).to(self.device).eval()
-        overrides: dict[str, Any] = {"precision": self.precision}
-        if self._compile is not None:
-            overrides["compile"] = self._compile
-        options = EngineOptions.for_device(self.device, **overrides)
-        self._engine = FastEngine(net, options)
+        self._engine = FastEngine(net, self._options())
         if self.device == "cuda":
             self._engine.warm_up()
             torch.cuda.synchronize()

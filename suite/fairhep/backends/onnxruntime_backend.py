@@ -117,7 +117,7 @@ class OnnxRuntimeBackend(Backend):
             extra["tf32"] = tf32_state()
             if self.available() is None:
                 extra["tensorrt_library"] = load_tensorrt_libraries().as_dict()
-        elif self.provider == "CUDAExecutionProvider":
+        elif self.provider == "CUDAExecutionProvider" and onnxruntime_unavailable_reason() is None:
             extra["tf32"] = (
                 {"enabled": False, "how": "CUDA EP option use_tf32=0"} if self._use_tf32_option()
                 else tf32_state())

@@ -199,7 +199,8 @@ def run_sweep(opts: BenchOptions, data_dir: Path, run_dir: Path) -> list[Path]:
     def config(b: Backend) -> dict[str, Any]:
         cfg = {**b.config(), "batch_sizes": list(backend_grid(opts, b)),
                "repeats": opts.repeats, "repeat_s": repeat_seconds(opts, b),
-               "batch_set_jets": BATCH_SET_JETS[b.device], "run": str(run_dir),
+               "batch_set_jets": min(BATCH_SET_JETS[b.device], len(work.jets)),
+               "run": str(run_dir),
                "data": str(data_dir), "max_jets": opts.max_jets, "model": work.model_config,
                CONFIG_KEY: session.tag()}
         cfg.pop("reference", None)
