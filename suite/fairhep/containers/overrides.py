@@ -26,7 +26,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from fairhep.containers.stacks import Stack
 from fairhep.errors import ConfigError
@@ -45,14 +45,17 @@ _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+!_*-]*$")
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def _redact(url: str) -> str:
-    """A URL as records may show it: credentials in it are replaced by ``***``."""
-    parts = urlsplit(url)
-    if parts.username or parts.password:
-        host = parts.hostname or ""
-        netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url
+def _refuse_credentials(key: str, value: str) -> None:
+    """A password or token in a URL would stay in the image for good (the definition file
+    inside a SIF, ``docker history``, the copied requirements): refused, with the safe way."""
+    for word in value.split():
+        parts = urlsplit(word)
+        if parts.username or parts.password:
+            raise ConfigError(
+                f"--build-arg {key}: {parts.hostname or word.split('@')[-1]} is given with "
+                "credentials, which would be kept in the image; put them in a pip.conf or "
+                ".netrc on the build host and mount it with --volume (e.g. --volume "
+                "~/.config/pip/pip.conf:/etc/pip.conf:ro)")
 
 
 @dataclass(frozen=True)
@@ -83,10 +86,10 @@ class BuildOverrides:
         lines += [f"{name}=={ver} instead of the pinned {pinned.get(name, '?')}"
                   for name, ver in self.pins]
         if self.extra_index_urls is not None:
-            new = " ".join(_redact(u) for u in self.extra_index_urls) or NONE
+            new = " ".join(self.extra_index_urls) or NONE
             old = " ".join(stack.extra_index_urls) or NONE
             lines.append(f"extra index URLs {new} instead of {old}")
-        lines += [f"pip setting {k}={_redact(v)} during the build" for k, v in self.pip_settings]
+        lines += [f"pip setting {k}={v} during the build" for k, v in self.pip_settings]
         lines += [f"build-time mount {v}" for v in self.volumes]
         return lines
 
@@ -134,6 +137,8 @@ def parse_overrides(stack: Stack, pinned: Mapping[str, str], *, base: str | None
     sha = None
     for text in build_args:
         key, value = _key_value(text)
+        if key in PIP_SETTINGS or key == EXTRA_INDEX_KEY:
+            _refuse_credentials(key, value)
         if key == GIT_SHA_KEY:
             sha = value
         elif key in PIP_SETTINGS:
