@@ -38,12 +38,14 @@ class Predictions:
 
 def predict(
     net: InteractionNetwork, batches: Iterable[JetArrays], device: torch.device,
-    engine: str = DEFAULT_ENGINE, precision: str = "fp32",
+    engine: str = DEFAULT_ENGINE, precision: str = "fp32", during_training: bool = False,
 ) -> Predictions:
-    """Scores and mean loss of ``net`` over a stream of batches (no gradients)."""
+    """Scores and mean loss of ``net`` over a stream of batches (no gradients).
+    ``during_training``: the engine set up as training's (on CUDA its quick compile mode,
+    not inference's minutes of autotuning at every epoch's validation)."""
     was_training = net.training
     net.eval()
-    forward = make_forward(engine, net, precision)
+    forward = make_forward(engine, net, precision, training=during_training)
     scores: list[Float32Array] = []
     labels: list[Int64Array] = []
     loss_sum, seconds = 0.0, 0.0

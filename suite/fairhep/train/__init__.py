@@ -266,7 +266,7 @@ def _finish_epoch(cfg: TrainConfig, split: Split, net: InteractionNetwork,
                   progress: Progress, identity: dict[str, object]) -> None:
     t0 = time.perf_counter()
     batches = load.iter_batches(split.valid.files, VALID_BATCH_SIZE, subsets=split.valid.subsets)
-    pred = predict(net, batches, device, cfg.engine, cfg.precision)
+    pred = predict(net, batches, device, cfg.engine, cfg.precision, during_training=True)
     valid_s = time.perf_counter() - t0
     stats = EpochStats(
         epoch=state.epoch + 1, train_loss=state.mean_loss(), val_loss=pred.loss,

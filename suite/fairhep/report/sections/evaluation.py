@@ -9,15 +9,13 @@ from fairhep import stats
 from fairhep.plots import Figure, roc_figure
 from fairhep.report.context import Context
 from fairhep.report.format import NONE, finite, fmt, fmt_p, num, worst
-from fairhep.report.grouping import latest_per, platform_sort
+from fairhep.report.grouping import FULL_TEST_SET_MIN_JETS, latest_per, platform_sort
 from fairhep.report.recordset import Record
 from fairhep.report.section import Row, Section, Table, row
 from fairhep.results import kinds
 
 ID = "evaluate"
 HEADERS = ("Platform", "Run", "Accuracy", "AUC", "Jets", "Jets/s", "Verdict vs paper")
-# A verdict against the paper needs (nearly) its 1.8 M test jets.
-FULL_TEST_SET_MIN_JETS = 1_000_000
 Curves = dict[str, tuple[list[float], list[float], float | None]]
 NOT_RUN = "no evaluate records (`fairhep evaluate --run RUN --data DIR`)"
 

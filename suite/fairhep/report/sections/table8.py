@@ -12,7 +12,13 @@ from fairhep import stats
 from fairhep.plots import Figure, grouped_bars
 from fairhep.report.context import Context
 from fairhep.report.format import MISSING, NONE, finite, fmt, num
-from fairhep.report.grouping import backend_sort, latest_per, platform_sort, skipped_backends
+from fairhep.report.grouping import (
+    FULL_TEST_SET_MIN_JETS,
+    backend_sort,
+    latest_per,
+    platform_sort,
+    skipped_backends,
+)
 from fairhep.report.recordset import Record
 from fairhep.report.section import Row, Section, Table, row
 from fairhep.results import kinds
@@ -43,8 +49,6 @@ PUBLISHED_HEADERS = (
     "Parity vs PyTorch (same rows)",
 )
 NOT_RUN = "no bench.frameworks records with status ok (`fairhep bench --frameworks`)"
-# The paper's all-test-data rows are comparable with runs on (nearly) all 1.8 M test jets.
-FULL_TEST_SET_MIN_JETS = 1_000_000
 # Different trained weights differ by about this much in accuracy and AUC.
 VS_PAPER_TOL = 1e-3
 FIGURE_ORDER = (

@@ -15,7 +15,7 @@ from typing import Any
 from fairhep import schema, stats
 from fairhep.report.context import Context
 from fairhep.report.format import NONE, finite, fmt, fmt_p, num, worst
-from fairhep.report.grouping import latest_per, platform_sort
+from fairhep.report.grouping import FULL_TEST_SET_MIN_JETS, latest_per, platform_sort
 from fairhep.report.recordset import Record
 from fairhep.report.section import Row, Section, Table, row
 from fairhep.results import kinds
@@ -24,7 +24,6 @@ ID = "xai"
 T9_HEADERS = ("Threshold [%]", "Source", "ΔP", "ΔS", "AUC [%]", "Fidelity [%]", "Verdict")
 T10_HEADERS = ("ΔP, ΔS", "h, D_E, D_O", "Source", "Parameters", "AUC [%]", "Fidelity [%]",
                "Sparsity", "Verdict")
-FULL_TEST_SET_MIN_JETS = 1_000_000
 # The public notebook's 0.01 % threshold (0-based IN order): what the paper's Table 9 masked.
 PAPER_MASKED_AT_001 = (
     tuple(schema.TRACK_FEATURES[i] for i in (2, 14, 15, 16, 17, 18, 19, 20, 21, 25, 26)),
