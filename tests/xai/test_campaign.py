@@ -125,3 +125,10 @@ def test_xai_and_ablate_tasks_write_their_records_once(tmp_path: Path) -> None:
     # Run again (forced), the xai task reuses the studies this task already recorded.
     again = run_task(ctx, ctx.tasks.by_id("xai-s0-kfold-f0"), force=True)
     assert again.outputs["records"] == [] and len(again.outputs["reused"]) == 3
+    # So does an ablate task: its Table 10 row stays one row.
+    row_task = ctx.tasks.by_id("ablate-h4-de2-do2-s0-kfold-f0")
+    again = run_task(ctx, row_task, force=True)
+    assert again.outputs["reused"] == [kinds.XAI_ABLATION]
+    assert again.outputs["sparsity"] == small.metrics["sparsity"]
+    assert len([r for r in load_records(records, kinds.XAI_ABLATION)
+                if r.task_id == row_task.id]) == 1

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fairhep.campaign import AblateSpec, BenchSpec, XaiSpec
-from fairhep.results import load_records
 from fairhep.tasks.context import TaskContext, TaskError
 from fairhep.tasks.done import finished_tasks, recorded_trainings
 from fairhep.tasks.tasklist import Task
@@ -153,6 +152,22 @@ def _xai_options(ctx: TaskContext, run_dir: Path, spec: XaiSpec | AblateSpec,
                         progress=False, extra=extra)
 
 
+def _written_by(ctx: TaskContext, task: Task, *record_kinds: str) -> dict[str, Path]:
+    """The records of these kinds that ``task`` already wrote (an attempt killed after a
+    study but before its task record): reused, not written twice."""
+    from fairhep.results import RecordError, iter_record_files, read_record
+
+    out: dict[str, Path] = {}
+    for kind in record_kinds:
+        for path in iter_record_files(ctx.layout.records, kind):
+            try:
+                if read_record(path).task_id == task.id:
+                    out[kind] = path
+            except RecordError:  # listed by the report; not this task's
+                continue
+    return out
+
+
 def _handle_xai(ctx: TaskContext, task: Task) -> dict[str, Any]:
     """Masking, LRP and neural activity of a trained run; a study whose record this task
     already wrote (an attempt killed before its task record) is not run again."""
@@ -162,14 +177,14 @@ def _handle_xai(ctx: TaskContext, task: Task) -> dict[str, Any]:
     from fairhep.results import kinds
     from fairhep.xai import Rule, lrp, mask, rna_study
 
-    written = {r.kind for r in load_records(ctx.layout.records, errors=[]) if r.task_id == task.id}
     studies: dict[str, Callable[[], Path | None]] = {
         kinds.XAI_MASK: lambda: mask(opts).path,
         kinds.XAI_LRP: lambda: lrp(opts, Rule(spec.rule, gamma=spec.gamma)).path,
         kinds.XAI_RNA: lambda: rna_study(opts).path,
     }
+    written = _written_by(ctx, task, *studies)
     return {"records": [run() for kind, run in studies.items() if kind not in written],
-            "reused": sorted(written & set(studies))}
+            "reused": sorted(written)}
 
 
 def _handle_ablate(ctx: TaskContext, task: Task) -> dict[str, Any]:
@@ -199,8 +214,14 @@ def _handle_ablate(ctx: TaskContext, task: Task) -> dict[str, Any]:
         out["training"] = {"epochs": result.epochs, "best_epoch": result.best_epoch,
                            "val_auc": result.val_auc, "stopped_early": result.stopped_early}
     baseline = _require_trained(ctx, task)
+    from fairhep.results import kinds, read_record
     from fairhep.xai import ablate
 
+    written = _written_by(ctx, task, kinds.XAI_ABLATION).get(kinds.XAI_ABLATION)
+    if written is not None:  # the row exists: a killed attempt's study is not run again
+        m = read_record(written).metrics
+        return {**out, "records": [written], "auc": m["auc"], "fidelity": m["fidelity"],
+                "sparsity": m["sparsity"], "reused": [kinds.XAI_ABLATION]}
     opts = _xai_options(ctx, out.get("run_dir", baseline), spec, task=task.id,
                         training=out.get("training"))
     row = ablate(opts, baseline)
