@@ -142,10 +142,13 @@ def uninterrupted(resume_data, tmp_path_factory) -> Path:
     return out
 
 
-def test_sigterm_checkpoints_mid_epoch_and_resume_matches(resume_data, tmp_path, uninterrupted):
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)],
+                         ids=["sigterm", "ctrl-c"])
+def test_sigterm_checkpoints_mid_epoch_and_resume_matches(resume_data, tmp_path, uninterrupted,
+                                                          signum, status):
     out = tmp_path / "run"
     cmd = _train_cmd(resume_data, out)
-    assert _start_and_signal(cmd, out, signal.SIGTERM, 0.1) == 143
+    assert _start_and_signal(cmd, out, signum, 0.1) == status
     state = torch.load(out / CHECKPOINT, weights_only=True)["state"]
     assert 1 <= state["epoch"] < 3 and state["batch"] > 0  # stopped inside an epoch
     assert not (out / SUMMARY).exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 from pathlib import Path
 
 from fairhep.cli import Subparsers, add_device_option, add_progress_option
@@ -17,8 +18,9 @@ def register(sub: Subparsers) -> None:
         description="Adam, lr 1e-4, batch 128, cross-entropy, up to 100 epochs with early "
         "stopping on the validation loss (patience 8); keeps best.pth and last.pth in RUN_DIR. "
         "Rerunning the same command resumes a killed or interrupted run (SIGTERM checkpoints "
-        "and exits with 143), and writes the record of a finished run if a kill prevented "
-        "it. RUN_DIR/train.lock keeps a second training out.",
+        "and exits with 143; Ctrl-C does the same and exits with 130), and writes the record "
+        "of a finished run if a kill prevented it. RUN_DIR/train.lock keeps a second "
+        "training out.",
     )
     p.add_argument("--data", type=Path, required=True, help="HDF5 dataset directory")
     p.add_argument("--out", type=Path, required=True, help="run directory (created; resumed if "
@@ -62,8 +64,8 @@ def _run(args: argparse.Namespace) -> int:
         engine=args.engine, precision=args.precision,
     )
     result = train(cfg)
-    if result.interrupted:
-        return 143  # 128 + SIGTERM: what a scheduler expects from a job that was told to stop
+    if result.interrupted:  # 143 after SIGTERM (what a scheduler expects), 130 after Ctrl-C
+        return 128 + (result.stop_signal or signal.SIGTERM)
     print(f"{result.epochs} epochs (best {result.best_epoch}"
           f"{', stopped early' if result.stopped_early else ''}): val loss "
           f"{result.best_val_loss:.4f}, accuracy {result.val_accuracy:.4f}, AUC "

@@ -110,7 +110,7 @@ def _resume(run_dir: Path, net: InteractionNetwork, opt: torch.optim.Optimizer,
 # ---- SIGTERM ---------------------------------------------------------------------------------
 
 class _StopFlag:
-    """Set by the SIGTERM handler between any two statements of the loop, so read through
+    """Set by the SIGTERM / SIGINT handler between any two statements of the loop, so read through
     a method (to the type checker, an attribute the loop does not assign stays constant)."""
 
     def __init__(self) -> None:
@@ -126,9 +126,10 @@ class _StopFlag:
 
 @contextmanager
 def _sigterm_stops(flag: _StopFlag) -> Iterator[None]:
-    """While training, SIGTERM (Slurm's pre-kill signal) asks for a clean stop instead of
-    killing; the previous handler is restored afterwards. Only the main thread may install
-    signal handlers, so elsewhere this is a no-op."""
+    """While training, SIGTERM (Slurm's pre-kill signal) and SIGINT (Ctrl-C) ask for a clean
+    stop (the batch finishes, a checkpoint is written) instead of killing; the previous
+    handlers are restored afterwards. Only the main thread may install signal handlers, so
+    elsewhere this is a no-op."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -136,11 +137,12 @@ def _sigterm_stops(flag: _StopFlag) -> Iterator[None]:
     def handler(signum: int, _frame: FrameType | None) -> None:
         flag.set(signum)
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for s, h in previous.items():
+            signal.signal(s, h)
 
 
 # ---- the loop --------------------------------------------------------------------------------
@@ -222,7 +224,8 @@ def _train_locked(cfg: TrainConfig) -> TrainResult:
                  else f"after epoch {state.epoch}")
         print(f"signal {flag.signum}: stopped {where}; checkpoint saved in {run_dir}, rerun "
               "the same command to resume", flush=True)
-        return state.result(run_dir, finished=False, interrupted=True)
+        return replace(state.result(run_dir, finished=False, interrupted=True),
+                       stop_signal=flag.signum)
     return finish(cfg, split, device, state, resumed, time.perf_counter() - started)
 
 

@@ -75,6 +75,7 @@ class TrainResult:
     total_s: float
     finished: bool
     record: Path | None = None
+    stop_signal: int | None = None  # what interrupted it (SIGTERM, SIGINT)
 
 
 def should_stop(val_losses: Sequence[float], patience: int) -> bool:
