@@ -42,8 +42,9 @@ def ensure_writable(directory: Path, what: str, fix: str) -> Path:
 
 
 @contextmanager
-def exclusive(lock_file: Path, what: str, fix: str) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``lock_file`` (created if needed) or refuse at once.
+def exclusive(lock_file: Path, what: str, fix: str, wait: bool = False) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``lock_file`` (created if needed) or refuse at once
+    (``wait``: wait for the holder instead, for work a second process can then reuse).
 
     The lock dies with its process (a kill never leaves a stale lock); the file stays and
     says who held it last. ``what`` names the location, ``fix`` what to do instead."""
@@ -51,7 +52,7 @@ def exclusive(lock_file: Path, what: str, fix: str) -> Iterator[None]:
     fh = open(lock_file, "a+")  # noqa: SIM115  (held open for the whole block)
     try:
         try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fh, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             fh.seek(0)
             holder = " ".join(fh.read().split()) or "another process"

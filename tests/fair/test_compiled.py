@@ -89,3 +89,18 @@ def test_a_header_folder_without_the_header_is_named_in_the_skip(run_bundle, tmp
     assert r.status == "skipped"
     assert r.reason == (f"cpp: ${cppbuild.INCLUDE_ENV}={tmp_path} has no onnxruntime_cxx_api.h; "
                         "point it at the folder holding the ONNX Runtime C++ API headers")
+
+
+def test_two_validations_building_at_once_share_one_build(cpp_runner, tmp_path):
+    """Two processes building into one fresh cache: one builds, the other waits for it and
+    takes the same program (they used to remove each other's staging folders)."""
+    import sys
+
+    code = ("import sys; from pathlib import Path; from fairhep.fair.cppbuild import "
+            "build_runner; print(build_runner(Path(sys.argv[1])))")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    outs = [p.communicate(timeout=900) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err for _, err in outs]
+    (program,) = {out.strip() for out, _ in outs}
+    assert Path(program).is_file() and Path(program).parent.parent == tmp_path / "cpp-runner"

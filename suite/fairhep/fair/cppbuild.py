@@ -29,6 +29,7 @@ from pathlib import Path
 
 from fairhep.backends.ort_library import OrtLibrary, ort_library
 from fairhep.errors import BackendUnavailable
+from fairhep.writable import exclusive
 
 HEADER = "onnxruntime_cxx_api.h"
 DEB_PACKAGE = "libonnxruntime-dev"
@@ -151,6 +152,14 @@ def build_runner(cache_dir: Path, log: Callable[[str], None] | None = None) -> P
         raise CompiledUnavailable(reason)
     lib = _library()
     root = Path(cache_dir) / "cpp-runner"
+    root.mkdir(parents=True, exist_ok=True)
+    # Two validations at once share the header staging and the build folder: one builds, the
+    # other waits and finds the program.
+    with exclusive(root / "build.lock", "C++ runner build", "", wait=True):
+        return _build(root, lib, say)
+
+
+def _build(root: Path, lib: OrtLibrary, say: Callable[[str], None]) -> Path:
     include = _installed_headers()
     if include is None:
         if not (root / "ort-headers" / "deb.txt").is_file():
