@@ -79,11 +79,12 @@ def onnx_metadata(
     """The metadata_props written into the .onnx (all values are strings, as ONNX wants)."""
     desc = schema.describe()
     c = net.config
+    d = c.to_dict()
     meta: dict[str, Any] = {
         "model_id": model_id(net),
         "model_version": weights_hash(net),
         "model_weights": weights,
-        "model_config": json.dumps(c.to_dict()),
+        "model_config": json.dumps(d),
         "exporter": exporter,
         "model_parameters": net.n_parameters(),
         "model_reference": schema.MODEL_REFERENCE,
@@ -114,11 +115,8 @@ def onnx_metadata(
         # What the variant does not read: names, and indices in the track/sv_features order.
         "track_features_dropped": ",".join(c.track_features_dropped),
         "sv_features_dropped": ",".join(c.sv_features_dropped),
-        "track_indices_dropped": ",".join(
-            str(i) for i in schema.feature_indices(schema.TRACK_FEATURES,
-                                                   c.track_features_dropped)),
-        "sv_indices_dropped": ",".join(
-            str(i) for i in schema.feature_indices(schema.SV_FEATURES, c.sv_features_dropped)),
+        "track_indices_dropped": ",".join(str(i) for i in d["track_indices_dropped"]),
+        "sv_indices_dropped": ",".join(str(i) for i in d["sv_indices_dropped"]),
         "schema": json.dumps(desc, sort_keys=True),
     }
     return {META_PREFIX + k: str(v) for k, v in meta.items()}

@@ -201,6 +201,15 @@ def read_files(files: Sequence[Path], max_jets: int | None = None) -> JetArrays:
     return JetArrays.concat(parts)
 
 
+def read_subset(f: Path, subset: IntArray | None) -> JetArrays:
+    """The jets of ``f`` at the ascending indices ``subset`` (all when None), reading only up
+    to the last one: a cap of a few jets per file must not read whole 100k-jet files."""
+    if subset is None:
+        return read_file(f)
+    stop = int(subset[-1]) + 1 if len(subset) else 0
+    return read_file(f, 0, stop).slice(np.asarray(subset))
+
+
 def iter_batches(
     files: Sequence[Path],
     batch_size: int,
@@ -217,14 +226,7 @@ def iter_batches(
             raise ValueError("shuffle needs an rng so that a seed fixes the order")
         order = [order[i] for i in rng.permutation(len(order))]
     for f in order:
-        subset = None if subsets is None else subsets.get(f)
-        if subset is None:
-            jets = read_file(f)
-        else:
-            # Read only up to the last selected jet: a cap of a few jets per file must not
-            # read whole 100k-jet files.
-            stop = int(subset[-1]) + 1 if len(subset) else 0
-            jets = read_file(f, 0, stop).slice(np.asarray(subset))
+        jets = read_subset(f, None if subsets is None else subsets.get(f))
         idx = rng.permutation(len(jets)) if shuffle and rng is not None else None
         for start in range(0, len(jets), batch_size):
             sel = slice(start, start + batch_size)

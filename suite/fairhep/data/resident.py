@@ -83,7 +83,7 @@ class ResidentJets:
         self.parts: list[tuple[int, int]] = []  # (offset, jets) per file
         offset = 0
         for f, n in zip(self.files, sizes, strict=True):
-            jets = _read(f, _subset_rows(f, subsets))
+            jets = load.read_subset(f, _subset_rows(f, subsets))
             # A file at a time (pinned on a GPU): host memory stays bounded by one file.
             for dst, src in ((self.tracks, jets.tracks), (self.svs, jets.svs),
                              (self.labels, jets.labels)):
@@ -109,13 +109,6 @@ class ResidentJets:
                 yield DeviceBatch(self.tracks.index_select(0, rows),
                                   self.svs.index_select(0, rows),
                                   self.labels.index_select(0, rows))
-
-
-def _read(f: Path, subset: IntArray | None) -> JetArrays:
-    if subset is None:
-        return load.read_file(f)
-    stop = int(subset[-1]) + 1 if len(subset) else 0
-    return load.read_file(f, 0, stop).slice(np.asarray(subset))
 
 
 _cache: dict[tuple[object, ...], ResidentJets] = {}

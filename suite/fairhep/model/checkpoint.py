@@ -53,7 +53,7 @@ class Shapes:
 
 def _check_keys(state: Mapping[str, torch.Tensor], source: str) -> None:
     names = {f"{k}.{t}" for k in STATE_DICT_KEYS for t in ("weight", "bias")}
-    missing = sorted(names - set(state), key=lambda n: sorted(names).index(n))
+    missing = sorted(names - set(state))
     extra = sorted(set(state) - names)
     if missing or extra:
         raise CheckpointError(
