@@ -31,8 +31,7 @@ from fairhep.report.sections.xai import latest, source
 from fairhep.results import kinds
 
 ID = "xai_figures"
-PAPER_WEAK = (14, 4)  # §3.4.1: features with a single-feature AUC drop below 0.05 %
-WEAK_PCT = 0.05
+WEAK_PCT = 0.05  # §3.4.1: features with a single-feature AUC drop below 0.05 % (Table 9)
 F5_HEADERS = ("Source", "Data", "Jets", "AUC", "Most important (ΔAUC %)",
               "Least important (ΔAUC %)", "ΔP, ΔS < 0.05 %", "Paper")
 F6_HEADERS = ("Source", "Rule", "Class", "Jets", "Top track features", "Top SV features",
@@ -60,7 +59,6 @@ NOT_RUN = {
     "figure8": "no xai.rna records (`fairhep xai rna --run RUN --data DIR`)",
 }
 Draw = Callable[[Mapping[str, Any], Path, str, str], "Figure | None"]
-PAPER_SPARSITY = {(60, 20, 24): 0.56, (32, 16, 16): 0.52, (32, 8, 8): 0.48, (16, 8, 8): 0.40}
 
 
 def build(ctx: Context) -> Section:
@@ -105,6 +103,8 @@ def _draw(figures: list[Figure], draw: Draw, metrics: Mapping[str, Any], ctx: Co
 
 def _figure5_rows(ctx: Context, figures: list[Figure]) -> list[Row]:
     rows = []
+    at = [p for p in ctx.published("table9")["rows"] if float(p["threshold"]) == WEAK_PCT]
+    paper_weak = f"{at[0]['delta_p']}, {at[0]['delta_s']}" if at else NONE
     for r in latest(ctx, kinds.XAI_MASK):
         _draw(figures, xai_mask_figure, r.metrics, ctx, r,
               "Figure 5: ΔAUC when one feature is masked")
@@ -117,7 +117,7 @@ def _figure5_rows(ctx: Context, figures: list[Figure]) -> list[Row]:
             source(r), str(r.config.get("data_origin") or NONE),
             fmt(num(r.metrics, "n_jets"), 0), fmt(num(r.metrics, "auc"), 4),
             _ranked(pairs), _ranked(sorted(pairs, key=lambda t: abs(t[1])), digits=4),
-            f"{weak.count('track')}, {weak.count('sv')}", f"{PAPER_WEAK[0]}, {PAPER_WEAK[1]}",
+            f"{weak.count('track')}, {weak.count('sv')}", paper_weak,
         ], "observation"))
     return rows
 
@@ -174,6 +174,8 @@ def _sv_share(v: Mapping[str, Any]) -> float | None:
 
 def _figure8_rows(ctx: Context, figures: list[Figure]) -> list[Row]:
     rows = []
+    paper_sparsity = {(p["hidden"], p["d_e"], p["d_o"]): p["sparsity"]
+                      for p in ctx.published("table10")["rows"]}
     sources = [(r, r.metrics) for r in latest(ctx, kinds.XAI_RNA)] + [
         (r, r.metrics.get("activity") or {}) for r in latest(ctx, kinds.XAI_ABLATION)
         if not r.config.get("is_baseline") and (r.metrics.get("activity") or {}).get("rna")]
@@ -183,7 +185,7 @@ def _figure8_rows(ctx: Context, figures: list[Figure]) -> list[Row]:
         which = "Figure 9" if r.record.kind == kinds.XAI_ABLATION else "Figure 8"
         _draw(figures, xai_nap_figure, activity, ctx, r, f"{which}: neural activation pattern")
         per_class = activity.get("sparsity_per_class") or {}
-        paper = PAPER_SPARSITY.get(sizes)  # type: ignore[arg-type]
+        paper = paper_sparsity.get(sizes)
         rows.append(row(F8_HEADERS, [
             source(r), ", ".join(str(s) for s in sizes), fmt(num(activity, "n_jets"), 0),
             fmt(num(activity, "sparsity"), 2), fmt(num(per_class, "QCD"), 2),
