@@ -62,11 +62,9 @@ def ablation_row(net: InteractionNetwork, baseline: InteractionNetwork, data_dir
                  max_jets: int | None = None) -> AblationRow:
     """Table 10's numbers for ``net`` (the baseline itself gives fidelity 1)."""
     net, baseline = net.eval().to(device), baseline.eval().to(device)
-    scores, labels = scores_and_labels(net, data_dir, device, batch_size, max_jets)
-    if baseline is net:
-        base = scores
-    else:
-        base, _ = scores_and_labels(baseline, data_dir, device, batch_size, max_jets)
+    nets = [net] if baseline is net else [net, baseline]
+    out, labels = scores_and_labels(nets, data_dir, device, batch_size, max_jets)
+    scores, base = out[0], out[-1]
     activity = activity_study(net, class_sample(data_dir, per_class), device)
     return AblationRow(net.n_parameters(), auc(scores, labels), fidelity(base, scores),
                        len(labels), activity)

@@ -109,14 +109,17 @@ def to_tensors(jets: JetArrays, device: torch.device) -> tuple[torch.Tensor, tor
     return torch.from_numpy(jets.tracks).to(device), torch.from_numpy(jets.svs).to(device)
 
 
-def scores_and_labels(net: InteractionNetwork, data_dir: Path, device: torch.device,
+def scores_and_labels(nets: Sequence[InteractionNetwork], data_dir: Path, device: torch.device,
                       batch_size: int = 1024, max_jets: int | None = None
-                      ) -> tuple[Float32Array, Int64Array]:
-    """H->bb scores and labels of the first ``max_jets`` jets (all when None)."""
-    scores: list[Float32Array] = []
+                      ) -> tuple[list[Float32Array], Int64Array]:
+    """H->bb scores of each network and the labels of the first ``max_jets`` jets (all when
+    None), in one pass over the data."""
+    scores: list[list[Float32Array]] = [[] for _ in nets]
     labels: list[Int64Array] = []
     with torch.inference_mode():
         for jets in stream(data_dir, batch_size, max_jets):
-            scores.append(hbb_scores(net, *to_tensors(jets, device)).cpu().numpy())
+            x, y = to_tensors(jets, device)
+            for mine, net in zip(scores, nets, strict=True):
+                mine.append(hbb_scores(net, x, y).cpu().numpy())
             labels.append(jets.labels)
-    return np.concatenate(scores), gathered_labels(data_dir, labels)
+    return [np.concatenate(s) for s in scores], gathered_labels(data_dir, labels)
