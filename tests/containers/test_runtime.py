@@ -78,10 +78,13 @@ def test_docker_passes_ids_gpus_volumes_and_environment_by_name() -> None:
         "    --volume /r:/r \\\n"
         "    --volume /d:/data:ro \\\n"
         "    --env OMP_NUM_THREADS --env EXTRA --env SLURM_JOB_ID \\\n"
+        "    --env FAIRHEP_IMAGE=/img/fairhep.sif --env \"FAIRHEP_IMAGE_DIGEST=$(docker image "
+        "inspect --format '{{.Id}}' /img/fairhep.sif 2>/dev/null || true)\" \\\n"
         "    /img/fairhep.sif \\\n"
         "    task run --site /r/jobs/site.toml")
     cpu = Docker().launch(Launch(ARGS, image="fairhep:cpu"))
-    assert [line[0] for line in cpu] == ["docker", "fairhep:cpu", "task"]  # no --gpus, no --env
+    # No --gpus and no job variables: only the image's name and id for the records.
+    assert [line[0] for line in cpu] == ["docker", "--env", "fairhep:cpu", "task"]
 
 
 def test_podman_runs_rootless_with_cdi_gpus() -> None:
@@ -89,7 +92,7 @@ def test_podman_runs_rootless_with_cdi_gpus() -> None:
     assert lines[0] == ["podman", "run", "--rm", "--userns=keep-id", "--security-opt",
                         "label=disable"]
     assert ["--device", "nvidia.com/gpu=all"] in lines
-    env = lines[-3]
+    env = lines[-4]
     assert env[-2:] == ["--env", "CUDA_VISIBLE_DEVICES"]
     assert lines[-2:] == [["/img/fairhep.sif"], list(ARGS)]
     assert "CUDA_VISIBLE_DEVICES" not in str(Podman().launch(Launch(ARGS, image="i")))
@@ -195,3 +198,18 @@ def test_selftest_runs_without_toml_jinja_or_spython() -> None:
                           timeout=300, check=False)
     assert done.returncode == 0, done.stderr
     assert '"ok": true' in done.stdout
+
+
+def test_a_docker_or_podman_image_is_a_tag_not_a_file(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """`sites check` asks the engine about a tag (here a recorder that knows one image), and
+    says nothing where the engine is not installed, instead of "does not exist here"."""
+    engine = tmp_path / "docker"
+    engine.write_text('#!/bin/sh\n[ "$3" = "known:tag" ]\n')
+    engine.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert Docker().image_warning("known:tag") is None
+    warning = Docker().image_warning("fairhep:cuda") or ""
+    assert "not among docker's images here" in warning and "docker pull fairhep:cuda" in warning
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing"))
+    assert Docker().image_warning("fairhep:cuda") is None

@@ -21,6 +21,22 @@ def test_container_provenance_from_environment(monkeypatch: pytest.MonkeyPatch) 
     }
 
 
+def test_a_docker_job_names_its_image_and_an_unknown_id_is_null(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a Slurm job's `docker run --env FAIRHEP_IMAGE=... --env FAIRHEP_IMAGE_DIGEST=$(...)`
+    gives the records inside, also when `docker image inspect` could not say."""
+    for name in ("APPTAINER_CONTAINER", "SINGULARITY_CONTAINER", "FAIRHEP_STACK"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("FAIRHEP_CONTAINER_RUNTIME", "docker")
+    monkeypatch.setenv("FAIRHEP_IMAGE", "registry.example/fairhep:cuda")
+    monkeypatch.setenv("FAIRHEP_IMAGE_DIGEST", "sha256:" + "b" * 64)
+    info = results.container_info()
+    assert info is not None and info["image"] == "registry.example/fairhep:cuda"
+    assert info["image_digest"] == "sha256:" + "b" * 64
+    monkeypatch.setenv("FAIRHEP_IMAGE_DIGEST", "")
+    assert results.container_info()["image_digest"] is None  # never an empty string
+
+
 def test_apptainer_image_digest_is_computed_from_the_sif(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     sif = tmp_path / "fairhep.sif"

@@ -223,8 +223,13 @@ def test_hostile_site_values_are_passed_literally(tmp_path: Path, runtime: str) 
 
     assert not list(tmp_path.rglob("PWNED")), "a site value ran as a command"
     calls = [json.loads(line) for line in record.read_text().splitlines()]
-    runs = [c for c in calls if c["prog"] == {"none": "fairhep"}.get(runtime, runtime)]
+    engine = [c for c in calls if c["prog"] == {"none": "fairhep"}.get(runtime, runtime)]
+    runs = [c for c in engine if c["argv"][:1] != ["image"]]
     assert len(runs) == len(scripts)
+    image = str(tmp_path / f"image {EVIL}.sif")
+    if runtime in ("docker", "podman"):  # the image id for the records, asked of the engine
+        inspects = [c["argv"] for c in engine if c["argv"][:1] == ["image"]]
+        assert inspects == [["image", "inspect", "--format", "{{.Id}}", image]] * len(scripts)
     for call, kind in zip(runs, scripts, strict=True):
         argv = call["argv"]
         assert call["EVIL_VAR"] == EVIL
@@ -239,6 +244,9 @@ def test_hostile_site_values_are_passed_literally(tmp_path: Path, runtime: str) 
         if runtime in ("docker", "podman"):
             volumes = [argv[i + 1] for i, a in enumerate(argv) if a == "--volume"]
             assert f"{results_root}:{results_root}" in volumes
+            envs = [argv[i + 1] for i, a in enumerate(argv) if a == "--env"]
+            # The recorder answers every call with 4242: what `image inspect` printed.
+            assert f"FAIRHEP_IMAGE={image}" in envs and "FAIRHEP_IMAGE_DIGEST=4242" in envs
     modules = [c["argv"] for c in calls if c["prog"] == "module"]
     assert modules and all(m == ["load", f"mod {EVIL}"] for m in modules)
     sbatch = [c["argv"] for c in calls if c["prog"] == "sbatch"]

@@ -202,6 +202,22 @@ class _DockerCommandLine(ContainerRuntime):
         "--gpus", Raw('"\\"device=${CUDA_VISIBLE_DEVICES:?no GPU allocated}\\""'))
     gpu_env: ClassVar[tuple[str, ...]] = ()  # passed on as well when the job has GPUs
 
+    def image_warning(self, image: str) -> str | None:
+        """A tag, not a file: asked of the engine where it runs here (a login node without
+        one says nothing; the job's node pulls or has the image)."""
+        engine = self.engine_path()
+        if engine is None:
+            return None
+        try:
+            probe = subprocess.run([engine, "image", "inspect", image], capture_output=True,
+                                   timeout=30, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        if probe.returncode == 0:
+            return None
+        return (f"container.image {image} is not among {self.name}'s images here "
+                f"(`{self.name} pull {image}`, or load it, on the nodes that run the jobs)")
+
     def launch(self, job: Launch) -> list[list[Word]]:
         # The engine passes neither the job's environment nor its GPU allocation.
         lines: list[list[Word]] = [[self.name, "run", "--rm", *self.run_options]]
@@ -211,6 +227,11 @@ class _DockerCommandLine(ContainerRuntime):
         names = dict.fromkeys([*job.env, *(self.gpu_env if job.gpus else ())])
         if names:
             lines.append([w for n in names for w in ("--env", n)])
+        # Records made inside name the image and its id, as the engine tells them at start.
+        inspect = (f"{self.name} image inspect --format '{{{{.Id}}}}' {shlex.quote(job.image)}"
+                   " 2>/dev/null || true")
+        lines.append(["--env", f"FAIRHEP_IMAGE={job.image}",
+                      "--env", Raw(f'"FAIRHEP_IMAGE_DIGEST=$({inspect})"')])
         return [*lines, [job.image], list(job.args)]
 
 

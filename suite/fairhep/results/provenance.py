@@ -146,7 +146,7 @@ def container_info() -> ContainerInfo | None:
         return None
     image = (env.get("FAIRHEP_IMAGE") or env.get("APPTAINER_CONTAINER")
              or env.get("SINGULARITY_CONTAINER"))
-    digest = env.get("FAIRHEP_IMAGE_DIGEST")
+    digest = env.get("FAIRHEP_IMAGE_DIGEST") or None  # "": the engine could not say
     if digest is None and runtime == "apptainer" and image and Path(image).is_file():
         # Apptainer names the .sif it runs; where that file is visible inside the container,
         # its digest identifies the image even when the job did not pass one.
