@@ -85,11 +85,13 @@ class EvalResult:
 
 def read_batches(data_dir: Path, batch_size: int, max_jets: int | None,
                   files: Sequence[Path] | None = None) -> Iterable[JetArrays]:
-    """The first ``max_jets`` jets (all when None) in batches: HDF5 datasets streamed a batch
-    at a time; the original NumPy test layout memory mapped by the loader and sliced."""
+    """The first ``max_jets`` jets (all when None) in batches, each read by itself: HDF5
+    files a batch at a time, the original NumPy test layout copied out of its memory maps."""
     data_dir = Path(data_dir)
     if files is None and data_dir.is_dir() and not any(data_dir.glob(schema.H5_FILE_GLOB)):
-        jets = load.load_dataset(data_dir, max_jets)
+        if any(data_dir.glob("test_*_truth_0.npy")):
+            return load.iter_npy_test(data_dir, batch_size, max_jets)
+        jets = load.load_dataset(data_dir, max_jets)  # no dataset: its one-line error
         return (jets.slice(slice(i, i + batch_size)) for i in range(0, len(jets), batch_size))
     files = load.list_files(data_dir) if files is None else list(files)
     subsets: dict[Path, IntArray] | None = None

@@ -98,3 +98,27 @@ def test_npy_tracks_of_another_dtype_are_refused(tmp_path: Path) -> None:
     np.save(tmp_path / "test_0_truth_0.npy", np.eye(2, dtype="f4")[[0, 1, 0]])
     with pytest.raises(DataError, match="are float64, expected float32"):
         load_dataset(tmp_path)
+
+
+def test_npy_layout_streams_in_batches_and_names_the_bad_jet_of_a_later_batch(
+        tmp_path: Path) -> None:
+    """What `evaluate` reads the original layout through: batches copied out of the memory
+    maps one at a time (its memory does not grow with the test set), the same jets as the
+    whole-set loader, and a NaN found in a later batch names its jet in the file."""
+    from fairhep.data.load import iter_npy_test
+    from fairhep.data.synth import synthesize
+
+    synthesize(tmp_path, files=2, jets_per_file=50, seed=4, split="test", layout="npy")
+    whole = load_npy_test(tmp_path)
+    batches = list(iter_npy_test(tmp_path, 16))
+    assert [len(b) for b in batches] == [16, 16, 16, 2] * 2
+    for name in ("tracks", "svs", "labels"):
+        assert np.array_equal(np.concatenate([getattr(b, name) for b in batches]),
+                              getattr(whole, name))
+    assert sum(len(b) for b in iter_npy_test(tmp_path, 16, max_jets=60)) == 60
+    path = tmp_path / schema.NPY_TEST_TRACKS.format(k=1)
+    tracks = np.load(path)
+    tracks[37, 4, 0] = np.nan
+    np.save(path, tracks)
+    with pytest.raises(DataError, match=rf"{path}: tracks of jet 37 hold NaN"):
+        list(iter_npy_test(tmp_path, 16))

@@ -236,6 +236,22 @@ def iter_batches(
 def load_npy_test(directory: Path, max_jets: int | None = None) -> JetArrays:
     """The original test layout: ``test_<k>_features_2.npy`` (tracks), ``_3`` (SVs),
     ``test_<k>_truth_0.npy``; channels-last arrays (the older files) are transposed."""
+    parts = list(iter_npy_test(directory, NPY_READ_JETS, max_jets))
+    if not parts:  # files without jets
+        return JetArrays(np.zeros((0, *schema.TRACK_SHAPE), np.float32),
+                         np.zeros((0, *schema.SV_SHAPE), np.float32), np.zeros(0, np.int64))
+    return JetArrays.concat(parts)
+
+
+# Jets copied out of the memory-mapped NumPy files at a time (~0.5 GB).
+NPY_READ_JETS = 65_536
+
+
+def iter_npy_test(directory: Path, batch_size: int, max_jets: int | None = None
+                  ) -> Iterator[JetArrays]:
+    """The original test layout in batches of at most ``batch_size`` jets, each copied out
+    of the memory-mapped files by itself (and checked for NaN/inf): memory does not grow
+    with the 1.8 M test jets."""
     directory = Path(directory)
     ks = sorted(
         int(m.group(1))
@@ -244,16 +260,17 @@ def load_npy_test(directory: Path, max_jets: int | None = None) -> JetArrays:
     )
     if not ks:
         raise DataError(f"{directory}: no test_<k>_truth_0.npy files (original NumPy test layout)")
-    parts, total = [], 0
+    total = 0
     for k in ks:
         if max_jets is not None and total >= max_jets:
             break
         arrays = {}
+        paths = {}
         for what, pattern, shape in (
             ("tracks", schema.NPY_TEST_TRACKS, schema.TRACK_SHAPE),
             ("svs", schema.NPY_TEST_SVS, schema.SV_SHAPE),
         ):
-            path = directory / pattern.format(k=k)
+            path = paths[what] = directory / pattern.format(k=k)
             try:
                 a = np.load(path, mmap_mode="r")
             except (OSError, ValueError) as exc:
@@ -268,19 +285,16 @@ def load_npy_test(directory: Path, max_jets: int | None = None) -> JetArrays:
         truth_path = directory / schema.NPY_TEST_TRUTH.format(k=k)
         truth = np.load(truth_path)
         n = len(truth) if max_jets is None else min(len(truth), max_jets - total)
-        onehot = truth[:n, : len(schema.CLASSES)]
-        part = JetArrays(
-            np.ascontiguousarray(arrays["tracks"][:n], np.float32),
-            np.ascontiguousarray(arrays["svs"][:n], np.float32),
-            labels_from_onehot(onehot, str(truth_path)),
-        )
-        check_finite(part.tracks, schema.TRACK_FEATURES,
-                     directory / schema.NPY_TEST_TRACKS.format(k=k), "tracks")
-        check_finite(part.svs, schema.SV_FEATURES, directory / schema.NPY_TEST_SVS.format(k=k),
-                     "SVs")
-        parts.append(part)
+        labels = labels_from_onehot(truth[:n, : len(schema.CLASSES)], str(truth_path))
+        for lo in range(0, n, batch_size):
+            hi = min(n, lo + batch_size)
+            part = JetArrays(np.ascontiguousarray(arrays["tracks"][lo:hi], np.float32),
+                             np.ascontiguousarray(arrays["svs"][lo:hi], np.float32),
+                             labels[lo:hi])
+            check_finite(part.tracks, schema.TRACK_FEATURES, paths["tracks"], "tracks", lo)
+            check_finite(part.svs, schema.SV_FEATURES, paths["svs"], "SVs", lo)
+            yield part
         total += n
-    return JetArrays.concat(parts)
 
 
 def load_dataset(directory: Path, max_jets: int | None = None) -> JetArrays:
