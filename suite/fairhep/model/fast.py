@@ -81,7 +81,7 @@ class EngineOptions:
             raise SettingError(f"memory budget must be positive, got {self.memory_budget_mb} MB")
         if self.precision not in PRECISIONS:
             raise SettingError(f"precision must be one of {', '.join(PRECISIONS)}, "
-                             f"not {self.precision!r}")
+                               f"not {self.precision!r}")
         if self.buckets is not None:
             b = tuple(int(v) for v in self.buckets)
             if not b or list(b) != sorted(set(b)) or b[0] < 1:
@@ -121,7 +121,7 @@ class EngineOptions:
             buckets = tuple(int(v) for v in sizes.split(",")) if sizes else GPU_BUCKETS
         except ValueError:
             raise SettingError(f"${BUCKETS_ENV}={sizes!r}: give ascending sizes like 20,40,60"
-                             ) from None
+                               ) from None
         base = cls(buckets=buckets, compile=None if mode == "none" else mode,
                    memory_budget_mb=GPU_BUDGET_MB)
         return replace(base, **overrides)
