@@ -2,10 +2,11 @@
 Table 9), layer-wise relevance propagation (Figure 6), relative neural activity (Figure 8,
 Table 10's sparsity) and the re-optimised models of Table 10.
 
-``jets`` (the jets a study reads; the one scoring function), ``masking``, ``trace`` (the
-forward pass in the interaction-matrix form, every layer kept), ``lrp``, ``activity``,
-``ablation``, ``records`` (the ``xai.*`` result records) and ``study`` (one study from
-options to a written record: what the CLI and the campaign tasks call).
+``jets`` (the jets a study reads; the one scoring function), ``masking``, ``lrp`` and
+``activity`` (both on :func:`fairhep.model.reference.trace`, the interaction-matrix forward
+pass with every layer kept), ``ablation``, ``records`` (the ``xai.*`` result records) and
+``study`` (one study from options to a written record: what the CLI and the campaign tasks
+call).
 """
 
 from __future__ import annotations

@@ -19,8 +19,8 @@ import torch
 from fairhep import schema
 from fairhep.data.load import JetArrays
 from fairhep.model import InteractionNetwork
+from fairhep.model.reference import MLPS, trace
 from fairhep.xai.jets import to_tensors
-from fairhep.xai.trace import MLPS, trace
 
 SPARSE_BELOW = 0.2  # Table 10: a node with RNA below this counts as inactive
 ALL = "all"  # the RNA over the jets of both classes

@@ -7,7 +7,7 @@ by default, as the paper averaged). Both read HDF5 datasets and the original Num
 :func:`hbb_scores` scores with the fast engine (``fairhep.model.fast``: the published network,
 exactly, padded tracks and SVs in closed form): everything that only needs scores (masking,
 fidelity, AUC) goes through it. LRP and neural activity need every layer and trace the
-literal interaction-matrix forward instead (:mod:`fairhep.xai.trace`).
+literal interaction-matrix forward instead (:func:`fairhep.model.reference.trace`).
 """
 
 from __future__ import annotations

@@ -27,8 +27,8 @@ from torch import nn
 from fairhep import schema
 from fairhep.data.load import JetArrays
 from fairhep.model import InteractionNetwork
+from fairhep.model.reference import MLPS, Trace, mlp_layers, trace
 from fairhep.xai.jets import to_tensors
-from fairhep.xai.trace import MLPS, Trace, mlp_layers, trace
 
 RULES = ("gamma", "epsilon", "zero")
 # Keeps a denominator off zero under the zero and γ rules (it changes nothing measurable).
