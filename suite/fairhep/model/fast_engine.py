@@ -33,21 +33,26 @@ from fairhep.model.network import InteractionNetwork
 SLICE_JETS = 1 << 16
 
 
-def check_engine(engine: str, precision_name: str, device: torch.device | str) -> None:
-    """One line (a SettingError) for an engine, precision or device that do not go together:
-    before a command writes anything."""
-    if engine not in ENGINES:
-        raise SettingError(f"unknown engine {engine!r}: choose {' or '.join(ENGINES)}")
+def check_precision(precision_name: str, device: torch.device | str) -> None:
+    """A known precision that ``device`` can run, or a one-line SettingError."""
     EngineOptions(precision=precision_name)  # the known precisions
     if precision_name != "fp32" and torch.device(device).type != "cuda":
         raise SettingError(f"--precision {precision_name} needs a CUDA device (on "
                            f"{torch.device(device)} use fp32)")
 
 
+def check_engine(engine: str, precision_name: str, device: torch.device | str) -> None:
+    """One line (a SettingError) for an engine, precision or device that do not go together:
+    before a command writes anything."""
+    if engine not in ENGINES:
+        raise SettingError(f"unknown engine {engine!r}: choose {' or '.join(ENGINES)}")
+    check_precision(precision_name, device)
+
+
 @contextmanager
 def precision(name: str, device: torch.device) -> Iterator[None]:
     """Run the block at ``name`` precision (fp32 | tf32 | bf16) on ``device``."""
-    check_engine(ENGINES[0], name, device)
+    check_precision(name, device)
     if device.type != "cuda":
         yield
         return
