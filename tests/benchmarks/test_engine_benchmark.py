@@ -59,7 +59,7 @@ def _jets(kind: str, n: int) -> tuple[Any, Any, Any]:
 
     import torch
 
-    from fairhep.bench.inputs import TEST_SEED_OFFSET, settings
+    from fairhep.bench.datasource import TEST_SEED_OFFSET, settings
     from fairhep.bench.options import BenchOptions
     from fairhep.data.load import load_dataset
     from fairhep.data.synth import synthesize

@@ -24,7 +24,7 @@ __all__ = ["BenchOptions", "run"]
 
 def run(opts: BenchOptions) -> list[Path]:
     """Run the selected modes and return the result records written."""
-    from fairhep.bench.inputs import prepare_inputs
+    from fairhep.bench.datasource import prepare_inputs
     from fairhep.writable import ensure_writable
 
     ensure_writable(Path(opts.results), "results directory", "choose another with --results")

@@ -1,6 +1,6 @@
 """The default mode: evaluate the run on the test set, write a ``bench.default`` record.
 
-Without ``--data``/``--run`` that is the embedded default (:mod:`fairhep.bench.inputs`):
+Without ``--data``/``--run`` that is the embedded default (:mod:`fairhep.bench.datasource`):
 synthetic jets and a briefly trained baseline IN, both cached.
 """
 
@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fairhep.bench.inputs import Inputs
+from fairhep.bench.datasource import Inputs
 from fairhep.bench.options import BenchOptions
 
 

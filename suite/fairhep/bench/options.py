@@ -35,7 +35,7 @@ class BenchOptions:
     repeats: int = 10
     engine: str = "fast"  # the embedded default's training and evaluation: fast | reference
     cache_dir: Path | None = None  # None = fairhep.cache.default_cache_dir()
-    # Overrides of the embedded default's size (fairhep.bench.inputs.DefaultSettings); tests
+    # Overrides of the embedded default's size (fairhep.bench.datasource.DefaultSettings); tests
     # use a tiny one. $FAIRHEP_BENCH_DEFAULTS overrides the same keys from the environment.
     defaults: Mapping[str, Any] = field(default_factory=dict)
     # Seconds of work per sweep repetition (None = the device's default: long enough for

@@ -97,7 +97,7 @@ def _inputs(args: argparse.Namespace) -> tuple[Path, Path]:
     if args.run is not None:
         return Path(args.run), Path(args.data)
     from fairhep.bench import BenchOptions
-    from fairhep.bench.inputs import prepare_inputs
+    from fairhep.bench.datasource import prepare_inputs
 
     got = prepare_inputs(BenchOptions(results=args.results, device=args.device))
     print(f"embedded default: run {got.run_dir}, data {got.data_dir}")
