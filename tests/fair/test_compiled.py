@@ -12,7 +12,7 @@ import pytest
 from fairhep import schema
 from fairhep.backends import PreparedModel
 from fairhep.fair import cppbuild
-from fairhep.fair.runtimes import CompiledBackend
+from fairhep.fair.inference_runtimes import CompiledBackend
 from fairhep.fair.sample import read_expected, read_sample
 from fairhep.fair.validate import validate
 

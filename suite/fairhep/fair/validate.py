@@ -23,7 +23,7 @@ from fairhep.backends import TOLERANCE, Backend, PreparedModel
 from fairhep.data.load import JetArrays
 from fairhep.errors import BackendUnavailable
 from fairhep.fair import bundle as layout
-from fairhep.fair.runtimes import CompiledBackend, KServeBackend, local_runtimes, select
+from fairhep.fair.inference_runtimes import CompiledBackend, KServeBackend, local_runtimes, select
 from fairhep.fair.sample import BATCH_SIZE, read_expected, read_sample, score_batches
 from fairhep.writable import ensure_writable
 
