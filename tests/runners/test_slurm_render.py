@@ -26,7 +26,7 @@ from fairhep.runners import campaign_status, submit
 from fairhep.runners.slurm.plan import (
     DEFAULT_MAX_ARRAY_SIZE,
     compress,
-    plan,
+    plan_chunks,
     sbatch_argv,
     submission_listing,
 )
@@ -49,7 +49,7 @@ def context(site: str, campaign: str, results: Path | None = None) -> TaskContex
 def test_rendered_scripts_match_the_recorded_ones(site: str) -> None:
     ctx = context(site, CASES[site], RESULTS.get(site))
     rendered = dict(render_scripts(ctx))
-    chunks = plan(ctx, {k: [t.index for t in v] for k, v in ctx.tasks.by_kind.items()},
+    chunks = plan_chunks(ctx, {k: [t.index for t in v] for k, v in ctx.tasks.by_kind.items()},
                         DEFAULT_MAX_ARRAY_SIZE)
     rendered["submit.sh"] = submission_listing(ctx, chunks)
     folder = EXPECTED / site
@@ -89,7 +89,7 @@ def test_scripts_carry_the_sites_settings() -> None:
 def test_large_arrays_are_split_at_max_array_size() -> None:
     ctx = context("hal", "paper")
     todo = {k: [t.index for t in v] for k, v in ctx.tasks.by_kind.items()}
-    chunks = plan(ctx, todo, 64)
+    chunks = plan_chunks(ctx, todo, 64)
     train = [c for c in chunks if c.kind == "train"]
     assert [c.offset for c in train] == [0, 64, 128]
     assert [c.array_spec(8) for c in train] == ["0-63%8", "0-63%8", "0-11%8"]
@@ -110,7 +110,7 @@ def test_resume_style_subsets_compress_to_short_array_specs() -> None:
     assert compress([0, 1, 2, 5, 7, 8, 9]) == "0-2,5,7-9"
     assert compress([3]) == "3"
     ctx = context("ci-slurm", "smoke", Path("/r"))
-    chunks = plan(ctx, {"train": [2], "evaluate": [0, 2], "aggregate": [0]}, 1001)
+    chunks = plan_chunks(ctx, {"train": [2], "evaluate": [0, 2], "aggregate": [0]}, 1001)
     assert [(c.kind, c.array_spec(2), c.depends_on) for c in chunks] == [
         ("train", "2%2", []), ("evaluate", "0,2%2", ["train_0"]),
         ("aggregate", "0%2", ["train_0", "evaluate_0"])]
@@ -215,7 +215,7 @@ def test_hostile_site_values_are_passed_literally(tmp_path: Path, runtime: str) 
                               capture_output=True, text=True, check=False)
         assert proc.returncode == 0, proc.stderr
     # The sbatch command lines of --dry-run, run with an argv recorder named sbatch.
-    chunks = plan(ctx, {k: [t.index for t in v] for k, v in ctx.tasks.by_kind.items()}, 1001)
+    chunks = plan_chunks(ctx, {k: [t.index for t in v] for k, v in ctx.tasks.by_kind.items()}, 1001)
     listing = submission_listing(ctx, chunks)
     proc = subprocess.run(["bash", "-c", listing], cwd=tmp_path, env=env, capture_output=True,
                           text=True, check=False)

@@ -10,7 +10,7 @@ import pytest
 
 from fairhep.report import Context, Section, build_sections, load_record_set
 from fairhep.results import ResultRecord, kinds, write_record
-from fairhep.xai import Rule, StudyOptions, ablate, lrp, mask, rna_study
+from fairhep.xai import Rule, StudyOptions, run_ablation, run_lrp, run_mask, run_rna
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 REAL = {"data_origin": "cms-open-data", "run_name": "hand-made test record (not measured)",
@@ -34,10 +34,10 @@ def sections(tiny_run: Path, tiny_test_set: Path, tmp_path_factory: pytest.TempP
     results = tmp_path_factory.mktemp("xai-report") / "results"
     opts = StudyOptions(tiny_run, tiny_test_set, results=results, max_jets=12, batches=1,
                         sample_batch_size=3, progress=False)
-    mask(opts)
-    lrp(opts, Rule())
-    rna_study(opts)
-    ablate(opts, tiny_run)
+    run_mask(opts)
+    run_lrp(opts, Rule())
+    run_rna(opts)
+    run_ablation(opts, tiny_run)
     _ablation(results, (32, 16, 16), 8498, 0.9887)  # the paper's row, to the digit
     _ablation(results, (32, 8, 8), 8498, 0.9500)  # wrong parameter count, AUC far off
     write_record(results, ResultRecord(

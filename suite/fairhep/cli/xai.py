@@ -140,10 +140,10 @@ def _finish(args: argparse.Namespace, outcome: Outcome[Any], figure: Figure | No
 
 def _mask(args: argparse.Namespace) -> int:
     from fairhep.plots import xai_mask_figure
-    from fairhep.xai import mask
+    from fairhep.xai import run_mask
 
     opts = _options(args)
-    out = mask(opts, args.thresholds)
+    out = run_mask(opts, args.thresholds)
     s = out.study
     ranked = sorted(s.singles, key=lambda f: -f.delta_auc)
     lines = [f"{s.n_jets} jets, unmasked AUC {s.baseline_auc:.5f}",
@@ -162,14 +162,14 @@ def _mask(args: argparse.Namespace) -> int:
 
 def _lrp(args: argparse.Namespace) -> int:
     from fairhep.plots import xai_relevance_figure
-    from fairhep.xai import Rule, lrp
+    from fairhep.xai import Rule, run_lrp
 
     opts = _options(args)
     try:
         rule = Rule(args.rule, gamma=args.gamma, epsilon=args.epsilon)
     except ValueError as exc:
         raise ConfigError(f"fairhep xai lrp: {exc}") from None
-    out = lrp(opts, rule)
+    out = run_lrp(opts, rule)
     lines = []
     for name, c in out.study.classes.items():
         top = sorted({**c.track_features, **c.sv_features}.items(), key=lambda kv: -kv[1])
@@ -186,10 +186,10 @@ def _lrp(args: argparse.Namespace) -> int:
 
 def _rna(args: argparse.Namespace) -> int:
     from fairhep.plots import xai_nap_figure
-    from fairhep.xai import rna_study
+    from fairhep.xai import run_rna
 
     opts = _options(args)
-    out = rna_study(opts)
+    out = run_rna(opts)
     s = out.study
     lines = [(f"sparsity (RNA < 0.2): all {s.sparsity['all']:.3f}, QCD {s.sparsity['QCD']:.3f}, "
               f"H->bb {s.sparsity['Hbb']:.3f} ({s.n_jets['QCD']} + {s.n_jets['Hbb']} jets)")]
@@ -201,10 +201,10 @@ def _rna(args: argparse.Namespace) -> int:
 
 def _ablate(args: argparse.Namespace) -> int:
     from fairhep.plots import xai_nap_figure
-    from fairhep.xai import ablate
+    from fairhep.xai import run_ablation
 
     opts = _options(args)
-    out = ablate(opts, Path(args.baseline))
+    out = run_ablation(opts, Path(args.baseline))
     r = out.study
     lines = [(f"{r.parameters:,} parameters: AUC {100 * r.auc:.3f} %, fidelity "
               f"{100 * r.fidelity:.3f} % against {args.baseline}, sparsity {r.sparsity:.3f} "

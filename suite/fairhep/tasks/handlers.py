@@ -175,12 +175,12 @@ def _handle_xai(ctx: TaskContext, task: Task) -> dict[str, Any]:
     run_dir = _require_trained(ctx, task)
     opts = _xai_options(ctx, run_dir, spec)
     from fairhep.results import kinds
-    from fairhep.xai import Rule, lrp, mask, rna_study
+    from fairhep.xai import Rule, run_lrp, run_mask, run_rna
 
     studies: dict[str, Callable[[], Path | None]] = {
-        kinds.XAI_MASK: lambda: mask(opts).path,
-        kinds.XAI_LRP: lambda: lrp(opts, Rule(spec.rule, gamma=spec.gamma)).path,
-        kinds.XAI_RNA: lambda: rna_study(opts).path,
+        kinds.XAI_MASK: lambda: run_mask(opts).path,
+        kinds.XAI_LRP: lambda: run_lrp(opts, Rule(spec.rule, gamma=spec.gamma)).path,
+        kinds.XAI_RNA: lambda: run_rna(opts).path,
     }
     written = _written_by(ctx, task, *studies)
     return {"records": [run() for kind, run in studies.items() if kind not in written],
@@ -215,7 +215,7 @@ def _handle_ablate(ctx: TaskContext, task: Task) -> dict[str, Any]:
                            "val_auc": result.val_auc, "stopped_early": result.stopped_early}
     baseline = _require_trained(ctx, task)
     from fairhep.results import kinds, read_record
-    from fairhep.xai import ablate
+    from fairhep.xai import run_ablation
 
     written = _written_by(ctx, task, kinds.XAI_ABLATION).get(kinds.XAI_ABLATION)
     if written is not None:  # the row exists: a killed attempt's study is not run again
@@ -224,7 +224,7 @@ def _handle_ablate(ctx: TaskContext, task: Task) -> dict[str, Any]:
                 "sparsity": m["sparsity"], "reused": [kinds.XAI_ABLATION]}
     opts = _xai_options(ctx, out.get("run_dir", baseline), spec, task=task.id,
                         training=out.get("training"))
-    row = ablate(opts, baseline)
+    row = run_ablation(opts, baseline)
     return {**out, "records": [row.path], "auc": row.study.auc,
             "fidelity": row.study.fidelity, "sparsity": row.study.sparsity}
 

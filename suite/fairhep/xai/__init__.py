@@ -5,8 +5,11 @@ Table 10's sparsity) and the re-optimised models of Table 10.
 ``jets`` (the jets a study reads; the one scoring function), ``masking``, ``lrp`` and
 ``activity`` (both on :func:`fairhep.model.reference.trace`, the interaction-matrix forward
 pass with every layer kept), ``ablation``, ``records`` (the ``xai.*`` result records) and
-``study`` (one study from options to a written record: what the CLI and the campaign tasks
-call).
+``study`` (one study from options to a written record: ``run_mask``, ``run_lrp``, ``run_rna``
+and ``run_ablation``, what the CLI and the campaign tasks call).
+
+No name exported here is also a submodule's name: ``import fairhep.xai.lrp as m`` gives the
+module, never a function that shadows it.
 """
 
 from __future__ import annotations
@@ -15,8 +18,7 @@ from fairhep.xai.ablation import PAPER_DROPPED, PAPER_VARIANTS, Variant, variant
 from fairhep.xai.activity import SPARSE_BELOW, activity_study, rna, sparsity
 from fairhep.xai.lrp import RULES, Rule, explain, lrp_study
 from fairhep.xai.masking import PAPER_THRESHOLDS_PCT, FeatureMask, fidelity, mask_study
-from fairhep.xai.study import Outcome, StudyOptions, ablate, lrp, mask
-from fairhep.xai.study import rna as rna_study
+from fairhep.xai.study import Outcome, StudyOptions, run_ablation, run_lrp, run_mask, run_rna
 
 __all__ = [
     "PAPER_DROPPED",
@@ -29,16 +31,16 @@ __all__ = [
     "Rule",
     "StudyOptions",
     "Variant",
-    "ablate",
     "activity_study",
     "explain",
     "fidelity",
-    "lrp",
     "lrp_study",
-    "mask",
     "mask_study",
     "rna",
-    "rna_study",
+    "run_ablation",
+    "run_lrp",
+    "run_mask",
+    "run_rna",
     "sparsity",
     "variant_config",
 ]

@@ -97,7 +97,7 @@ def _write(opts: StudyOptions, record: ResultRecord, net: InteractionNetwork,
     return write_record(Path(opts.results), record, manifest_path(Path(opts.data)))
 
 
-def mask(opts: StudyOptions, thresholds_pct: tuple[float, ...] = PAPER_THRESHOLDS_PCT
+def run_mask(opts: StudyOptions, thresholds_pct: tuple[float, ...] = PAPER_THRESHOLDS_PCT
          ) -> Outcome[MaskStudy]:
     """Single-feature masking of every input feature and multi-feature masking per threshold."""
     started = time.perf_counter()
@@ -117,7 +117,7 @@ def _sample_config(opts: StudyOptions) -> dict[str, Any]:
             "per_class": opts.per_class}
 
 
-def lrp(opts: StudyOptions, rule: Rule) -> Outcome[LrpStudy]:
+def run_lrp(opts: StudyOptions, rule: Rule) -> Outcome[LrpStudy]:
     """Mean LRP relevance per feature, object and layer, for each class."""
     started = time.perf_counter()
     net, device = _load(opts)
@@ -129,7 +129,7 @@ def lrp(opts: StudyOptions, rule: Rule) -> Outcome[LrpStudy]:
     return Outcome(study, record, _write(opts, record, net, device, len(jets), started))
 
 
-def rna(opts: StudyOptions) -> Outcome[ActivityStudy]:
+def run_rna(opts: StudyOptions) -> Outcome[ActivityStudy]:
     """Relative neural activity per neuron and class, dNAP and sparsity."""
     started = time.perf_counter()
     net, device = _load(opts)
@@ -140,7 +140,7 @@ def rna(opts: StudyOptions) -> Outcome[ActivityStudy]:
     return Outcome(study, record, _write(opts, record, net, device, len(jets), started))
 
 
-def ablate(opts: StudyOptions, baseline: Path) -> Outcome[AblationRow]:
+def run_ablation(opts: StudyOptions, baseline: Path) -> Outcome[AblationRow]:
     """Table 10's row for ``opts.run``: AUC, fidelity against ``baseline``, sparsity."""
     started = time.perf_counter()
     net, device = _load(opts)

@@ -1,11 +1,11 @@
 """The Slurm runner: one job array per task kind, chained with dependencies, then aggregation.
 
 :mod:`.script` turns a site and a campaign into one sbatch script per task kind; :mod:`.plan`
-decides what to submit (all tasks, or with ``resume`` only those without a result and not
-already queued) and splits arrays longer than the cluster's ``MaxArraySize``; :mod:`.jobs`
-runs ``sbatch --parsable`` for each chunk, kind after kind, with ``--dependency=afterany:``
-on the kinds it needs, records the job ids in ``jobs/submissions.json``, and reads the
-elements' states back for ``fairhep status``.
+(``plan_chunks``) splits what to submit (all tasks, or with ``resume`` only those without a
+result and not already queued) into arrays no longer than the cluster's ``MaxArraySize``;
+:mod:`.jobs` runs ``sbatch --parsable`` for each chunk, kind after kind, with
+``--dependency=afterany:`` on the kinds it needs, records the job ids in
+``jobs/submissions.json``, and reads the elements' states back for ``fairhep status``.
 
 Only :mod:`fairhep.runners` imports this package (an import-linter contract): nothing else
 knows Slurm.
@@ -20,7 +20,7 @@ from typing import ClassVar
 from fairhep.runners.base import JobState, Phase, SubmitOptions, SubmitResult
 from fairhep.runners.slurm import jobs
 from fairhep.runners.slurm.jobs import SUBMISSIONS, SlurmError
-from fairhep.runners.slurm.plan import max_array_size, plan, submission_listing
+from fairhep.runners.slurm.plan import max_array_size, plan_chunks, submission_listing
 from fairhep.runners.slurm.script import render_scripts, script_path
 from fairhep.sites import Site
 from fairhep.tasks import TaskContext, pending_tasks
@@ -68,7 +68,7 @@ class SlurmRunner:
         for t in todo:
             by_kind.setdefault(t.kind, []).append(t.index)
         size = opts.array_size or max_array_size()
-        chunks = plan(ctx, by_kind, size)
+        chunks = plan_chunks(ctx, by_kind, size)
         echo = opts.echo
         if opts.dry_run:
             for kind in ctx.tasks.kinds():

@@ -59,7 +59,7 @@ def max_array_size() -> int:
     return int(m.group(1)) if m else DEFAULT_MAX_ARRAY_SIZE
 
 
-def plan(ctx: TaskContext, todo: dict[str, list[int]], array_size: int) -> list[Chunk]:
+def plan_chunks(ctx: TaskContext, todo: dict[str, list[int]], array_size: int) -> list[Chunk]:
     """Chunks in submission order; each depends on every chunk of the kinds it needs."""
     chunks: list[Chunk] = []
     by_kind: dict[str, list[Chunk]] = {}

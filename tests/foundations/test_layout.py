@@ -1,0 +1,64 @@
+"""The package's layout says what it holds: no exported name hides a submodule or renames a
+function on export, and docs/architecture.md names every module."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+import types
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import fairhep
+
+PACKAGE = Path(fairhep.__file__).parent
+
+
+def _packages() -> Iterator[types.ModuleType]:
+    yield fairhep
+    for info in pkgutil.walk_packages(fairhep.__path__, "fairhep."):
+        if info.ispkg:
+            yield importlib.import_module(info.name)
+
+
+def test_no_name_shadows_a_submodule() -> None:
+    # `from .study import lrp` in a package that has a module `lrp` rebinds the attribute:
+    # `import fairhep.xai.lrp as m` then gives the function.
+    shadowed = []
+    for pkg in _packages():
+        for sub in pkgutil.iter_modules(pkg.__path__):
+            if sub.name == "__main__":
+                continue  # running it is the CLI; nothing imports it
+            importlib.import_module(f"{pkg.__name__}.{sub.name}")
+            if not isinstance(getattr(pkg, sub.name), types.ModuleType):
+                shadowed.append(f"{pkg.__name__}.{sub.name}")
+    assert shadowed == []
+
+
+def test_exported_functions_keep_their_names() -> None:
+    # `from .study import rna as rna_study` hides that two functions share a name.
+    renamed = []
+    for pkg in _packages():
+        for name in getattr(pkg, "__all__", ()):
+            obj = getattr(pkg, name)
+            if (inspect.isfunction(obj) or inspect.isclass(obj)) and obj.__name__ != name:
+                renamed.append(f"{pkg.__name__}.{name} is {obj.__module__}.{obj.__name__}")
+    assert renamed == []
+
+
+def test_xai_submodules_are_modules() -> None:
+    import fairhep.xai.lrp as lrp_module
+
+    assert isinstance(lrp_module, types.ModuleType)
+    assert hasattr(lrp_module, "lrp_study")
+
+
+@pytest.mark.parametrize("name", ["run_mask", "run_lrp", "run_rna", "run_ablation"])
+def test_xai_studies_are_exported_once(name: str) -> None:
+    from fairhep import xai
+    from fairhep.xai import study
+
+    assert getattr(xai, name) is getattr(study, name)
