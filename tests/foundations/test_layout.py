@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
+import re
 import types
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import fairhep
+from fairhep.configfile import read_toml
 
 PACKAGE = Path(fairhep.__file__).parent
 
@@ -62,3 +64,34 @@ def test_xai_studies_are_exported_once(name: str) -> None:
     from fairhep.xai import study
 
     assert getattr(xai, name) is getattr(study, name)
+
+
+ARCHITECTURE = Path(__file__).parents[2] / "docs" / "architecture.md"
+PYPROJECT = Path(__file__).parents[2] / "pyproject.toml"
+
+
+def _section(heading: str) -> str:
+    text = ARCHITECTURE.read_text()
+    start = text.index(f"\n## {heading}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start:end if end != -1 else None]
+
+
+def test_module_map_names_every_module() -> None:
+    named = set(re.findall(r"`([\w/]+\.py)`", _section("Module map")))
+    modules = {p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py")}
+    assert sorted(modules - named) == [], (
+        f"{ARCHITECTURE}: add these modules to the module map (path relative to suite/fairhep)")
+    assert sorted(named - modules) == [], f"{ARCHITECTURE}: the module map names no such module"
+
+
+def test_layer_table_is_the_import_contract() -> None:
+    # The doc once said train and evaluate were independent while train imported evaluate:
+    # its rows are the import-linter layers (which lint-imports checks), row for row.
+    contracts = read_toml(PYPROJECT)["tool"]["importlinter"]["contracts"]
+    (layers,) = [c["layers"] for c in contracts if c["type"] == "layers"]
+    contract = [{name.strip() for name in row.split("|")} for row in layers]
+    rows = [line.split("|")[2] for line in _section("Import layers").splitlines()
+            if line.startswith("| ") and not line.startswith("| layer ")]
+    documented = [set(re.findall(r"`(\w+)`", cell)) for cell in rows]
+    assert documented == contract
