@@ -1,6 +1,12 @@
 """Shared pytest set-up: markers that skip slow and GPU tests on CI, small thread counts, and
 the inputs several test folders share (bench, backends, export, benchmarks).
 
+Nothing a test does may change the working tree: ``$FAIRHEP_RESULTS`` (the results folder of a
+command run without ``--results``) points at a temporary folder for the whole session, and the
+session fails when the checkout's files (``git status``, and the ignored ``results/`` and
+``reports/``) differ at its end from its start (:mod:`tree_guard`; ``FAIRHEP_TREE_GUARD=0``
+turns the comparison off while you edit files during a run).
+
 The portability inputs are made once per pytest process (session scope): one tiny synthetic
 test set, one untrained baseline IN run directory, one cache directory and the run's ONNX
 export in that cache (the dynamo export takes seconds: once). Parity and timing need real
@@ -17,12 +23,64 @@ from pathlib import Path
 import pytest
 import torch
 
+import tree_guard
+from fairhep.results.location import RESULTS_ENV
 from run_helpers import make_run
 
 # Two cores in CI: more torch threads only contend.
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 TINY_TEST_JETS = 96
+REPO = Path(__file__).resolve().parents[1]
+_TREE_BEFORE = pytest.StashKey[tree_guard.Snapshot]()
+_TREE_CHANGES = pytest.StashKey[list[str]]()
+
+
+def _guard_tree() -> bool:
+    # Regenerating recorded files writes into the tree on purpose.
+    return os.environ.get("FAIRHEP_TREE_GUARD", "1") != "0" and not any(
+        k.startswith("FAIRHEP_REGENERATE") and v == "1" for k, v in os.environ.items())
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    before = tree_guard.snapshot(REPO) if _guard_tree() else None
+    if before is not None:
+        session.config.stash[_TREE_BEFORE] = before
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    before = session.config.stash.get(_TREE_BEFORE, None)
+    after = tree_guard.snapshot(REPO) if before is not None else None
+    changed = tree_guard.changes(before, after) if before is not None and after else []
+    if changed:
+        session.config.stash[_TREE_CHANGES] = changed
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
+                            config: pytest.Config) -> None:
+    changed = config.stash.get(_TREE_CHANGES, [])
+    if changed:
+        terminalreporter.write_sep("=", "the tests changed the working tree", red=True)
+        for line in changed[:50]:
+            terminalreporter.write_line(line)
+        if len(changed) > 50:
+            terminalreporter.write_line(f"... and {len(changed) - 50} more")
+        terminalreporter.write_line(
+            "A test wrote outside its tmp_path: give its command --results/--out/--cache-dir "
+            "in tmp_path (FAIRHEP_TREE_GUARD=0 skips this check while you edit files).")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def default_results(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """What a command run without --results writes into in the tests: a temporary folder,
+    never the user's ./results."""
+    folder = tmp_path_factory.mktemp("default-results")
+    patch = pytest.MonkeyPatch()
+    patch.setenv(RESULTS_ENV, str(folder))
+    yield folder
+    patch.undo()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -124,8 +124,10 @@ def _evaluate_worker(engine: str, batch_size: int, data: str, run: str, max_jets
     from fairhep.cli import main
 
     t0 = time.perf_counter()
+    # The record goes beside the data (a temporary folder), never into ./results.
     rc = main(["evaluate", "--run", run, "--data", data, "--device", "cpu", "--engine", engine,
-               "--batch-size", str(batch_size), "--max-jets", str(max_jets), "--json"])
+               "--batch-size", str(batch_size), "--max-jets", str(max_jets), "--json",
+               "--results", str(Path(data).parent / "results")])
     return {"rc": rc, "engine": engine, "batch_size": batch_size, "max_jets": max_jets,
             "peak_rss_mb": _rss_mb(), "wall_s": time.perf_counter() - t0}
 

@@ -61,11 +61,13 @@ def test_training_with_either_engine_gives_the_same_weights_within_float_toleran
         assert record.config["engine"] == engine and record.config["approximate"] is False
 
 
-def test_evaluate_json_reports_jets_per_s_and_auc_for_either_engine(runs, data, capsys):
+def test_evaluate_json_reports_jets_per_s_and_auc_for_either_engine(runs, data, tmp_path,
+                                                                    capsys):
     out = {}
     for engine in ("fast", "reference"):
         assert main(["evaluate", "--run", str(runs["fast"]), "--data", str(data),
-                     "--device", "cpu", "--engine", engine, "--json"]) == 0
+                     "--device", "cpu", "--engine", engine, "--json",
+                     "--results", str(tmp_path / "results")]) == 0
         out[engine] = json.loads(capsys.readouterr().out)
         assert out[engine]["jets_per_s"] > 0 and out[engine]["engine"] == engine
     assert f"{out['fast']['auc']:.5f}" == f"{out['reference']['auc']:.5f}"
@@ -73,10 +75,11 @@ def test_evaluate_json_reports_jets_per_s_and_auc_for_either_engine(runs, data, 
     assert abs(out["fast"]["loss"] - out["reference"]["loss"]) < 1e-6
 
 
-def test_resuming_with_another_engine_is_refused_in_one_line(runs, data, capsys):
+def test_resuming_with_another_engine_is_refused_in_one_line(runs, data, tmp_path, capsys):
     assert main(["train", "--data", str(data), "--out", str(runs["fast"]), "--fold-files", "1",
                  "--epochs", "2", "--batch-size", "32", "--lr", "3e-3", "--seed", "3",
-                 "--device", "cpu", "--no-progress", "--engine", "reference", *SMALL]) == 1
+                 "--device", "cpu", "--no-progress", "--engine", "reference", *SMALL,
+                 "--results", str(tmp_path / "results")]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "engine" in err
 

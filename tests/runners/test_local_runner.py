@@ -83,7 +83,8 @@ def test_task_before_its_inputs_fails_in_one_line(tiny: TaskContext,
     err = capsys.readouterr().err.strip()
     assert "\n" not in err
     assert "evaluate-s0-files-f0 needs the trained run of train-s0-files-f0" in err
-    assert main(["task", "run", str(tiny.campaign.source), "--kind", "train", "9"]) == 1
+    assert main(["task", "run", str(tiny.campaign.source), "--results",
+                 str(tiny.layout.root.parent.parent), "--kind", "train", "9"]) == 1
     assert "no index 9" in capsys.readouterr().err
 
 

@@ -17,6 +17,7 @@ from fairhep.cli import main
 from fairhep.data.check import check_dataset
 from fairhep.model import ModelConfig
 from fairhep.results import read_record
+from fairhep.results.location import RESULTS_ENV
 from run_helpers import make_run
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -140,6 +141,7 @@ def test_a_corrupt_model_json_is_one_line(clean, run, tmp_path, capsys):
 def test_evaluate_writes_its_record_to_results_by_default(clean, run, tmp_path, monkeypatch,
                                                           capsys):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(RESULTS_ENV)  # the tests point it at a temporary folder
     assert main(["evaluate", "--run", str(run), "--data", str(clean), "--device", "cpu"]) == 0
     (record,) = (tmp_path / "results" / "records" / "evaluate").glob("*.json")
     assert f"record {Path('results')}" in capsys.readouterr().out

@@ -99,16 +99,19 @@ def test_cli_writes_an_evaluate_record(run_dir, test_sets, tmp_path, capsys):
 
 
 def test_bad_inputs_give_one_line_errors(run_dir, test_sets, tmp_path, capsys):
-    assert main(["evaluate", "--run", str(tmp_path), "--data", str(test_sets["h5"])]) == 1
+    results = ["--results", str(tmp_path / "results")]
+    assert main(["evaluate", "--run", str(tmp_path), "--data", str(test_sets["h5"]),
+                 *results]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "not a run directory" in err
 
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "newdata_0.h5").write_bytes(b"not an HDF5 file")
-    assert main(["evaluate", "--run", str(run_dir), "--data", str(broken)]) == 1
+    assert main(["evaluate", "--run", str(run_dir), "--data", str(broken), *results]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "newdata_0.h5" in err
 
-    assert main(["evaluate", "--run", str(run_dir), "--data", str(tmp_path / "none")]) == 1
+    assert main(["evaluate", "--run", str(run_dir), "--data", str(tmp_path / "none"),
+                 *results]) == 1
     assert "not found" in capsys.readouterr().err

@@ -17,6 +17,7 @@ import pytest
 from fairhep.cli import main
 from fairhep.model import BEST_WEIGHTS, ModelConfig
 from fairhep.results import read_record
+from fairhep.results.location import RESULTS_ENV
 from fairhep.train import CHECKPOINT, LOCK, SUMMARY
 from run_helpers import make_run
 
@@ -151,6 +152,7 @@ def test_unwritable_outputs_are_refused_before_any_epoch(data, tmp_path, read_on
 
 def test_train_writes_its_record_to_results_by_default(data, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(RESULTS_ENV)  # the tests point it at a temporary folder
     argv = _argv(data, tmp_path / "run")
     del argv[argv.index("--results"):argv.index("--results") + 2]
     assert main([*argv, "--track-features-dropped", "14-21", "--sv-features-dropped",

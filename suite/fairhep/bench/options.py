@@ -14,6 +14,7 @@ from typing import Any
 
 from fairhep.cache import default_cache_dir
 from fairhep.errors import ConfigError
+from fairhep.results.location import default_results_dir
 
 HOST_MEMORY = ("auto", "pinned", "pageable")  # fairhep.backends.pinned.CHOICES
 DEVICES = ("auto", "cpu", "cuda")
@@ -23,7 +24,7 @@ DEVICES = ("auto", "cpu", "cuda")
 class BenchOptions:
     data: Path | None = None  # existing dataset; None = embedded synthetic default
     run: Path | None = None  # existing trained run; None = train the default briefly
-    results: Path = Path("results")
+    results: Path = field(default_factory=default_results_dir)  # $FAIRHEP_RESULTS or ./results
     device: str = "auto"  # auto | cpu | cuda
     seed: int = 0
     epochs: int | None = None  # epochs for the embedded default's training

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from fairhep.cli._engine import add_engine_options
+from fairhep.cli._results import add_results_option
 from fairhep.errors import ConfigError
 
 
@@ -59,8 +60,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--data", type=Path,
                    help="existing dataset directory (HDF5 or NumPy test layout)")
     p.add_argument("--run", type=Path, help="existing trained run directory")
-    p.add_argument("--results", type=Path, default=Path("results"),
-                   help="where result records go (default: ./results)")
+    add_results_option(p, "result records (and the report of them, in RESULTS/reports/)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, help="epochs for training the embedded default")
@@ -109,13 +109,11 @@ def _run(args: argparse.Namespace) -> int:
 def write_report(results: Path) -> Path:
     """A report of everything in the results directory, next to its records, so each bench
     run leaves a readable summary (a new folder each time; records are never touched)."""
-    from datetime import datetime, timezone
-
     from rich.console import Console
 
     from fairhep.report import build_report
+    from fairhep.results.location import new_report_dir
 
-    stamp = datetime.now(timezone.utc).strftime("bench-%Y%m%d-%H%M%S")
-    html = build_report([Path(results)], Path(results) / "reports" / stamp)
+    html = build_report([Path(results)], new_report_dir(Path(results), "bench"))
     Console().print(f"report: {html.parent / 'report.md'}\nreport: {html}")
     return html

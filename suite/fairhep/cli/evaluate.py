@@ -8,6 +8,7 @@ from pathlib import Path
 
 from fairhep.cli import Subparsers, add_device_option
 from fairhep.cli._engine import add_engine_options
+from fairhep.cli._results import add_results_option
 
 
 def register(sub: Subparsers) -> None:
@@ -24,8 +25,7 @@ def register(sub: Subparsers) -> None:
     add_device_option(p)
     p.add_argument("--batch-size", type=int, default=1024)
     p.add_argument("--max-jets", type=int, help="use at most this many jets")
-    p.add_argument("--results", type=Path, default=Path("results"),
-                   help="where the `evaluate` result record goes (default: ./results)")
+    add_results_option(p, "the `evaluate` result record")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     add_engine_options(p)
     p.set_defaults(func=_run)

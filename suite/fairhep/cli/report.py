@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from datetime import datetime, timezone
 from pathlib import Path
+
+from fairhep.results.location import RESULTS_ENV, default_results_dir
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -19,12 +20,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--results",
         type=Path,
         nargs="+",
-        default=[Path("results")],
+        default=[default_results_dir()],
         metavar="DIR",
-        help="results directories (default: ./results); a campaign directory with "
-        "one results directory per task/site also works",
+        help=f"results directories (default: ${RESULTS_ENV} or ./results); every results "
+        "directory below each one is read too (a campaign's, a site's)",
     )
-    p.add_argument("--out", type=Path, help="output directory (default: reports/report-<UTC time>)")
+    p.add_argument("--out", type=Path, help="output directory (default: "
+                   "RESULTS/reports/report-<UTC time>, in the first --results directory)")
     p.add_argument(
         "--published",
         type=Path,
@@ -43,8 +45,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from fairhep.report import build_report
+    from fairhep.results.location import new_report_dir
 
-    out = args.out or Path("reports") / datetime.now(timezone.utc).strftime("report-%Y%m%d-%H%M%S")
+    out = args.out or new_report_dir(args.results[0], "report")
     html = build_report(
         args.results, out, p_method=args.p_method, published_dir=args.published, title=args.title
     )

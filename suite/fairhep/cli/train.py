@@ -8,6 +8,7 @@ from pathlib import Path
 
 from fairhep.cli import Subparsers, add_device_option, add_progress_option
 from fairhep.cli._engine import add_engine_options
+from fairhep.cli._results import add_results_option
 from fairhep.cli.model import add_model_options, model_config_from_args
 
 
@@ -40,8 +41,7 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default 1e-4)")
     p.add_argument("--max-jets", type=int, help="use about this many jets (first of each file)")
     add_device_option(p)
-    p.add_argument("--results", type=Path, default=Path("results"),
-                   help="where the `train` result record goes (default: ./results)")
+    add_results_option(p, "the `train` result record")
     p.add_argument("--overwrite", action="store_true",
                    help="replace what RUN_DIR holds (a training with other settings, or an "
                    "imported model) instead of refusing; records already written stay")

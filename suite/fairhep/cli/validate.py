@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fairhep.cli import Subparsers
+from fairhep.cli._results import add_results_option
 
 if TYPE_CHECKING:
     from fairhep.fair.validate import RuntimeResult, Validation
@@ -32,8 +33,7 @@ def register(sub: Subparsers) -> None:
                    "tensorrt, cpp, kserve); default: all")
     p.add_argument("--url", help="also validate the server at http://HOST:PORT or "
                    "grpc://HOST:PORT (`fairhep serve DIR`)")
-    p.add_argument("--results", type=Path, default=Path("results"),
-                   help="where the validate record goes (default: ./results)")
+    add_results_option(p, "the validate record")
     p.add_argument("--cache-dir", type=Path, help="where the C++ runner and TensorRT engines "
                    "are built (default: $FAIRHEP_CACHE or ~/.cache/fairhep)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
