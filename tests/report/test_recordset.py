@@ -63,3 +63,21 @@ def test_records_that_do_not_count_say_why(tmp_path: Path) -> None:
     assert rs.dirs == (tmp_path,)
     assert rs.problems == tuple(got[:2])
     assert rs.counts()["bench.frameworks"] == 1 and rs.counts()["train"] == 0
+
+
+def test_the_local_campaigns_below_the_results_folder_are_read_with_its_own_records(
+        tmp_path: Path) -> None:
+    """./results holds ad-hoc records in records/ and the campaigns of the local site in
+    <site>/<campaign>/records/: a report over ./results reads both."""
+    import shutil
+
+    from report_records import RECORDS
+
+    results = tmp_path / "results"
+    shutil.copytree(RECORDS / "real" / "bench-local", results)
+    shutil.copytree(RECORDS / "real" / "smoke-local", results / "local" / "smoke")
+    (results / "reports" / "bench-20261123-151831").mkdir(parents=True)  # no records there
+    got = load_record_set([results])
+    assert got.dirs == (results, results / "local" / "smoke")
+    assert len(got.of(kinds.CAMPAIGN_TASK)) == 11 and len(got.of(kinds.BENCH_DEFAULT)) == 1
+    assert got.problems == ()

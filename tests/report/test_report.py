@@ -80,8 +80,32 @@ def test_generated_records_are_announced_and_marked_in_both_renderings(
     assert f"| {generated('hal')} | fixture | 10 |" in md
 
 
+def test_a_folder_without_records_is_nothing_to_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    (tmp_path / "empty" / "records" / "train").mkdir(parents=True)
+    (tmp_path / "empty" / "local" / "smoke").mkdir(parents=True)
+    assert main(["report", "--results", str(tmp_path / "empty"), "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no result records here or below; nothing to report" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_report_goes_into_the_results_folder_it_reads(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """One place for reports, whichever command writes them: RESULTS/reports/ (as `fairhep
+    bench` does), never ./reports of wherever the command was started."""
+    results = Path(shutil.copytree(RECORDS / "hal", tmp_path / "hal"))
+    assert main(["report", "--results", str(results)]) == 0
+    (out,) = (results / "reports").iterdir()
+    assert out.name.startswith("report-") and (out / "report.md").is_file()
+    assert f"report: {out / 'report.md'}" in capsys.readouterr().out
+
+
 def test_not_run_lines_are_printed_under_their_table(tmp_path: Path) -> None:
-    (tmp_path / "empty").mkdir()
+    # One record of a kind no table shows: every table of the report is "not run here".
+    write_record(tmp_path / "empty", ResultRecord("other.kind", provenance=PROVENANCE))
     assert main(["report", "--results", str(tmp_path / "empty"), "--out", str(tmp_path / "o")]) == 0
     md = (tmp_path / "o" / "report.md").read_text()
     html = (tmp_path / "o" / "report.html").read_text()

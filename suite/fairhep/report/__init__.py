@@ -34,6 +34,7 @@ from fairhep.report.recordset import (
     RecordSet,
     load_record_set,
     platform_label,
+    require_records,
     results_dirs,
 )
 from fairhep.report.section import Row, Section, Table
@@ -72,9 +73,11 @@ def build_report(
         raise ConfigError(
             f"unknown p-value method {p_method!r}; use one of {', '.join(stats.P_VALUE_METHODS)}"
         )
+    dirs = [Path(d) for d in results_dirs]
+    require_records(dirs)  # before --out is made: nothing to report is not an empty report
     # Before any record is read: an unwritable --out costs one line, not a traceback.
     out = ensure_writable(Path(out), "report directory", "choose another with --out")
-    records = load_record_set([Path(d) for d in results_dirs])
+    records = load_record_set(dirs)
     ctx = Context(records, out / FIGURES_DIR, p_method, published_dir)
     sections = build_sections(ctx)
     problems = [*records.problems, *(p for sec in sections for p in sec.problems)]

@@ -18,8 +18,9 @@ from fairhep.report.format import num
 from fairhep.results import RECORDS_DIR, RecordError, ResultRecord, iter_record_files, kinds
 from fairhep.results import read_record as read_result_record
 
-# How deep below a given directory results directories are looked for (campaign/<site>/<task>).
-_SEARCH_DEPTH = 5
+# How deep below a given directory results directories are looked for: ./results holds the
+# local campaigns' <site>/<campaign>/ (itself with records/), a campaign folder the same.
+_SEARCH_DEPTH = 4
 # What a record whose provenance says ``generated`` (test fixtures: "fixture: <why>") is
 # called wherever the report shows it: its platform label carries it.
 GENERATED = "generated fixture, not a measurement"
@@ -103,8 +104,9 @@ def platform_label(record: ResultRecord) -> str:
 
 
 def results_dirs(dirs: Iterable[Path]) -> list[Path]:
-    """Each given directory that holds ``records/``, or the results directories below it (a
-    campaign directory with one results directory per task or site)."""
+    """Every results directory (one that holds ``records/``) among and below the given ones:
+    ./results with its ad-hoc records and the local campaigns under ``<site>/<campaign>/``, a
+    campaign directory with one results directory per task or site."""
     found: list[Path] = []
     for given in dirs:
         d = Path(given)
@@ -113,16 +115,35 @@ def results_dirs(dirs: Iterable[Path]) -> list[Path]:
                 f"{d}: results directory does not exist; pass the --results "
                 "directory that `fairhep bench`/`train` wrote"
             )
-        if (d / RECORDS_DIR).is_dir():
-            found.append(d)
-            continue
-        below = sorted(
-            p.parent
-            for p in d.rglob(RECORDS_DIR)
-            if p.is_dir() and len(p.relative_to(d).parts) <= _SEARCH_DEPTH
-        )
-        found += below or [d]  # an empty directory still counts: the report says what is missing
+        found += _holding_records(d, _SEARCH_DEPTH) or [d]  # an empty one still counts
     return list(dict.fromkeys(found))
+
+
+def require_records(dirs: Sequence[Path]) -> None:
+    """Refuse, in one line, directories with no record file in or below them: a report of
+    nothing would only look like a report of everything going well."""
+    found = results_dirs(dirs)
+    if not any(next(iter_record_files(d), None) for d in found):
+        where = ", ".join(str(d) for d in dirs)
+        raise ConfigError(
+            f"{where}: no result records here or below; nothing to report (pass the "
+            "--results directory that `fairhep bench`, `train`, `evaluate` or a campaign wrote)"
+        )
+
+
+def _holding_records(d: Path, depth: int) -> list[Path]:
+    """``d`` if it holds ``records/``, then the folders below it that do (down to ``depth``
+    levels, never inside a ``records/``), in sorted order."""
+    try:
+        below = sorted(p for p in d.iterdir() if p.is_dir() and not p.is_symlink())
+    except OSError:
+        return []
+    found = [d] if any(p.name == RECORDS_DIR for p in below) else []
+    if depth > 0:
+        for p in below:
+            if p.name != RECORDS_DIR:
+                found += _holding_records(p, depth - 1)
+    return found
 
 
 def read_record(path: Path, results_dir: Path) -> Record | str:
