@@ -109,7 +109,7 @@ def test_errors_are_one_line_naming_what_to_fix(
     err = capsys.readouterr().err.strip()
     assert str(tmp_path / "nope") in err and "fairhep model import" in err
     assert len(err.splitlines()) == 1
-    assert main(["xai", "mask", "--run", str(tmp_path)]) == 1
+    assert main(["xai", "mask", "--run", str(tmp_path), "--results", str(tmp_path)]) == 1
     assert "give both --run and --data" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["xai", "lrp", "--rule", "alpha-beta"])
@@ -124,6 +124,17 @@ def test_an_unwritable_figure_folder_is_refused_before_the_study_runs(
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and str(read_only_dir) in err and "--figures" in err
     assert not load_records(results)
+
+
+def test_an_unwritable_results_folder_names_the_option_that_chose_it(
+        tiny_run: Path, tiny_test_set: Path, read_only_dir: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """No --figures given: the figures would go below --results, so the fix is --results."""
+    assert main(["xai", "mask", "--run", str(tiny_run), "--data", str(tiny_test_set),
+                 "--results", str(read_only_dir)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(read_only_dir / "xai") in err
+    assert "choose another --results" in err
 
 
 def test_jets_of_one_class_are_refused_in_one_line_not_recorded_as_nan(

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fairhep.cli import Subparsers, add_device_option, add_progress_option
+from fairhep.cli._results import add_results_option
 from fairhep.errors import ConfigError
 from fairhep.writable import ensure_writable
 
@@ -36,8 +37,7 @@ def _common(p: argparse.ArgumentParser, sample: bool) -> None:
     p.add_argument("--run", type=Path, help="run directory (fairhep train or model import); "
                    "with --data; both left out: the embedded default of `fairhep bench`")
     p.add_argument("--data", type=Path, help="test dataset (HDF5 or the NumPy test layout)")
-    p.add_argument("--results", type=Path, default=Path("results"),
-                   help="where the result record goes (default: ./results)")
+    add_results_option(p, "the result record")
     p.add_argument("--figures", type=Path,
                    help="where the figure and its CSV go (default: RESULTS/xai/<run name>)")
     p.add_argument("--weights", choices=["best.pth", "last.pth"], default="best.pth")
@@ -116,8 +116,10 @@ def _options(args: argparse.Namespace) -> StudyOptions:
                             progress=args.progress, **sample)
     except ValueError as exc:
         raise ConfigError(f"fairhep xai {args.xai_command}: {exc}") from None
-    ensure_writable(_figure_dir(args, opts), "figure directory",
-                    "choose another with --figures")  # before the study, not after it
+    # Before the study, not after it; the fix names the option that chose the folder.
+    fix = ("choose another with --figures" if args.figures else "choose another --results "
+           "(the figures go to RESULTS/xai/<run name>), or --figures for the figures alone")
+    ensure_writable(_figure_dir(args, opts), "figure directory", fix)
     return opts
 
 
