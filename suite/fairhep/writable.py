@@ -4,6 +4,7 @@ at a time (:func:`exclusive`), so that two trainings never share a run directory
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import socket
@@ -12,6 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TextIO
 
 from fairhep.errors import FairhepError
 
@@ -46,18 +48,13 @@ def exclusive(lock_file: Path, what: str, fix: str, wait: bool = False) -> Itera
     """Hold an exclusive ``flock`` on ``lock_file`` (created if needed) or refuse at once
     (``wait``: wait for the holder instead, for work a second process can then reuse).
 
-    The lock dies with its process (a kill never leaves a stale lock); the file stays and
-    says who held it last. ``what`` names the location, ``fix`` what to do instead."""
+    The lock dies with its process, and its file says who holds it while it is held; the
+    holder removes the file when it lets go (a failed run leaves nothing behind; a kill
+    leaves a file that is no lock and is taken over). ``what`` names the location, ``fix``
+    what to do instead."""
     lock_file = Path(lock_file)
-    fh = open(lock_file, "a+")  # noqa: SIM115  (held open for the whole block)
+    fh = _lock(lock_file, what, fix, wait)
     try:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.seek(0)
-            holder = " ".join(fh.read().split()) or "another process"
-            raise Locked(f"{lock_file.parent}: {what} is in use by {holder} (lock "
-                         f"{lock_file}); {fix}") from None
         fh.seek(0)
         fh.truncate()
         fh.write(f"pid {os.getpid()} on {socket.gethostname()} since "
@@ -65,4 +62,29 @@ def exclusive(lock_file: Path, what: str, fix: str, wait: bool = False) -> Itera
         fh.flush()
         yield
     finally:
+        # Removed while still held: whoever opened this file meanwhile finds it gone once
+        # the lock is theirs, and starts over on the path (see _lock).
+        with contextlib.suppress(OSError):
+            lock_file.unlink()
         fh.close()  # releases the lock
+
+
+def _lock(lock_file: Path, what: str, fix: str, wait: bool) -> TextIO:
+    """The open, locked ``lock_file``: locked on the file that the path still names, not on
+    one a previous holder removed after this process had opened it."""
+    while True:
+        fh = open(lock_file, "a+")  # noqa: SIM115  (held open by the caller)
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = " ".join(fh.read().split()) or "another process"
+            fh.close()
+            raise Locked(f"{lock_file.parent}: {what} is in use by {holder} (lock "
+                         f"{lock_file}); {fix}") from None
+        try:
+            if os.path.samestat(os.fstat(fh.fileno()), os.stat(lock_file)):
+                return fh
+        except FileNotFoundError:
+            pass
+        fh.close()
