@@ -4,6 +4,7 @@
 #
 #   tools/single-node-slurm.sh start   # prints `export SLURM_CONF=...`
 #   tools/single-node-slurm.sh stop    # stops the daemons it started (by their pid files)
+#                                      # and ends any job step of this Slurm left running
 #
 # Environment: SLURM_ROOT (state, logs, config; default /tmp/fairhep-slurm),
 # SLURMCTLD_PORT / SLURMD_PORT (default 6817 / 6818: choose others to run beside another
@@ -15,11 +16,21 @@ CTLD_PORT=${SLURMCTLD_PORT:-6817}
 D_PORT=${SLURMD_PORT:-6818}
 export SLURM_CONF="$ROOT/etc/slurm.conf"
 
+# A process that runs (a zombie does not: where nothing reaps the daemons, kill -0 says yes).
+alive() {
+  local state
+  state=$(ps -o stat= -p "$1" 2>/dev/null) && [ "${state:0:1}" != Z ]
+}
+
 stop() {
   # Cancel what is still queued first: slurmstepd outlives slurmd and would keep jobs running.
-  if [ -s "$ROOT/run/slurmctld.pid" ] && scancel --user "$(id -un)" 2>/dev/null; then
-    for _ in $(seq 30); do
-      [ -z "$(squeue --noheader --user "$(id -un)" 2>/dev/null)" ] && break
+  # A loaded controller may fail a call: cancel again until squeue *succeeds* with an empty
+  # queue (a failed squeue prints nothing too), for 15 s at most; kill_steps does the rest.
+  local q end=$((SECONDS + 15))
+  if [ -s "$ROOT/run/slurmctld.pid" ] && alive "$(cat "$ROOT/run/slurmctld.pid")"; then
+    while [ "$SECONDS" -lt "$end" ]; do
+      timeout 5 scancel --user "$(id -un)" 2>/dev/null || true
+      q=$(timeout 5 squeue --noheader --user "$(id -un)" 2>/dev/null) && [ -z "$q" ] && break
       sleep 0.5
     done
   fi
@@ -28,7 +39,7 @@ stop() {
     if [ -s "$pidfile" ]; then
       pid=$(cat "$pidfile")
       kill "$pid" 2>/dev/null || true
-      for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      for _ in $(seq 50); do alive "$pid" || break; sleep 0.1; done
       kill -9 "$pid" 2>/dev/null || true
       rm -f "$pidfile"
     fi
@@ -38,6 +49,38 @@ stop() {
     kill "$(cat "$ROOT/run/munged.started")" 2>/dev/null || true
     rm -f "$ROOT/run/munged.started"
   fi
+  kill_steps
+}
+
+# The slurmstepd processes of this Slurm's jobs: each keeps slurmd's log ($ROOT/log) as its
+# working directory. Other Slurms' steps on this machine (another SLURM_ROOT) are left alone.
+our_steps() {
+  local pid
+  for pid in $(pgrep -x slurmstepd 2>/dev/null); do
+    [ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" = "$ROOT/log" ] && echo "$pid"
+  done
+  return 0
+}
+
+# slurmstepd outlives slurmd: when scancel could not reach a loaded controller, or a failed
+# test stopped early, a job's step would run on as an orphan. Each step runs in a session of
+# its own with its job's processes: end the whole session, TERM then KILL.
+kill_steps() {
+  local steps pid sid mine
+  steps=$(our_steps)
+  [ -z "$steps" ] && return 0
+  mine=$(ps -o sid= -p $$ | tr -d ' ')
+  for sig in TERM KILL; do
+    for pid in $steps; do
+      sid=$(ps -o sid= -p "$pid" 2>/dev/null | tr -d ' ')
+      if [ -n "$sid" ] && [ "$sid" != 0 ] && [ "$sid" != "$mine" ]; then
+        pkill "-$sig" -s "$sid" 2>/dev/null || true
+      fi
+    done
+    for _ in $(seq 50); do [ -z "$(our_steps)" ] && return 0; sleep 0.1; done
+  done
+  echo "single-node-slurm: slurmstepd still running: $(our_steps | tr '\n' ' ')" >&2
+  return 6
 }
 
 start() {

@@ -14,12 +14,12 @@ knows Slurm.
 from __future__ import annotations
 
 import shutil
-import subprocess
 from typing import ClassVar
 
 from fairhep.runners.base import JobState, Phase, SubmitOptions, SubmitResult
 from fairhep.runners.slurm import jobs
-from fairhep.runners.slurm.jobs import SUBMISSIONS, SlurmError
+from fairhep.runners.slurm.command import SlurmError, run_slurm
+from fairhep.runners.slurm.jobs import SUBMISSIONS
 from fairhep.runners.slurm.plan import max_array_size, plan_chunks, submission_listing
 from fairhep.runners.slurm.script import render_scripts, script_path
 from fairhep.sites import Site
@@ -105,11 +105,8 @@ class SlurmRunner:
             return []
         if shutil.which("scancel") is None:
             raise SlurmError("scancel not found on PATH: cancel from a Slurm login node")
-        proc = subprocess.run(["scancel", *elements], capture_output=True, text=True,
-                              timeout=60, check=False)
-        if proc.returncode != 0:
-            msg = (proc.stderr.strip().splitlines() or ["no message"])[-1]
-            raise SlurmError(f"scancel failed ({msg})")
+        # Cancelling twice is harmless: retried like a query.
+        run_slurm(["scancel", *elements], "query")
         return elements
 
     def site_warnings(self, site: Site) -> list[str]:

@@ -1,8 +1,9 @@
 """Submitting and following a campaign on Slurm: the job files, ``sbatch``, the submission
 log (``jobs/submissions.json``), and the state of every submitted element from ``squeue`` and
-``scontrol show job -o`` (Slurm accounting may be off, so no sacct); ``scancel``.
+``scontrol show job -o`` (Slurm accounting may be off, so no sacct).
 
-Nothing here goes through a shell: sbatch/squeue/scontrol/scancel are run with argument lists.
+Every command goes through :func:`~fairhep.runners.slurm.command.run_slurm`: no shell, and a
+busy controller's transient failures retried.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import os
 import re
 import shlex
 import shutil
-import subprocess
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,6 +20,7 @@ from typing import Any
 
 from fairhep.configfile import read_toml
 from fairhep.errors import ConfigError, FairhepError
+from fairhep.runners.slurm.command import SlurmError, run_slurm
 from fairhep.runners.slurm.plan import Chunk, sbatch_argv
 from fairhep.runners.slurm.script import frozen_campaign, frozen_site, script_path
 from fairhep.sites import PLACEHOLDER
@@ -30,9 +31,8 @@ SUBMISSIONS = "submissions.json"
 ENDED = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL",
          "PREEMPTED", "BOOT_FAIL", "DEADLINE", "REVOKED"}
 
-
-class SlurmError(FairhepError):
-    """sbatch/squeue/scontrol failed or is missing."""
+# What scontrol says of a job it no longer remembers (MinJobAge): an answer, not a failure.
+FORGOTTEN = re.compile(r"invalid job id", re.IGNORECASE)
 
 
 def write_job_files(ctx: TaskContext, scripts: dict[str, str]) -> None:
@@ -61,11 +61,13 @@ def submit(ctx: TaskContext, chunks: list[Chunk], resume: bool) -> list[Chunk]:
     ids: dict[str, str] = {}
     for c in chunks:
         argv = sbatch_argv(ctx, c, [ids[d] for d in c.depends_on])
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
-        if proc.returncode != 0:
-            msg = (proc.stderr.strip().splitlines() or ["no message"])[-1]
+        try:
+            proc = run_slurm(argv, "submit", timeout=120,
+                             hint=f" for {c.kind} ({shlex.join(argv)}); see squeue, then "
+                                  "`fairhep submit --resume` submits what is missing")
+        except SlurmError:
             _save_submissions(ctx, chunks, resume)  # keep what did get submitted
-            raise SlurmError(f"sbatch failed for {c.kind} ({shlex.join(argv)}): {msg}")
+            raise
         c.job_id = proc.stdout.strip().split(";")[0]
         ids[c.name] = c.job_id
     _save_submissions(ctx, chunks, resume)
@@ -122,11 +124,8 @@ def _squeue() -> dict[str, str]:
     """'JOBID_IDX' -> state for queued/running array elements (pending ranges expanded)."""
     if shutil.which("squeue") is None:
         return {}
-    proc = subprocess.run(["squeue", "--noheader", "--array", "--format=%i|%T"],
-                          capture_output=True, text=True, timeout=60, check=False)
-    if proc.returncode != 0:
-        msg = (proc.stderr.strip().splitlines() or ["no message"])[-1]
-        raise SlurmError(f"squeue failed ({msg}): is slurmctld up and SLURM_CONF right?")
+    proc = run_slurm(["squeue", "--noheader", "--array", "--format=%i|%T"], "query",
+                     hint=": is slurmctld up and SLURM_CONF right?")
     states = {}
     for line in proc.stdout.splitlines():
         job, _, state = line.strip().partition("|")
@@ -138,8 +137,8 @@ def _scontrol(job_id: str) -> dict[str, str]:
     """'JOBID_IDX' -> state for the elements Slurm still remembers (MinJobAge)."""
     if shutil.which("scontrol") is None:
         return {}
-    proc = subprocess.run(["scontrol", "show", "job", "-o", job_id],
-                          capture_output=True, text=True, timeout=60, check=False)
+    proc = run_slurm(["scontrol", "show", "job", "-o", job_id], "query", answer=FORGOTTEN,
+                     hint=": is slurmctld up and SLURM_CONF right?")
     states = {}
     for line in proc.stdout.splitlines():
         fields = dict(re.findall(r"(\w+)=(\S*)", line))

@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 import shlex
 import shutil
-import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from fairhep.runners.slurm.command import SlurmError, run_slurm
 from fairhep.runners.slurm.script import log_pattern, script_path
 from fairhep.tasks import TaskContext
 
@@ -47,13 +47,13 @@ def compress(values: Iterable[int]) -> str:
 
 
 def max_array_size() -> int:
-    """MaxArraySize of the cluster (``scontrol show config``); Slurm's default if unknown."""
+    """MaxArraySize of the cluster (``scontrol show config``, retried while the controller is
+    busy); Slurm's default where there is no controller to ask (``--dry-run`` on a laptop)."""
     if shutil.which("scontrol") is None:
         return DEFAULT_MAX_ARRAY_SIZE
     try:
-        out = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True,
-                             timeout=30, check=True).stdout
-    except (OSError, subprocess.SubprocessError):
+        out = run_slurm(["scontrol", "show", "config"], "query", timeout=30).stdout
+    except SlurmError:
         return DEFAULT_MAX_ARRAY_SIZE
     m = re.search(r"^MaxArraySize\s*=\s*(\d+)", out, re.MULTILINE)
     return int(m.group(1)) if m else DEFAULT_MAX_ARRAY_SIZE
