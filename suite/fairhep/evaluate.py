@@ -22,7 +22,6 @@ from fairhep.metrics import RocPoints, accuracy, defined_auc, roc_points
 from fairhep.model import BEST_WEIGHTS, InteractionNetwork, load_run_model
 from fairhep.model.fast import DEFAULT_ENGINE, FAST_READ_JETS
 from fairhep.model.fast_engine import engine_record, make_forward
-from fairhep.writable import ensure_writable
 
 
 @dataclass
@@ -124,7 +123,9 @@ def evaluate(
         raise ConfigError(f"--max-jets must be a positive number of jets, got {max_jets}; "
                           "leave it out to use every jet")
     if results is not None:
-        ensure_writable(Path(results), "results directory", "choose another with --results")
+        from fairhep.results import ensure_record_dirs, kinds
+
+        ensure_record_dirs(Path(results), kinds.EVALUATE)
     t0 = time.perf_counter()
     dev = resolve_device(device)
     retain_freed_memory()

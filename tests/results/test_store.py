@@ -3,23 +3,29 @@ bad files are named and skipped."""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from fairhep.results import (
     RecordError,
+    RecordNotWritten,
     ResultRecord,
+    ensure_record_dirs,
     find_record,
     load_records,
     read_record,
     sweep_stale_tmp,
     write_record,
 )
+from fairhep.writable import NotWritable
 
 
 def test_write_and_read_back_with_provenance(tmp_path: Path, monkeypatch) -> None:
@@ -138,3 +144,67 @@ def test_find_record_finds_a_record_by_id(tmp_path: Path) -> None:
     path = write_record(tmp_path, rec)
     assert find_record(tmp_path, "train", "abc123def456") == path
     assert find_record(tmp_path, "train", "000000000000") is None
+
+
+def _disk_full(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """os.fsync of a record fails as on a full disk; the system's temporary folder (where a
+    record that cannot be written is kept) is one in tmp_path."""
+    def full(_fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(elsewhere))
+    return elsewhere
+
+
+def test_a_full_disk_is_one_line_with_the_figures_and_the_whole_record_kept(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    elsewhere = _disk_full(monkeypatch, tmp_path)
+    rec = ResultRecord(kind="evaluate", metrics={"accuracy": 0.875, "auc": 0.93125,
+                                                 "n_jets": 300, "roc": {"fpr": [0, 1]}})
+    with pytest.raises(RecordNotWritten) as exc:
+        write_record(tmp_path / "results", rec)
+    msg, folder = str(exc.value), tmp_path / "results" / "records" / "evaluate"
+    assert "\n" not in msg and msg.startswith(f"{folder}: the evaluate record could not be "
+                                              "written (No space left on device)")
+    assert "accuracy 0.875, auc 0.93125, n_jets 300" in msg and "roc" not in msg
+    (kept,) = elsewhere.glob("fairhep-unwritten-*/*.json")
+    assert exc.value.kept == kept and f"kept in {kept}" in msg and "--results" in msg
+    assert read_record(kept).metrics == rec.metrics  # the whole record, provenance included
+    assert list(folder.iterdir()) == []  # no half-written temporary left behind
+
+
+def test_a_truncated_record_is_not_found_but_moved_aside_and_named(tmp_path: Path) -> None:
+    path = write_record(tmp_path, ResultRecord(kind="train", record_id="abc123def456"))
+    path.write_text(path.read_text()[:100])
+    problems: list[str] = []
+    assert find_record(tmp_path, "train", "abc123def456", problems) is None
+    (line,) = problems
+    assert line.startswith(f"{path}: not a readable JSON result record") and "\n" not in line
+    assert not path.exists() and path.with_name(path.name + ".corrupt").is_file()
+    again = write_record(tmp_path, ResultRecord(kind="train", record_id="abc123def456"))
+    assert find_record(tmp_path, "train", "abc123def456") == again
+    assert [r.record_id for r in load_records(tmp_path, errors=[])] == ["abc123def456"]
+
+
+def test_a_read_only_records_folder_of_a_kind_is_refused_before_the_work(
+        tmp_path: Path, read_only_dir: Path) -> None:
+    results = tmp_path / "results"
+    (results / "records").mkdir(parents=True)
+    (results / "records" / "evaluate").symlink_to(read_only_dir)
+    ensure_record_dirs(results, "train")  # the other kinds' folders are not in the way
+    with pytest.raises(NotWritable) as exc:
+        ensure_record_dirs(results, "evaluate")
+    msg = str(exc.value)
+    assert msg.startswith(f"{results / 'records' / 'evaluate'}: evaluate records folder is "
+                          "not writable") and msg.endswith("choose another with --results")
+
+
+def test_a_dead_writers_temporary_goes_at_the_next_command_of_any_kind(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(tmp_path)], check=False)
+    assert done.returncode == -signal.SIGKILL
+    (stale,) = (tmp_path / "records" / "bench.sweep").glob(".*.json.*.tmp")
+    ensure_record_dirs(tmp_path, "evaluate")  # what `fairhep evaluate` checks first
+    assert not stale.exists()

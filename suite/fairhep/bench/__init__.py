@@ -25,9 +25,13 @@ __all__ = ["BenchOptions", "run"]
 def run(opts: BenchOptions) -> list[Path]:
     """Run the selected modes and return the result records written."""
     from fairhep.bench.datasource import prepare_inputs
+    from fairhep.results import ensure_record_dirs, kinds
     from fairhep.writable import ensure_writable
 
-    ensure_writable(Path(opts.results), "results directory", "choose another with --results")
+    ensure_record_dirs(Path(opts.results), *(
+        ([kinds.BENCH_FRAMEWORKS] if opts.frameworks else [])
+        + ([kinds.BENCH_SWEEP] if opts.batch_sweep else [])
+        + ([] if opts.frameworks or opts.batch_sweep else [kinds.BENCH_DEFAULT])))
     if opts.run is None or opts.data is None or opts.frameworks or opts.batch_sweep:
         # the embedded default's data and run, ONNX exports and engines are kept there
         ensure_writable(opts.cache, "cache directory",

@@ -25,7 +25,6 @@ from fairhep.errors import BackendUnavailable
 from fairhep.fair import bundle as layout
 from fairhep.fair.inference_runtimes import CompiledBackend, KServeBackend, local_runtimes, select
 from fairhep.fair.sample import BATCH_SIZE, read_expected, read_sample, score_batches
-from fairhep.writable import ensure_writable
 
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
 
@@ -146,7 +145,9 @@ def validate(root: Path, runtimes: Sequence[str] = (), url: str | None = None,
     root = Path(root)
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     if results is not None:  # before any runtime runs, not after the last one
-        ensure_writable(Path(results), "results directory", "choose another with --results")
+        from fairhep.results import ensure_record_dirs, kinds
+
+        ensure_record_dirs(Path(results), kinds.VALIDATE)
     try:
         files = layout.verify_sums(root)
         bndl = layout.open_bundle(root)

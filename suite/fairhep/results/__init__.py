@@ -12,6 +12,8 @@ from fairhep.results.record import (
 )
 from fairhep.results.store import (
     RECORDS_DIR,
+    RecordNotWritten,
+    ensure_record_dirs,
     find_record,
     iter_record_files,
     load_records,
@@ -26,9 +28,11 @@ __all__ = [
     "RECORD_JSON_SCHEMA",
     "RECORD_SCHEMA_VERSION",
     "RecordError",
+    "RecordNotWritten",
     "ResultRecord",
     "collect_provenance",
     "container_info",
+    "ensure_record_dirs",
     "find_record",
     "git_state",
     "iter_record_files",

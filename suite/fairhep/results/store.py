@@ -6,31 +6,53 @@ Layout under a results directory::
 
 A record is written atomically and never replaces another (the final name is claimed with a
 hard link, which fails if it exists). Records are strict JSON: a NaN or infinity is refused
-when writing and when reading (an undefined metric is ``null`` with its reason). A writer
-killed mid-write leaves ``.<name>.<pid>.tmp``; the next writer of that kind removes it
-(:func:`sweep_stale_tmp`).
+when writing and when reading (an undefined metric is ``null`` with its reason).
+
+Failures cost one line, never the result: a command checks the folders of the kinds it will
+write before its work (:func:`ensure_record_dirs`); a write that fails anyway (a full disk)
+is :class:`RecordNotWritten`, whose line carries the record's figures and where the whole
+record was kept instead. A writer killed mid-write leaves ``.<name>.<pid>.tmp``; the next
+command that writes into the results folder removes it, whatever its kind
+(:func:`sweep_stale_tmp`). A record is found by reading it (:func:`find_record`): a corrupt
+file of that name is moved aside, so that its writer writes the record again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import re
 import socket
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from fairhep.errors import FairhepError
 from fairhep.results.provenance import collect_provenance
 from fairhep.results.record import RecordError, ResultRecord, validate
+from fairhep.writable import ensure_writable
 
 RECORDS_DIR = "records"
 # A temporary record older than this is stale whoever wrote it (a write takes milliseconds);
 # younger ones are removed only when their writer, on this host, is known to be dead.
 STALE_TMP_S = 3600.0
 _TMP_RE = re.compile(r"^\.(?P<stamp>[0-9TZ]+)_(?P<host>.+)_(?P<id>[^_]+)\.json\.(?P<pid>\d+)\.tmp$")
+CORRUPT_SUFFIX = ".corrupt"  # a record file that could not be read, moved aside
+RESULTS_FIX = "choose another with --results"
+
+
+class RecordNotWritten(FairhepError):
+    """A record that could not be written (full disk, read-only folder): the message carries
+    its figures and where the whole record was kept (``kept``, None when nowhere)."""
+
+    def __init__(self, message: str, record: ResultRecord, kept: Path | None) -> None:
+        super().__init__(message)
+        self.record = record
+        self.kept = kept
 
 
 def _host_name(host: str | None) -> str:
@@ -72,23 +94,51 @@ def write_record(
         raise RecordError(f"{record.kind} record: {bad} is {_lookup(data, bad)}; records are "
                           "strict JSON: write null and say why the value is undefined")
     path = record_path(results_dir, record)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sweep_stale_tmp(path.parent)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as fh:
-        json.dump(data, fh, indent=2, sort_keys=True, default=str, allow_nan=False)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
     try:
-        os.link(tmp, path)  # fails if the name exists: a record is never replaced
-    except FileExistsError:
-        raise RecordError(f"{path}: a record with this id already exists") from None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sweep_stale_tmp(path.parent)
+        with open(tmp, "w") as fh:
+            json.dump(data, fh, indent=2, sort_keys=True, default=str, allow_nan=False)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)  # fails if the name exists: a record is never replaced
+        except FileExistsError:
+            raise RecordError(f"{path}: a record with this id already exists") from None
+    except OSError as exc:
+        raise _not_written(path, record, data, exc) from None
     finally:
-        tmp.unlink()
+        with contextlib.suppress(OSError):  # a full disk leaves no half-written temporary
+            tmp.unlink()
     return path
 
 
+def _not_written(path: Path, record: ResultRecord, data: dict[str, Any],
+                 exc: OSError) -> RecordNotWritten:
+    """One line for a record that could not be written: why, its figures, and where the
+    whole record was kept instead (the system's temporary folder is often another disk)."""
+    folder = path.parent
+    reason = exc.strerror or type(exc).__name__
+    figures = ", ".join(f"{k} {v:.6g}" if isinstance(v, float) else f"{k} {v}"
+                        for k, v in data["metrics"].items()
+                        if isinstance(v, (bool, int, float, str)) or v is None)
+    kept: Path | None = None
+    try:
+        kept = Path(tempfile.mkdtemp(prefix="fairhep-unwritten-")) / path.name
+        kept.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    except OSError:
+        kept = None
+    line = f"{folder}: the {record.kind} record could not be written ({reason})"
+    if figures:
+        line += f"; its figures: {figures}"
+    if kept is not None:
+        line += (f"; the whole record is kept in {kept}: move it into {folder} once there is "
+                 f"space, or run again with another --results")
+    else:
+        line += "; free space there, or run again with another --results"
+    return RecordNotWritten(line, record, kept)
 def _lookup(data: Any, dotted: str) -> Any:
     for key in dotted.split("."):
         data = data[int(key)] if isinstance(data, list) else data[key]
@@ -124,10 +174,41 @@ def sweep_stale_tmp(directory: Path) -> list[Path]:
     return removed
 
 
-def find_record(results_dir: Path, kind: str, record_id: str) -> Path | None:
-    """The file of the record of ``kind`` with ``record_id`` (None when there is none)."""
-    found = sorted((Path(results_dir) / RECORDS_DIR / kind).glob(f"*_{record_id}.json"))
-    return found[0] if found else None
+def find_record(results_dir: Path, kind: str, record_id: str,
+                problems: list[str] | None = None) -> Path | None:
+    """The file of the valid record of ``kind`` with ``record_id`` (None when there is none).
+
+    Found by reading, not by name: a file of that name that is not a readable record
+    (truncated, corrupt) is moved aside to ``<name>.corrupt`` and named in ``problems``, and
+    None is returned, so that the caller writes the record again."""
+    for path in sorted((Path(results_dir) / RECORDS_DIR / kind).glob(f"*_{record_id}.json")):
+        try:
+            rec = read_record(path)
+        except RecordError as exc:
+            aside = path.with_name(path.name + CORRUPT_SUFFIX)
+            with contextlib.suppress(FileNotFoundError):  # another reader moved it first
+                os.replace(path, aside)
+            if problems is not None:
+                problems.append(f"{exc}; moved aside to {aside.name}")
+            continue
+        if rec.kind == kind and rec.record_id == record_id:
+            return path
+    return None
+
+
+def ensure_record_dirs(results_dir: Path, *record_kinds: str,
+                       what: str = "results directory", fix: str = RESULTS_FIX) -> Path:
+    """Before the work: the results folder and the records folder of every kind the command
+    will write can be written (one line naming the folder that cannot, not a traceback after
+    the last epoch); the temporaries that killed writers left in any kind's folder go."""
+    results_dir = ensure_writable(Path(results_dir), what, fix)
+    for kind in record_kinds:
+        ensure_writable(results_dir / RECORDS_DIR / kind, f"{kind} records folder", fix)
+    with contextlib.suppress(OSError):
+        for folder in (results_dir / RECORDS_DIR).iterdir():
+            if folder.is_dir():
+                sweep_stale_tmp(folder)
+    return results_dir
 
 
 def _reject_constant(name: str) -> None:

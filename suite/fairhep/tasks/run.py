@@ -20,12 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fairhep.results import ResultRecord, write_record
+from fairhep.results import ResultRecord, ensure_record_dirs, write_record
 from fairhep.tasks.context import Layout, TaskContext, TaskError
 from fairhep.tasks.done import TASK_RECORD_KIND, finished_tasks
 from fairhep.tasks.handlers import HANDLERS
 from fairhep.tasks.tasklist import Task
-from fairhep.writable import ensure_writable
 
 # Exit status of a task stopped by SIGTERM after checkpointing (128 + SIGTERM, as a shell
 # reports it): non-zero, so that Slurm marks the element failed and --resume picks it up.
@@ -71,8 +70,10 @@ def _task_environment(ctx: TaskContext, task: Task) -> Iterator[None]:
 
 def run_task(ctx: TaskContext, task: Task, force: bool = False) -> TaskOutcome:
     """Run one task unless its result exists; write its ``campaign.task`` record when done."""
-    ensure_writable(ctx.layout.root, "the campaign's results directory",
-                    f"choose another with --results or fix paths.results in {ctx.site.source}")
+    ensure_record_dirs(ctx.layout.records, TASK_RECORD_KIND,
+                       what="the campaign's results directory",
+                       fix=f"choose another with --results or fix paths.results in "
+                       f"{ctx.site.source}")
     started = time.perf_counter()
     with _task_lock(ctx.layout, task):
         # Under the lock: a task that finished while this one waited to start is not rerun.

@@ -46,6 +46,7 @@ from fairhep.hostmem import retain_freed_memory
 from fairhep.metrics import accuracy, auc
 from fairhep.model import BEST_WEIGHTS, LAST_WEIGHTS, InteractionNetwork, save_run_model
 from fairhep.model.fast_engine import check_engine, make_forward
+from fairhep.results import ensure_record_dirs, kinds
 from fairhep.splits import Split, make_split
 from fairhep.train.rundir import (
     CHECKPOINT,
@@ -176,25 +177,26 @@ def train(cfg: TrainConfig) -> TrainResult:
                           f"(got {cfg.epochs}, {cfg.patience}, {cfg.batch_size}, {cfg.lr})")
     cfg = replace(cfg, data=Path(cfg.data), out=Path(cfg.out),
                   results=None if cfg.results is None else Path(cfg.results))
-    # Outputs first: a read-only folder costs one line now, not a traceback after the last
-    # epoch.
-    ensure_writable(cfg.out, "run directory", "choose another with --out")
-    if cfg.results is not None:
-        ensure_writable(cfg.results, "results directory", "choose another with --results")
-    with exclusive(cfg.out / LOCK, "run directory",
-                   "wait for that training to finish, or use another --out"):
-        return _train_locked(cfg)
-
-
-def _train_locked(cfg: TrainConfig) -> TrainResult:
+    # Inputs, then outputs, before anything is made: a missing dataset leaves no run
+    # directory behind, and a read-only folder costs one line now, not a traceback after the
+    # last epoch.
     device = resolve_device(cfg.device)
-    check_engine(cfg.engine, cfg.precision, device)  # before the run directory is claimed
-    retain_freed_memory()
+    check_engine(cfg.engine, cfg.precision, device)
     split = _split_for(cfg)
     if split.n_train == 0 or split.n_valid == 0:
         raise ConfigError(f"{cfg.data}: the {cfg.split} split leaves {split.n_train} training "
                           f"and {split.n_valid} validation jets; use more data")
     check_classes(cfg, split)
+    ensure_writable(cfg.out, "run directory", "choose another with --out")
+    if cfg.results is not None:
+        ensure_record_dirs(cfg.results, kinds.TRAIN)
+    with exclusive(cfg.out / LOCK, "run directory",
+                   "wait for that training to finish, or use another --out"):
+        return _train_locked(cfg, device, split)
+
+
+def _train_locked(cfg: TrainConfig, device: torch.device, split: Split) -> TrainResult:
+    retain_freed_memory()
     run_dir = cfg.out
     identity = cfg.identity()
     claim(run_dir, identity, cfg.overwrite)

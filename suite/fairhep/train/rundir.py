@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import uuid
 from dataclasses import asdict
 from pathlib import Path
@@ -130,9 +131,15 @@ def finish(cfg: TrainConfig, split: Split, device: torch.device, state: TrainSta
     if cfg.results is not None:
         from fairhep.results import find_record, kinds
 
-        result.record = (find_record(cfg.results, kinds.TRAIN, str(summary["record_id"]))
-                         or _write_record(cfg, cfg.results, split, device, result, summary,
-                                          recorded_on_rerun=wall_s is None))
+        corrupt: list[str] = []
+        result.record = find_record(cfg.results, kinds.TRAIN, str(summary["record_id"]),
+                                    corrupt)
+        for line in corrupt:  # a truncated record is replaced, never shown as the record
+            print(f"{line}; writing the record again from {run_dir}", file=sys.stderr,
+                  flush=True)
+        if result.record is None:
+            result.record = _write_record(cfg, cfg.results, split, device, result, summary,
+                                          recorded_on_rerun=wall_s is None)
     return result
 
 

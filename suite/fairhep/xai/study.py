@@ -20,8 +20,7 @@ from fairhep import schema
 from fairhep.data.manifest import manifest_path
 from fairhep.devices import resolve_device
 from fairhep.model import BEST_WEIGHTS, InteractionNetwork, load_run_model
-from fairhep.results import ResultRecord, write_record
-from fairhep.writable import ensure_writable
+from fairhep.results import ResultRecord, ensure_record_dirs, kinds, write_record
 from fairhep.xai import records
 from fairhep.xai.ablation import AblationRow, ablation_row
 from fairhep.xai.activity import ActivityStudy, activity_study
@@ -78,9 +77,9 @@ def _bar(enabled: bool, what: str, total: int | None) -> Iterator[Callable[[int]
         yield lambda n: progress.advance(task, n)
 
 
-def _load(opts: StudyOptions) -> tuple[InteractionNetwork, torch.device]:
+def _load(opts: StudyOptions, kind: str) -> tuple[InteractionNetwork, torch.device]:
     if opts.results is not None:
-        ensure_writable(opts.results, "results directory", "choose another with --results")
+        ensure_record_dirs(opts.results, kind)
     device = resolve_device(opts.device)
     return load_run_model(Path(opts.run), opts.weights).to(device), device
 
@@ -101,7 +100,7 @@ def run_mask(opts: StudyOptions, thresholds_pct: tuple[float, ...] = PAPER_THRES
          ) -> Outcome[MaskStudy]:
     """Single-feature masking of every input feature and multi-feature masking per threshold."""
     started = time.perf_counter()
-    net, device = _load(opts)
+    net, device = _load(opts, kinds.XAI_MASK)
     passes = 1 + len(single_masks(net))
     with _bar(opts.progress, f"masking {passes} ways (+ thresholds)", None) as advance:
         study = mask_study(net, opts.data, device, thresholds_pct, opts.batch_size,
@@ -120,7 +119,7 @@ def _sample_config(opts: StudyOptions) -> dict[str, Any]:
 def run_lrp(opts: StudyOptions, rule: Rule) -> Outcome[LrpStudy]:
     """Mean LRP relevance per feature, object and layer, for each class."""
     started = time.perf_counter()
-    net, device = _load(opts)
+    net, device = _load(opts, kinds.XAI_LRP)
     jets = class_sample(opts.data, opts.per_class)
     with _bar(opts.progress, f"LRP-{rule.name}", len(jets)) as advance:
         study = lrp_study(net, jets, rule, device, progress=advance)
@@ -132,7 +131,7 @@ def run_lrp(opts: StudyOptions, rule: Rule) -> Outcome[LrpStudy]:
 def run_rna(opts: StudyOptions) -> Outcome[ActivityStudy]:
     """Relative neural activity per neuron and class, dNAP and sparsity."""
     started = time.perf_counter()
-    net, device = _load(opts)
+    net, device = _load(opts, kinds.XAI_RNA)
     jets = class_sample(opts.data, opts.per_class)
     with _bar(opts.progress, "neural activity", len(jets)) as advance:
         study = activity_study(net, jets, device, progress=advance)
@@ -143,7 +142,7 @@ def run_rna(opts: StudyOptions) -> Outcome[ActivityStudy]:
 def run_ablation(opts: StudyOptions, baseline: Path) -> Outcome[AblationRow]:
     """Table 10's row for ``opts.run``: AUC, fidelity against ``baseline``, sparsity."""
     started = time.perf_counter()
-    net, device = _load(opts)
+    net, device = _load(opts, kinds.XAI_ABLATION)
     same = Path(baseline).resolve() == Path(opts.run).resolve()
     base = net if same else load_run_model(Path(baseline), opts.weights).to(device)
     row = ablation_row(net, base, opts.data, device, opts.per_class, opts.batch_size,
