@@ -34,14 +34,19 @@ def test_the_three_sites_by_kind(site_records: RecordSet, fixture_records) -> No
     assert sweep.file.startswith("records/bench.sweep/") and sweep.file.endswith(".json")
 
 
-def test_platform_is_the_site_else_the_gpu_else_the_host() -> None:
+def test_platform_is_the_site_of_its_scheduler_jobs_else_the_gpu_else_the_host() -> None:
     gpu = {"available": True, "devices": [{"name": "NVIDIA H100"}]}
-    assert platform_label(ResultRecord("train", provenance={**PROVENANCE, "site": "hal"})) == "hal"
+    slurm = {"job_id": "81001"}
+    in_a_job = {**PROVENANCE, "site": "hal", "slurm": slurm}
+    assert platform_label(ResultRecord("train", provenance=in_a_job)) == "hal"
     assert platform_label(ResultRecord("train", provenance={**PROVENANCE, "gpu": gpu})) == (
         "NVIDIA H100"
     )
     assert platform_label(ResultRecord("train", provenance=PROVENANCE)) == "node7"
-    made_up = {**PROVENANCE, "site": "hal", "generated": "fixture: drawn by a script"}
+    # The local site is this machine: its campaign's records are named like ad-hoc runs.
+    local = {**PROVENANCE, "site": "local", "slurm": None}
+    assert platform_label(ResultRecord("train", provenance=local)) == "node7"
+    made_up = {**in_a_job, "generated": "fixture: drawn by a script"}
     assert platform_label(ResultRecord("train", provenance=made_up)) == f"hal ({GENERATED})"
 
 
@@ -81,3 +86,5 @@ def test_the_local_campaigns_below_the_results_folder_are_read_with_its_own_reco
     assert got.dirs == (results, results / "local" / "smoke")
     assert len(got.of(kinds.CAMPAIGN_TASK)) == 11 and len(got.of(kinds.BENCH_DEFAULT)) == 1
     assert got.problems == ()
+    # One machine: the campaign of its `local` site and its ad-hoc bench are one platform.
+    assert {r.platform for r in got.all()} == {"vm"}

@@ -243,7 +243,8 @@ def toy_train(
         },
         metrics={"val_accuracy": acc, "val_auc": auc, "val_loss": 0.5, "epochs": 4},
         timings={"train_s_per_epoch": 6.3, "valid_s_per_epoch": 0.5},
-        provenance={**PROVENANCE, "site": site},
+        # Measured in a Slurm job of the site: the site names the platform.
+        provenance={**PROVENANCE, "site": site, "slurm": {"job_id": "1"}},
     )
 
 

@@ -16,9 +16,17 @@ import pytest
 
 from fairhep import plots
 from fairhep.errors import ConfigError
-from fairhep.report import SECTIONS, Context, RecordSet, Section, build_sections
+from fairhep.report import (
+    SECTIONS,
+    Context,
+    RecordSet,
+    Section,
+    build_sections,
+    load_record_set,
+)
 from fairhep.report.section import Table, row
 from fairhep.report.sections import SectionSpec
+from fairhep.results import ResultRecord, write_record
 from report_records import SITES, generated
 
 VERDICTS = {"consistent", "tension", "inconsistent", "undetermined"}
@@ -265,7 +273,8 @@ def test_generated_fixtures_are_labelled_wherever_they_appear(
 
 def test_measured_records_are_not_labelled_generated(real_sections: dict[str, Section]) -> None:
     prov = real_sections["provenance"].table("provenance")
-    assert prov.column("Platform") == ["local"] and prov.column("Measured") == ["yes"]
+    # `fairhep bench` and the local site's campaign ran on one machine: one platform, its host.
+    assert prov.column("Platform") == ["vm"] and prov.column("Measured") == ["yes"]
     t4 = real_sections["table4"].table("table4")
     assert {r["Source"] for r in t4.rows} == {"paper (this work)", "paper (original model)", "ours"}
 
@@ -279,13 +288,13 @@ def test_make_run_shows_what_ran_and_folds_the_rest_into_one_line_per_table(
     secs = make_run_sections
     rows = [r for sec in secs.values() for t in sec.tables for r in t.rows]
     assert not [r for r in rows if r.verdict == "missing" or r.missing is not None]
-    local = [r for r in rows if r.cells.get("Platform") == "local"]
-    assert {r["Platform"] for r in local} == {"local"} and len(local) == 4
+    local = [r for r in rows if r.cells.get("Platform") == "vm"]
+    assert {r["Platform"] for r in local} == {"vm"} and len(local) == 4
     t4 = secs["table4"].table("table4")
-    assert t4.one(Platform="local")["Verdict"] == "undetermined (needs ≥ 2 seeds)"
+    assert t4.one(Platform="vm")["Verdict"] == "undetermined (needs ≥ 2 seeds)"
     assert t4.not_run == ""
     t57 = secs["table57"].table("table57")
-    assert t57.one(Platform="local")["Verdict"] == "no published value"
+    assert t57.one(Platform="vm")["Verdict"] == "no published value"
     assert len(t57.where(Source="paper")) == 7
     assert t57.not_run == (
         "kfold on hal, dgx, thetagpu; files on hal; points on hal, dgx, thetagpu "
@@ -308,9 +317,9 @@ def test_make_run_shows_what_ran_and_folds_the_rest_into_one_line_per_table(
                                     "--run RUN --data DIR`)",
         ("xai_figures", "figure8"): "no xai.rna records (`fairhep xai rna --run RUN --data DIR`)",
     }
-    assert secs["bench_default"].table("bench_default").one(Platform="local").verdict is None
+    assert secs["bench_default"].table("bench_default").one(Platform="vm").verdict is None
     (roc,) = secs["evaluate"].figures  # the bench's own ROC curve
-    assert "local (bench default, synthetic)" in roc.csv.read_text()
+    assert "vm (bench default, synthetic)" in roc.csv.read_text()
 
 
 def test_skipped_backends_of_a_cpu_node_are_one_line_with_their_reasons(
@@ -332,7 +341,7 @@ def test_skipped_backends_of_a_cpu_node_are_one_line_with_their_reasons(
     # Three evaluated runs on one platform: each ROC curve is named by its run.
     (roc,) = real_sections["evaluate"].figures
     labels = {line.split(",")[0] for line in roc.csv.read_text().splitlines()[1:]}
-    assert {"local: train-s0-kfold-f0", "local: train-s0-files-f0"} <= labels
+    assert {"vm: train-s0-kfold-f0", "vm: train-s0-files-f0"} <= labels
 
 
 def test_an_empty_record_set_says_in_one_line_per_table_what_did_not_run(
@@ -392,3 +401,73 @@ def test_tables_keep_rows_and_headers_together() -> None:
     with pytest.raises(LookupError, match="no table 'x'"):
         Section("s", "S", tables=(t,)).table("x")
     assert row(headers, ["missing", "–"], missing="why").verdict == "missing"
+
+
+def _framework_record(model: tuple[int, int, int], run: str, backend: str, acc: float,
+                      ms128: float) -> ResultRecord:
+    return ResultRecord(
+        "bench.frameworks",
+        config={"backend": backend, "device": "cpu", "provider": None, "precision": "fp32",
+                "run": run, "data": f"{run}/../../data/test",
+                "model": dict(zip(("hidden", "de", "do"), model, strict=True))},
+        metrics={"accuracy": acc, "auc": acc + 0.02, "n_jets": 100, "max_abs_dscore": 1e-7,
+                 "tolerance": 1e-5, "parity_ok": True,
+                 "time_per_batch": {"1": {"median_s": ms128 / 50e3},
+                                    "128": {"median_s": ms128 / 1e3}}},
+        provenance={"fairhep_version": "0.1.0", "host": "vm", "os": "Linux", "arch": "x86_64",
+                    "python": "3.11", "packages": {}},
+    )
+
+
+def test_table8_never_compares_rows_of_different_models_as_one(tmp_path: Path) -> None:
+    """The smoke campaign's 8/4/4 IN and an ad-hoc 60/20/24 IN on one machine: two groups,
+    each with its own torch reference and a Model column, not one platform 25x faster."""
+    for model, run, acc, ms in (((60, 20, 24), "/r/runs/big", 0.93, 1336.0),
+                                ((8, 4, 4), "/r/local/smoke/runs/train-s0-kfold-f0", 0.84,
+                                 52.0)):
+        for backend in ("torch", "onnxruntime"):
+            write_record(tmp_path, _framework_record(model, run, backend, acc, ms))
+    secs = {s.id: s for s in build_sections(Context(load_record_set([tmp_path]),
+                                                    tmp_path / "figs"))}
+    t8 = secs["table8"].table("table8")
+    assert sorted((r["Model"], r["Run"], r["Backend"], r["Parity"]) for r in t8.rows) == [
+        ("IN 60/20/24", "big", "onnxruntime", "parity"),
+        ("IN 60/20/24", "big", "torch", "reference"),
+        ("IN 8/4/4", "train-s0-kfold-f0", "onnxruntime", "parity"),
+        ("IN 8/4/4", "train-s0-kfold-f0", "torch", "reference"),
+    ]
+    (bars,) = secs["table8"].figures
+    with open(bars.csv, newline="") as fh:
+        assert {r["series"] for r in csv.DictReader(fh)} == {"vm, IN 60/20/24", "vm, IN 8/4/4"}
+
+
+def test_figure4_gives_each_models_sweep_its_own_row_and_figure(tmp_path: Path) -> None:
+    for model, rate in (((60, 20, 24), 96.0), ((8, 4, 4), 2460.0)):
+        write_record(tmp_path, ResultRecord(
+            "bench.sweep",
+            config={"backend": "torch", "device": "cpu", "provider": None, "precision": "fp32",
+                    "model": dict(zip(("hidden", "de", "do"), model, strict=True))},
+            metrics={"points": [{"batch_size": b, "jets_per_s": rate * b / 128}
+                                for b in (64, 128) for _ in range(2)],
+                     "nvml": {"available": False, "reason": "no GPU"}},
+            provenance=_framework_record((1, 1, 1), "r", "torch", 0.5, 1.0).provenance))
+    sec = next(s for s in build_sections(Context(load_record_set([tmp_path]), tmp_path / "f"))
+               if s.id == "figure4")
+    f4 = sec.table("figure4")
+    assert sorted((r["Model"], r["Peak jets/s (batch)"]) for r in f4.rows) == [
+        ("IN 60/20/24", "96 (128)"), ("IN 8/4/4", "2460 (128)")]
+    assert len({f.png for f in sec.figures}) == 2
+    assert sorted(f.title.rsplit(", ", 1)[1] for f in sec.figures) == ["IN 60/20/24", "IN 8/4/4"]
+
+
+def test_evaluations_with_other_engines_are_rows_of_their_own(tmp_path: Path) -> None:
+    prov = _framework_record((1, 1, 1), "r", "torch", 0.5, 1.0).provenance
+    for engine, auc in (("fast", 0.9412), ("reference", 0.9411)):
+        write_record(tmp_path, ResultRecord(
+            "evaluate", config={"run": "/r/runs/big", "data": "/d/test", "engine": engine,
+                                "precision": "fp32", "model": {"hidden": 60, "de": 20, "do": 24}},
+            metrics={"accuracy": 0.9, "auc": auc, "n_jets": 100}, provenance=prov))
+    sec = next(s for s in build_sections(Context(load_record_set([tmp_path]), tmp_path / "f"))
+               if s.id == "evaluate")
+    assert sorted((r["Model"], r["Engine"], r["AUC"]) for r in sec.table("evaluate").rows) == [
+        ("IN 60/20/24", "fast fp32", "0.94120"), ("IN 60/20/24", "reference fp32", "0.94110")]

@@ -3,13 +3,15 @@ the paper's order, training setups that are never averaged together, one record 
 
 from __future__ import annotations
 
+import json
 import math
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import TypeVar
 
 from fairhep import published
-from fairhep.report.format import jets, num
+from fairhep.report.format import NONE, jets, num
 from fairhep.report.recordset import Record, RecordSet
 from fairhep.results import kinds
 
@@ -114,6 +116,46 @@ def by_setup(labels: dict[Setup, str], recs: Iterable[Record]) -> dict[str, list
     for r in recs:
         out[labels[setup_key(r)]].append(r)
     return dict(out)
+
+
+def model_label(r: Record) -> str:
+    """The model a record measured, as a table cell: 'IN 60/20/24' (hidden/DE/DO), with the
+    features it was trained without; '–' when the record does not say."""
+    m = r.config.get("model")
+    if not isinstance(m, dict) or m.get("hidden") is None:
+        return NONE
+    text = f"IN {m.get('hidden')}/{m.get('de')}/{m.get('do')}"
+    dropped = len(m.get("track_features_dropped") or []) + len(m.get("sv_features_dropped") or [])
+    return f"{text} −{dropped} features" if dropped else text
+
+
+def measured_thing(r: Record) -> tuple[str, str, str, str]:
+    """What two records must share to be compared as one measurement of different backends:
+    platform, model (its whole config), trained run and dataset. Rows that differ in any of
+    these go into different groups, never side by side as if comparable."""
+    model = r.config.get("model")
+    return (
+        r.platform,
+        json.dumps(model, sort_keys=True) if model is not None else "",
+        str(r.config.get("run") or ""),
+        str(r.config.get("data") or ""),
+    )
+
+
+def group_names(groups: Mapping[K, Sequence[Record]]) -> dict[K, str]:
+    """A short name per group of records (:func:`measured_thing`): the platform, then as
+    much of model, run and dataset as it takes to tell the groups apart."""
+
+    def parts(r: Record) -> tuple[str, ...]:
+        run, data = (Path(str(r.config.get(k) or "")) for k in ("run", "data"))
+        return (r.platform, model_label(r), run.name or NONE, "/".join(data.parts[-2:]) or NONE)
+
+    first = {k: parts(recs[0]) for k, recs in groups.items() if recs}
+    for n in range(1, 5):
+        names = {k: ", ".join(p[:n]) for k, p in first.items()}
+        if len(set(names.values())) == len(names):
+            return names
+    return {k: f"{name} ({i + 1})" for i, (k, name) in enumerate(names.items())}
 
 
 def run_identity(r: Record) -> tuple[object, ...]:

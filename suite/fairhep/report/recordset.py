@@ -89,12 +89,15 @@ def generated(record: ResultRecord) -> str | None:
 
 
 def platform_label(record: ResultRecord) -> str:
-    """``provenance.site``, else the first GPU's model, else the host name; a generated
-    record's label says so (:data:`GENERATED`), so that every table and figure does."""
+    """The machine a record was measured on: its site for a record measured in that site's
+    scheduler jobs (``provenance.site`` with ``provenance.slurm``), else the first GPU's model,
+    else the host name. A site without a scheduler (``local``) is the machine the command ran
+    on, so its campaign's records and the same machine's ad-hoc runs are one platform. A
+    generated record's label says so (:data:`GENERATED`), so that every table and figure does."""
     prov = record.provenance or {}
     gpu = prov.get("gpu") or {}
     devices = gpu.get("devices") or []
-    if prov.get("site"):
+    if prov.get("site") and prov.get("slurm"):
         label = str(prov["site"])
     elif gpu.get("available") and devices and devices[0].get("name"):
         label = str(devices[0]["name"])

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from fairhep.report.context import Context
 from fairhep.report.format import fmt, num
-from fairhep.report.grouping import platform_sort
+from fairhep.report.grouping import model_label, platform_sort
 from fairhep.report.section import Section, Table, row
 from fairhep.results import kinds
 
 ID = "bench_default"
 HEADERS = (
     "Platform",
+    "Model",
     "Created",
     "Accuracy",
     "AUC",
@@ -22,7 +23,7 @@ HEADERS = (
     "Train s",
     "Total s",
 )
-# (where, key, digits) of the cells after platform and creation time.
+# (where, key, digits) of the cells after platform, model and creation time.
 COLUMNS = (
     ("metrics", "accuracy", 4),
     ("metrics", "auc", 4),
@@ -40,10 +41,10 @@ def build(ctx: Context) -> Section:
     rows = []
     for r in sorted(
         ctx.records.of(kinds.BENCH_DEFAULT),
-        key=lambda r: (platform_sort(r.platform), r.record.created),
+        key=lambda r: (platform_sort(r.platform), model_label(r), r.record.created),
     ):
         got = {"metrics": r.metrics, "timings": r.timings}
-        cells = [r.platform, r.record.created[:19]]
+        cells = [r.platform, model_label(r), r.record.created[:19]]
         cells += [fmt(num(got[where], key), digits) for where, key, digits in COLUMNS]
         rows.append(row(HEADERS, cells))
     return Section(

@@ -9,13 +9,19 @@ from fairhep import stats
 from fairhep.plots import Figure, roc_figure
 from fairhep.report.context import Context
 from fairhep.report.format import NONE, finite, fmt, fmt_p, num, worst
-from fairhep.report.grouping import FULL_TEST_SET_MIN_JETS, latest_per, platform_sort
+from fairhep.report.grouping import (
+    FULL_TEST_SET_MIN_JETS,
+    latest_per,
+    model_label,
+    platform_sort,
+)
 from fairhep.report.recordset import Record
 from fairhep.report.section import Row, Section, Table, row
 from fairhep.results import kinds
 
 ID = "evaluate"
-HEADERS = ("Platform", "Run", "Accuracy", "AUC", "Jets", "Jets/s", "Verdict vs paper")
+HEADERS = ("Platform", "Run", "Model", "Engine", "Accuracy", "AUC", "Jets", "Jets/s",
+           "Verdict vs paper")
 Curves = dict[str, tuple[list[float], list[float], float | None]]
 NOT_RUN = "no evaluate records (`fairhep evaluate --run RUN --data DIR`)"
 
@@ -27,17 +33,21 @@ def build(ctx: Context) -> Section:
     sigma = (float(t4["val_accuracy_std"]), float(t4["val_auc_std"]))
     rows: list[Row] = []
     curves: Curves = {}
+    # Another engine or precision is another measurement of the run, not a re-run of it.
     recs = latest_per(
         ctx.records.of(kinds.EVALUATE),
-        lambda r: (r.platform, r.config.get("run"), r.config.get("data")),
+        lambda r: (r.platform, r.config.get("run"), r.config.get("data"), _engine(r)),
     )
     per_platform = Counter(r.platform for r in recs)
-    for r in sorted(recs, key=lambda r: platform_sort(r.platform)):
+    per_run = Counter((r.platform, _run(r)) for r in recs)
+    for r in sorted(recs, key=lambda r: (platform_sort(r.platform), _run(r), _engine(r))):
         rows.append(_row(r, paper, sigma))
         roc = _roc(r)
         if roc is not None:
-            # A platform with several evaluated runs names each curve by its run.
+            # A platform with several evaluated runs names each curve by its run (and engine).
             label = r.platform if per_platform[r.platform] == 1 else f"{r.platform}: {_run(r)}"
+            if per_run[(r.platform, _run(r))] > 1:
+                label += f" ({_engine(r)})"
             curves[label if label not in curves else f"{label} ({r.file})"] = (
                 *roc,
                 num(r.metrics, "auc"),
@@ -76,6 +86,8 @@ def _row(r: Record, paper: tuple[float, float], sigma: tuple[float, float]) -> R
     cells = [
         r.platform,
         _run(r),
+        model_label(r),
+        _engine(r),
         fmt(acc, 5),
         fmt(auc, 5),
         NONE if n is None else str(int(n)),
@@ -87,6 +99,12 @@ def _row(r: Record, paper: tuple[float, float], sigma: tuple[float, float]) -> R
 
 def _run(r: Record) -> str:
     return Path(str(r.config.get("run", NONE))).name
+
+
+def _engine(r: Record) -> str:
+    """The engine and precision the scores came from ('fast fp32'; '–' in older records)."""
+    parts = [str(r.config[k]) for k in ("engine", "precision") if r.config.get(k)]
+    return " ".join(parts) or NONE
 
 
 def _roc(r: Record) -> tuple[list[float], list[float]] | None:

@@ -10,7 +10,7 @@ from typing import Any
 from fairhep.plots import Figure, SweepSeries, sweep_figure, write_sweep_csv
 from fairhep.report.context import Context
 from fairhep.report.format import NONE, finite, num
-from fairhep.report.grouping import platform_sort, skipped_backends
+from fairhep.report.grouping import model_label, platform_sort, skipped_backends
 from fairhep.report.recordset import Record
 from fairhep.report.section import Row, Section, Table, row
 from fairhep.results import kinds
@@ -18,6 +18,7 @@ from fairhep.results import kinds
 ID = "figure4"
 HEADERS = (
     "Platform",
+    "Model",
     "GPU",
     "Backend",
     "Precision",
@@ -53,7 +54,9 @@ def build(ctx: Context) -> Section:
     figures: list[Figure] = []
     problems: list[str] = []
     recs = ctx.records.of(kinds.BENCH_SWEEP)
-    for r in sorted(recs, key=lambda r: (platform_sort(r.platform), str(r.config.get("backend")))):
+    used: set[str] = set()
+    for r in sorted(recs, key=lambda r: (platform_sort(r.platform), model_label(r),
+                                         str(r.config.get("backend")))):
         if r.record.status != "ok":
             continue  # named in the table's "not run here" line
         points = [
@@ -71,7 +74,14 @@ def build(ctx: Context) -> Section:
         rows.append(_measured(r, points, peak))
         backend = str(r.config.get("backend"))
         trt = backend == "tensorrt"
-        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"figure4_{r.platform}_{backend}")
+        model = model_label(r)
+        # One figure per sweep: two models (or re-runs) on one platform never share a file.
+        base = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"figure4_{r.platform}_{model}_{backend}")
+        safe, n = base, 1
+        while safe in used:
+            n += 1
+            safe = f"{base}_{n}"
+        used.add(safe)
         series = SweepSeries(
             backend,
             str(r.config.get("device") or ""),
@@ -79,7 +89,7 @@ def build(ctx: Context) -> Section:
             str(r.config.get("precision") or ""),
             points,
         )
-        title = f"{backend} on {r.platform} ({r.gpu})"
+        title = f"{backend} on {r.platform} ({r.gpu}), {model}"
         nvml = r.metrics.get("nvml") or {}
         png = sweep_figure(
             ctx.fig_dir / f"{safe}.png",
@@ -100,7 +110,8 @@ def build(ctx: Context) -> Section:
         f"utilisation (NVML) on the right axis. Paper: TensorRT on an A100, peak "
         f"{peak[1]:.0f} jets/s at batch {peak[0]:.0f}, utilisation 100 % from batch "
         f"{f4['saturation']['batch_size']}. Verdict only for TensorRT on an A100: "
-        f"peak within a factor 0.8–1.25 of the paper's.",
+        f"peak within a factor 0.8–1.25 of the paper's. One row and figure per sweep: "
+        f"rows of different models are not one platform's faster and slower runs.",
         tables=(Table("figure4", HEADERS, tuple(rows), not_run=not_run),),
         figures=tuple(figures),
         problems=tuple(problems),
@@ -136,6 +147,7 @@ def _measured(r: Record, points: Sequence[dict[str, Any]], paper: Point) -> Row:
     util = sum(utils) / len(utils) if utils else None
     cells = [
         r.platform,
+        model_label(r),
         r.gpu,
         backend,
         str(r.config.get("precision") or NONE),
