@@ -30,12 +30,21 @@ def _bench(*args: str, data, run, results, cache) -> int:
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--frameworks", "--repeats", "0"], "--repeats must be at least 1, got 0"),
-    (["--batch-sweep", "--repeats", "0"], "--repeats must be at least 1, got 0"),
+    (["--frameworks", "--repeats", "0"], "--repeats: must be at least 1, got 0"),
+    (["--batch-sweep", "--repeats", "0"], "--repeats: must be at least 1, got 0"),
     (["--batch-sweep", "--batch-sizes", "100:10:10"],
      "--batch-sizes: '100:10:10' is empty: its start 100 is above its stop 10"),
     (["--batch-sweep", "--batch-sizes", "8,x"], "--batch-sizes: 'x' is not an integer"),
-    (["--batch-sweep", "--repeat-seconds", "0"], "--repeat-seconds must be positive, got 0.0"),
+    (["--batch-sweep", "--batch-sizes", "128,,256"],
+     "--batch-sizes: '128,,256' has an empty entry"),
+    (["--batch-sweep", "--batch-sizes", "128,256,"], "--batch-sizes: '128,256,' has an empty"),
+    (["--batch-sweep", "--batch-sizes", "100:300:100,300"],
+     "--batch-sizes: '100:300:100,300' names 300 more than once"),
+    (["--batch-sweep", "--batch-sizes", "0,8"], "--batch-sizes: sizes must be at least 1"),
+    (["--batch-sweep", "--repeat-seconds", "0"], "--repeat-seconds: must be above 0, got '0'"),
+    (["--batch-sweep", "--repeat-seconds", "inf"],
+     "--repeat-seconds: must be a finite number above 0, got 'inf'"),
+    (["--frameworks", "--max-jets", "0"], "--max-jets: must be at least 1, got 0"),
 ])
 def test_options_no_mode_can_run_are_one_line_errors(args, message, capsys, tmp_path,
                                                      tiny_test_set, untrained_run):

@@ -127,7 +127,7 @@ def test_evaluate_refuses_sizes_that_are_not_positive(clean, run, tmp_path, opti
                                                        capsys):
     assert main(_evaluate(run, clean, tmp_path, option, value)) == 1
     err = _one_line(capsys)
-    assert f"{option} must be a positive number of jets, got {value}" in err
+    assert f"{option}: must be at least 1, got {value}" in err
 
 
 def test_a_corrupt_model_json_is_one_line(clean, run, tmp_path, capsys):

@@ -7,6 +7,7 @@ option names mirror the command line, which is a contract with site job files an
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,11 +52,14 @@ class BenchOptions:
             raise ConfigError(f"--repeats must be at least 1, got {self.repeats}")
         if self.max_jets is not None and self.max_jets < 1:
             raise ConfigError(f"--max-jets must be at least 1, got {self.max_jets}")
-        if self.batch_sizes is not None and (not self.batch_sizes or min(self.batch_sizes) < 1):
-            raise ConfigError(f"--batch-sizes must be positive integers, got "
+        if self.batch_sizes is not None and (not self.batch_sizes or min(self.batch_sizes) < 1
+                                             or len(set(self.batch_sizes)) < len(self.batch_sizes)):
+            raise ConfigError(f"--batch-sizes must be positive integers, each once, got "
                               f"{list(self.batch_sizes)}")
-        if self.repeat_s is not None and not self.repeat_s > 0:
-            raise ConfigError(f"--repeat-seconds must be positive, got {self.repeat_s}")
+        # inf would make a sweep repetition last forever
+        if self.repeat_s is not None and not (math.isfinite(self.repeat_s) and self.repeat_s > 0):
+            raise ConfigError(f"--repeat-seconds must be a finite number above 0, got "
+                              f"{self.repeat_s}")
         if self.host_memory not in HOST_MEMORY:
             raise ConfigError(f"--host-memory must be one of {', '.join(HOST_MEMORY)}, got "
                               f"{self.host_memory!r}")

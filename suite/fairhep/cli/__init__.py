@@ -15,9 +15,10 @@ import pkgutil
 import signal
 import sys
 from collections.abc import Sequence
-from typing import TypeAlias
+from typing import NoReturn, TypeAlias
 
 from fairhep import __version__
+from fairhep.cli._values import OptionValueError
 from fairhep.errors import FairhepError
 
 # What ``register`` receives. A string: argparse's class is generic only in its type stubs.
@@ -35,8 +36,31 @@ def add_progress_option(p: argparse.ArgumentParser) -> None:
                    help="no progress bar")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser (its sub-command parsers are of the same class), except that a
+    value one of :mod:`fairhep.cli._values`' types refused leaves as an
+    :class:`OptionValueError` naming the option, which :func:`main` prints as one line; the
+    usage would only hide that line. argparse's own errors (an unknown or a missing option)
+    still show the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        # Called inside argparse's `except ArgumentError`, whose context is what the type
+        # function raised.
+        exc = sys.exc_info()[1]
+        if isinstance(exc, argparse.ArgumentError) and isinstance(exc.__context__,
+                                                                   OptionValueError):
+            raise _RefusedValue(self.prog, f"{exc.argument_name}: {exc.__context__}") from None
+        super().error(message)
+
+
+class _RefusedValue(OptionValueError):
+    def __init__(self, prog: str, message: str) -> None:
+        super().__init__(message)
+        self.prog = prog
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="fairhep",
         description="Benchmark suite for the FAIR H->bb interaction network "
         "(Duarte et al. 2023): data, training, portability, containers, Slurm, reports.",
@@ -90,7 +114,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not (sys.argv[1:] if argv is None else argv):
         parser.print_help()  # `fairhep` alone: the commands, not an error about them
         return 0
-    args = _parse(parser, argv)
+    try:
+        args = _parse(parser, argv)
+    except _RefusedValue as exc:
+        print(f"{exc.prog}: error: {exc}", file=sys.stderr)
+        return 1
     try:
         code = int(args.func(args) or 0)
         sys.stdout.flush()  # inside the try: a closed pipe surfaces here, not at exit

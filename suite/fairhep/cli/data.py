@@ -6,14 +6,17 @@ import argparse
 import textwrap
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fairhep import schema
 from fairhep.cli import Subparsers, add_progress_option
+from fairhep.cli._values import positive_int
 
 if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
     from fairhep.data.h5layout import ProgressFn
 
 
@@ -41,8 +44,8 @@ def _register_synth(dsub: Subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--out", type=Path, required=True, help="output directory")
-    p.add_argument("--files", type=int, default=1, help="number of files (default 1)")
-    p.add_argument("--jets-per-file", type=int, default=10_000,
+    p.add_argument("--files", type=positive_int, default=1, help="number of files (default 1)")
+    p.add_argument("--jets-per-file", type=positive_int, default=10_000,
                    help="jets in each file (default 10000; the FAIR files hold 100000)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--difficulty", type=float, default=None,
@@ -81,7 +84,7 @@ def _register_convert(dsub: Subparsers) -> None:
     )
     p.add_argument("root_files", nargs="+", type=Path, metavar="ROOT_FILE")
     p.add_argument("--out", type=Path, required=True, help="output directory")
-    p.add_argument("--jets-per-file", type=int, default=100_000,
+    p.add_argument("--jets-per-file", type=positive_int, default=100_000,
                    help="entries per output file (default 100000, as the FAIR files)")
     p.add_argument("--step-size", type=_step_size, default=20_000,
                    help="entries read at once, or a size like '100 MB' (default 20000)")
@@ -106,7 +109,9 @@ def _register_check(dsub: Subparsers) -> None:
 @contextmanager
 def progress_bar(description: str, total: int, enabled: bool = True
                  ) -> Iterator[ProgressFn]:
-    """A rich progress bar counting jets; yields the ``advance(n)`` callback."""
+    """A rich progress bar counting jets; yields the ``advance(n)`` callback. The bar is
+    drawn at the first jets, not before: a command that refuses its input (an existing
+    dataset, a difficulty out of range) prints its one line and no empty bar."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -116,11 +121,20 @@ def progress_bar(description: str, total: int, enabled: bool = True
         TimeRemainingColumn,
     )
 
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("jets"), TimeElapsedColumn(), TimeRemainingColumn(),
-                  disable=not enabled, transient=False) as bar:
-        task = bar.add_task(description, total=total)
-        yield lambda n: bar.advance(task, n)
+    with ExitStack() as stack:
+        started: list[tuple[Progress, TaskID]] = []
+
+        def advance(n: int) -> None:
+            if not started:
+                bar = stack.enter_context(Progress(
+                    TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("jets"), TimeElapsedColumn(), TimeRemainingColumn(),
+                    disable=not enabled, transient=False))
+                started.append((bar, bar.add_task(description, total=total)))
+            bar, task = started[0]
+            bar.advance(task, n)
+
+        yield advance
 
 
 def _synth(args: argparse.Namespace) -> int:

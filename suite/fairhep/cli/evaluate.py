@@ -9,6 +9,7 @@ from pathlib import Path
 from fairhep.cli import Subparsers, add_device_option
 from fairhep.cli._engine import add_engine_options
 from fairhep.cli._results import add_results_option
+from fairhep.cli._values import positive_int
 
 
 def register(sub: Subparsers) -> None:
@@ -23,8 +24,8 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--data", type=Path, required=True, help="dataset directory")
     p.add_argument("--weights", choices=["best.pth", "last.pth"], default="best.pth")
     add_device_option(p)
-    p.add_argument("--batch-size", type=int, default=1024)
-    p.add_argument("--max-jets", type=int, help="use at most this many jets")
+    p.add_argument("--batch-size", type=positive_int, default=1024)
+    p.add_argument("--max-jets", type=positive_int, help="use at most this many jets")
     add_results_option(p, "the `evaluate` result record")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     add_engine_options(p)

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from fairhep import schema
-from fairhep.cli.bench import int_list
+from fairhep.cli._values import int_list, positive_int
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -24,15 +24,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--format", choices=["onnx", "tensorrt"], default="onnx")
     p.add_argument("--out", type=Path,
                    help="output file (default: RUN/model.onnx or RUN/model-<precision>.engine)")
-    p.add_argument("--opset", type=int, default=None,
+    p.add_argument("--opset", type=positive_int, default=None,
                    help=f"ONNX opset (default: {schema.ONNX_OPSET})")
     p.add_argument("--exporter", choices=["dynamo", "torchscript"], default="dynamo",
                    help="torch.onnx exporter (default: dynamo; torch < 2.5 has only "
                    "torchscript, which is then used)")
     p.add_argument("--precision", choices=["fp32", "fp16"], default="fp32",
                    help="TensorRT engine precision")
-    # Parsed in _run: a bad value is then the command's one-line error, not argparse's usage.
-    p.add_argument("--batch-sizes", default=None,
+    p.add_argument("--batch-sizes", type=int_list, default=None,
                    help="TensorRT optimisation profile range, e.g. 1,4200 (default: 1 to 4200, "
                    "covering the sweep)")
     p.add_argument("--cache-dir", type=Path, help="TensorRT engine cache (default: "
@@ -57,7 +56,7 @@ def _run(args: argparse.Namespace) -> int:
     from fairhep.cache import default_cache_dir
     from fairhep.errors import BackendUnavailable
 
-    sizes = int_list(args.batch_sizes) if args.batch_sizes else (1, max(GPU_BATCH_SIZES))
+    sizes = args.batch_sizes or (1, max(GPU_BATCH_SIZES))
     # Check before exporting, so a node without TensorRT fails at once with the reason.
     reason = tensorrt_unavailable_reason()
     if reason:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fairhep.cli import Subparsers, add_progress_option
+from fairhep.cli._values import positive_float, positive_int
 
 
 def feature_list(which: str) -> Callable[[str], tuple[str, ...]]:
@@ -46,13 +47,14 @@ def register(sub: Subparsers) -> None:
     src.add_argument("--onnx", type=Path, help="an ONNX file of the IN that fairhep did not "
                      "write (e.g. the FAIR export: input_cpf/input_sv, opset 11)")
     p.add_argument("--out", type=Path, required=True, help="bundle directory (new or empty)")
-    p.add_argument("--validation-jets", type=int, default=1000, metavar="N",
+    p.add_argument("--validation-jets", type=positive_int, default=1000, metavar="N",
                    help="jets in the validation sample (default 1000)")
     p.add_argument("--data", type=Path, help="take the sample's jets from this test set "
                    "(default: the run's held-out jets when its data is here, else synthetic)")
     p.add_argument("--seed", type=int, default=0, help="seed of a synthetic sample (default 0)")
-    p.add_argument("--tolerance", type=float, default=1e-4, help="per-jet |Δscore| an fp32 "
-                   "runtime may show (default 1e-4; fp16 runtimes: 1e-2)")
+    p.add_argument("--tolerance", type=positive_float, default=1e-4,
+                   help="per-jet |Δscore| an fp32 runtime may show (default 1e-4; fp16 "
+                   "runtimes: 1e-2)")
     card = p.add_argument_group("model card")
     card.add_argument("--name", help="the model's name (default: H->bb interaction network)")
     card.add_argument("--license", default="CC-BY-4.0", help="SPDX licence id of the model "

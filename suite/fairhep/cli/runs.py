@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from fairhep.cli._values import positive_int
+
 if TYPE_CHECKING:
     from fairhep.tasks import TaskContext
 
@@ -34,7 +36,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="print the job scripts and sbatch command lines; submit nothing")
     p.add_argument("--resume", action="store_true",
                    help="only tasks without a valid result (and not already queued)")
-    p.add_argument("--max-array-size", type=int,
+    p.add_argument("--max-array-size", type=positive_int,
                    help="split arrays at this size (default: MaxArraySize from scontrol)")
     p.set_defaults(func=_submit)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from fairhep.cli import Subparsers, add_device_option, add_progress_option
 from fairhep.cli._engine import add_engine_options
 from fairhep.cli._results import add_results_option
+from fairhep.cli._values import positive_float, positive_int
 from fairhep.cli.model import add_model_options, model_config_from_args
 
 
@@ -31,15 +32,18 @@ def register(sub: Subparsers) -> None:
                    help="kfold: file-level folds (fold 0 = first files, the paper's default); "
                    "files: random validation files; points: random split on jets")
     p.add_argument("--fold", type=int, default=0, help="validation fold for --split kfold")
-    p.add_argument("--fold-files", type=int, default=5,
+    p.add_argument("--fold-files", type=positive_int, default=5,
                    help="files per fold (kfold) / validation files (files); default 5")
     p.add_argument("--valid-fraction", type=float, default=None,
                    help="validation share of jets for --split points (default 0.1)")
-    p.add_argument("--epochs", type=int, default=100, help="maximum epochs (default 100)")
-    p.add_argument("--patience", type=int, default=8, help="early-stopping patience (default 8)")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default 1e-4)")
-    p.add_argument("--max-jets", type=int, help="use about this many jets (first of each file)")
+    p.add_argument("--epochs", type=positive_int, default=100, help="maximum epochs (default 100)")
+    p.add_argument("--patience", type=positive_int, default=8,
+                   help="early-stopping patience (default 8)")
+    p.add_argument("--batch-size", type=positive_int, default=128)
+    p.add_argument("--lr", type=positive_float, default=1e-4,
+                   help="Adam learning rate (default 1e-4)")
+    p.add_argument("--max-jets", type=positive_int,
+                   help="use about this many jets (first of each file)")
     add_device_option(p)
     add_results_option(p, "the `train` result record")
     p.add_argument("--overwrite", action="store_true",

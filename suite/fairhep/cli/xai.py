@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from fairhep.cli import Subparsers, add_device_option, add_progress_option
 from fairhep.cli._results import add_results_option
+from fairhep.cli._values import positive_int
 from fairhep.errors import ConfigError
 from fairhep.writable import ensure_writable
 
@@ -45,13 +46,14 @@ def _common(p: argparse.ArgumentParser, sample: bool) -> None:
     add_progress_option(p)
     p.add_argument("--json", action="store_true", help="print the record's metrics as JSON")
     if sample:
-        p.add_argument("--batches", type=int, default=30,
+        p.add_argument("--batches", type=positive_int, default=30,
                        help="batches of each class to average over (paper: 30)")
-        p.add_argument("--batch-size", type=int, default=128,
+        p.add_argument("--batch-size", type=positive_int, default=128,
                        help="jets per batch (paper: 128)")
     else:
-        p.add_argument("--batch-size", type=int, default=1024, help="inference batch size")
-        p.add_argument("--max-jets", type=int, help="use the first N jets (default: all)")
+        p.add_argument("--batch-size", type=positive_int, default=1024, help="inference batch size")
+        p.add_argument("--max-jets", type=positive_int,
+                       help="use the first N jets (default: all)")
 
 
 def register(sub: Subparsers) -> None:
@@ -86,7 +88,7 @@ def register(sub: Subparsers) -> None:
     _common(a, sample=True)
     a.add_argument("--baseline", type=Path, required=True,
                    help="the baseline run directory (fidelity is measured against it)")
-    a.add_argument("--max-jets", type=int, help="AUC and fidelity on the first N jets")
+    a.add_argument("--max-jets", type=positive_int, help="AUC and fidelity on the first N jets")
     a.set_defaults(func=_ablate)
 
 
