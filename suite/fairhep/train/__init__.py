@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 import signal
 import threading
@@ -57,7 +58,14 @@ from fairhep.train.rundir import (
     finish,
     refuse_other_settings,
 )
-from fairhep.train.state import EpochStats, TrainConfig, TrainResult, TrainState, should_stop
+from fairhep.train.state import (
+    EpochStats,
+    TrainConfig,
+    TrainingDiverged,
+    TrainResult,
+    TrainState,
+    should_stop,
+)
 from fairhep.writable import ensure_writable, exclusive
 
 if TYPE_CHECKING:
@@ -67,7 +75,7 @@ VALID_BATCH_SIZE = 1024  # validation needs no gradients: larger batches are fas
 
 __all__ = [
     "CHECKPOINT", "LOCK", "SUMMARY", "VALID_BATCH_SIZE", "EpochStats", "TrainConfig",
-    "TrainResult", "TrainState", "should_stop", "train",
+    "TrainResult", "TrainState", "TrainingDiverged", "should_stop", "train",
 ]
 
 
@@ -172,9 +180,7 @@ def _split_for(cfg: TrainConfig) -> Split:
 
 def train(cfg: TrainConfig) -> TrainResult:
     """Train (or resume) into ``cfg.out``; see the module docstring for the guarantees."""
-    if cfg.epochs < 1 or cfg.patience < 1 or cfg.batch_size < 1 or cfg.lr <= 0:
-        raise ConfigError("epochs, patience and batch size must be positive and lr > 0 "
-                          f"(got {cfg.epochs}, {cfg.patience}, {cfg.batch_size}, {cfg.lr})")
+    cfg.check()
     cfg = replace(cfg, data=Path(cfg.data), out=Path(cfg.out),
                   results=None if cfg.results is None else Path(cfg.results))
     # Inputs, then outputs, before anything is made: a missing dataset leaves no run
@@ -252,13 +258,18 @@ def _train_epoch(cfg: TrainConfig, split: Split, net: InteractionNetwork,
         opt.zero_grad(set_to_none=True)
         torch.autograd.backward(loss)  # loss.backward(), which has no type hints
         opt.step()
-        state.loss_sum += float(loss.detach()) * len(jets)
+        value = float(loss.detach())  # the batch's one wait for the device, as before
+        if not math.isfinite(value):  # this step's weights are never saved
+            raise _diverged(cfg, state, f"the training loss of batch {state.batch + 1} is "
+                            f"{value}")
+        state.loss_sum += value * len(jets)
         state.jets_seen += len(jets)
         state.batch += 1
         state.train_s = base_s + time.perf_counter() - t0
         progress.update(task, completed=state.jets_seen, loss=state.mean_loss(),
                         rate=state.jets_seen / max(state.train_s, 1e-9))
         if flag.is_set():
+            _require_finite_weights(cfg, net, state)
             _checkpoint(cfg.out, net, opt, state, identity)
             break
     synchronize(device)
@@ -266,13 +277,33 @@ def _train_epoch(cfg: TrainConfig, split: Split, net: InteractionNetwork,
     progress.remove_task(task)
 
 
+def _diverged(cfg: TrainConfig, state: TrainState, what: str) -> TrainingDiverged:
+    return TrainingDiverged.during(cfg, state, what, (cfg.out / CHECKPOINT).is_file())
+
+
+def _require_finite_weights(cfg: TrainConfig, net: InteractionNetwork,
+                            state: TrainState) -> None:
+    """Before weights are validated or saved: a NaN or inf among them is divergence (the
+    last step's loss was still finite)."""
+    params = list(net.parameters())
+    finite = torch.stack([torch.isfinite(p).all() for p in params])
+    if not bool(finite.all()):  # one wait for the device, once an epoch
+        name = next(n for (n, _), ok in zip(net.named_parameters(), finite.tolist(),
+                                            strict=True) if not ok)
+        raise _diverged(cfg, state, f"weight {name} holds NaN or inf")
+
+
 def _finish_epoch(cfg: TrainConfig, split: Split, net: InteractionNetwork,
                   opt: torch.optim.Optimizer, state: TrainState, device: torch.device,
                   progress: Progress, identity: dict[str, object]) -> None:
+    _require_finite_weights(cfg, net, state)
     t0 = time.perf_counter()
     batches = load.iter_batches(split.valid.files, VALID_BATCH_SIZE, subsets=split.valid.subsets)
     pred = predict(net, batches, device, cfg.engine, cfg.precision, during_training=True)
     valid_s = time.perf_counter() - t0
+    if not (math.isfinite(pred.loss) and np.isfinite(pred.scores).all()):
+        # Finite but huge weights overflow the activations: the metrics would be NaN.
+        raise _diverged(cfg, state, f"the validation loss is {pred.loss} (scores overflow)")
     stats = EpochStats(
         epoch=state.epoch + 1, train_loss=state.mean_loss(), val_loss=pred.loss,
         val_accuracy=accuracy(pred.scores, pred.labels), val_auc=auc(pred.scores, pred.labels),

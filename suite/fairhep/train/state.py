@@ -9,9 +9,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fairhep.errors import ConfigError, FairhepError
 from fairhep.model import ModelConfig
 from fairhep.model.fast import DEFAULT_ENGINE
 from fairhep.splits import DEFAULT_VALID_FRACTION
+
+# Adam's first step is lr / (1 - beta1) = 10 lr, applied to float32 weights: a learning
+# rate above this cannot even be represented in that step (torch fails with "value cannot be
+# converted to type float without overflow").
+MAX_LR = 3.4028234663852886e38 / 10  # float32's largest value / 10
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,16 @@ class TrainConfig:
     overwrite: bool = False  # replace a run directory made with other settings
     engine: str = DEFAULT_ENGINE  # fast | reference (fairhep.model.fast)
     precision: str = "fp32"  # tf32 / bf16 on CUDA: approximate
+
+    def check(self) -> None:
+        """Refuse, in one line, what no training can run (before any file is touched)."""
+        if self.epochs < 1 or self.patience < 1 or self.batch_size < 1:
+            raise ConfigError("epochs, patience and batch size must be positive (got "
+                              f"{self.epochs}, {self.patience}, {self.batch_size})")
+        if not (math.isfinite(self.lr) and 0 < self.lr <= MAX_LR):
+            raise ConfigError(f"--lr must be a finite number above 0 and at most {MAX_LR:.1e} "
+                              f"(Adam's first step, 10 lr, must fit float32 weights), got "
+                              f"{self.lr}")
 
     def identity(self) -> dict[str, object]:
         """What must not change between a run and its resumption (epochs and patience may)."""
@@ -76,6 +92,20 @@ class TrainResult:
     finished: bool
     record: Path | None = None
     stop_signal: int | None = None  # what interrupted it (SIGTERM, SIGINT)
+
+
+class TrainingDiverged(FairhepError):
+    """The loss or the weights became NaN or inf: the learning rate is too high for them.
+    Nothing of the diverged weights is saved; the run directory keeps what it had."""
+
+    @classmethod
+    def during(cls, cfg: TrainConfig, state: TrainState, what: str,
+               checkpointed: bool) -> TrainingDiverged:
+        kept = ("its last good checkpoint is kept" if checkpointed
+                else "no epoch finished, so it holds no checkpoint")
+        return cls(f"{cfg.out}: training diverged in epoch {state.epoch + 1}: {what}; the "
+                   f"learning rate {cfg.lr:g} is too high; {kept}; train again with a lower "
+                   "--lr (with --overwrite, or another --out)")
 
 
 def should_stop(val_losses: Sequence[float], patience: int) -> bool:
