@@ -14,6 +14,9 @@ read it)::
     triton/<model id>/config.pbtxt, triton/<model id>/1/model.onnx   a Triton model repository
     SHA256SUMS                      sha256 of every other file (``sha256sum -c`` reads it)
 
+Every file is a regular file inside the bundle folder: no symbolic links, no names that
+leave it, so what is checked is what the readers open (:func:`verify_sums`).
+
 The persistent identifier is the sha256 of ``model.onnx``: the AI model in the paper's sense
 (graph and parameters) and nothing else, so re-packaging the same model with another card or
 sample keeps its identity. The model id, ``hbb-in-`` and the first 16 hex digits, names the
@@ -23,6 +26,8 @@ model wherever the bundle names it (card, citation, Triton, the server, validate
 from __future__ import annotations
 
 import json
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,44 +68,79 @@ def triton_model_path(bundle: Path, model_id: str) -> Path:
 
 def write_sums(bundle: Path) -> Path:
     """``SHA256SUMS`` over every file of the bundle but itself, sorted, ``sha256sum`` style."""
-    lines = [f"{sha256_file(p)}  {p.relative_to(bundle).as_posix()}"
-             for p in sorted(_files(bundle))]
+    lines = [f"{sha256_file(bundle / name)}  {name}" for name in sorted(_contents(bundle))]
     path = bundle / SUMS
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
-def _files(bundle: Path) -> list[Path]:
-    return [p for p in bundle.rglob("*")
-            if p.is_file() and p.relative_to(bundle).as_posix() != SUMS]
+def _contents(bundle: Path) -> set[str]:
+    """The bundle's files (POSIX paths relative to it, ``SHA256SUMS`` aside). A bundle holds
+    its files itself: a symbolic link (whatever it points at: ``weights/best.pth`` to a file
+    elsewhere, ``triton/`` to another folder) or a file that is not a regular file (a FIFO, a
+    device) is refused, so no reader ever opens something outside the bundle."""
+    found: set[str] = set()
+    # os.walk does not follow links to folders; each entry is looked at without following.
+    for folder, dirs, files in os.walk(bundle):
+        for name in (*dirs, *files):
+            path = Path(folder, name)
+            mode = path.lstat().st_mode
+            if stat.S_ISLNK(mode):
+                raise BundleError(f"{path}: a symbolic link (to {os.readlink(path)}); a bundle "
+                                  "holds only its own regular files: restore it from the "
+                                  "published bundle or package again")
+            if name in files and not stat.S_ISREG(mode):
+                raise BundleError(f"{path}: not a regular file; a bundle holds only regular "
+                                  "files: remove it or package again")
+            if name in files:
+                found.add(path.relative_to(bundle).as_posix())
+    found.discard(SUMS)
+    return found
 
 
-def verify_sums(bundle: Path) -> int:
-    """Check every file against ``SHA256SUMS``; the first difference is a one-line error
-    naming the file. Returns the number of files checked."""
-    sums = bundle / SUMS
-    if not bundle.is_dir():
-        raise BundleError(f"{bundle}: no such bundle directory; make one with `fairhep package`")
-    if not sums.is_file():
-        raise BundleError(f"{sums}: missing; not a fairhep bundle, or an unfinished one "
-                          "(package it again with `fairhep package`)")
+def _listed(sums: Path) -> dict[str, str]:
+    """``SHA256SUMS``'s names and digests. A name is a path inside the bundle, as
+    :func:`write_sums` writes it: relative, without ``..``, ``.`` or empty parts, listed once
+    (``../victim.txt`` or ``/etc/hostname`` would have a file outside the bundle checked and
+    counted as part of it)."""
     listed: dict[str, str] = {}
     for n, line in enumerate(sums.read_text().splitlines(), 1):
         digest, sep, name = line.partition("  ")
         if not sep or len(digest) != 64 or not name:
             raise BundleError(f"{sums}: line {n} is not '<sha256>  <file>'; package the bundle "
                               "again")
+        if any(part in ("", ".", "..") for part in name.split("/")):
+            raise BundleError(f"{sums}: line {n} names {name!r}, which is not a file inside "
+                              "the bundle (a relative path without '..'); package it again")
+        if name in listed:
+            raise BundleError(f"{sums}: line {n} lists {name} a second time; package the "
+                              "bundle again")
         listed[name] = digest
+    return listed
+
+
+def verify_sums(bundle: Path) -> int:
+    """Check every file against ``SHA256SUMS``; the first difference is a one-line error
+    naming the file. Only regular files inside the bundle count (:func:`_contents`,
+    :func:`_listed`). Returns the number of files checked."""
+    bundle = Path(bundle)
+    sums = bundle / SUMS
+    if not bundle.is_dir():
+        raise BundleError(f"{bundle}: no such bundle directory; make one with `fairhep package`")
+    present = _contents(bundle)  # first: SHA256SUMS itself may be a link
+    if not sums.is_file():
+        raise BundleError(f"{sums}: missing; not a fairhep bundle, or an unfinished one "
+                          "(package it again with `fairhep package`)")
+    listed = _listed(sums)
     for name, digest in sorted(listed.items()):
         path = bundle / name
-        if not path.is_file():
+        if name not in present:
             raise BundleError(f"{path}: listed in {SUMS} but missing; restore it from the "
                               "published bundle")
         if sha256_file(path) != digest:
             raise BundleError(f"{path}: sha256 differs from {SUMS}: the file changed after "
                               "packaging; restore it from the published bundle or package again")
-    extra = sorted(p.relative_to(bundle).as_posix() for p in _files(bundle)
-                   if p.relative_to(bundle).as_posix() not in listed)
+    extra = sorted(present - set(listed))
     if extra:
         raise BundleError(f"{bundle / extra[0]}: not in {SUMS} (added after packaging); remove "
                           "it or package again")
@@ -114,6 +154,7 @@ class Bundle:
     root: Path
     card: dict[str, Any]
     validation: dict[str, Any]
+    files_checked: int  # files that matched SHA256SUMS when it was opened
 
     @property
     def model_id(self) -> str:
@@ -139,8 +180,11 @@ class Bundle:
 
 
 def open_bundle(root: Path) -> Bundle:
-    """Read a bundle's card and validation description (call :func:`verify_sums` first)."""
+    """Check a bundle (:func:`verify_sums`: its own regular files, each as packaged), then
+    read its card and validation description: the one way readers (validate, serve) open
+    one."""
     root = Path(root)
+    files = verify_sums(root)
     out = []
     for path in (root / CARD_JSON, root / VALIDATION_DIR / VALIDATION_META):
         try:
@@ -157,4 +201,4 @@ def open_bundle(root: Path) -> Bundle:
     if identifier(root / MODEL) != card["identifier"]:
         raise BundleError(f"{root / MODEL}: its sha256 is not the card's identifier "
                           f"{card['identifier']}; the bundle mixes two models, package it again")
-    return Bundle(root, card, validation)
+    return Bundle(root, card, validation, files)

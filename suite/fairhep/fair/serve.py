@@ -90,7 +90,6 @@ def serve(root: Path, opts: ServeOptions) -> int:
         raise BackendUnavailable("serve: mlserver is not installed; pip install "
                                  "'fairhep[serve]' (MLServer needs Python < 3.13)")
     root = Path(root)
-    layout.verify_sums(root)
     bndl = layout.open_bundle(root)
     # Imported only now: MLServer and tritonclient.grpc register the same protobuf package
     # ("inference"), so one process holds one of them; `validate --url` runs in another.

@@ -149,7 +149,6 @@ def validate(root: Path, runtimes: Sequence[str] = (), url: str | None = None,
 
         ensure_record_dirs(Path(results), kinds.VALIDATE)
     try:
-        files = layout.verify_sums(root)
         bndl = layout.open_bundle(root)
     except layout.BundleError as exc:
         if results is not None:
@@ -158,8 +157,8 @@ def validate(root: Path, runtimes: Sequence[str] = (), url: str | None = None,
     jets = read_sample(bndl.validation_dir)
     expected = read_expected(bndl.validation_dir, len(jets))
     if log is not None:
-        log(f"{files} files match SHA256SUMS; {len(jets)} jets, expected scores from "
-            f"{bndl.validation.get('reference')}")
+        log(f"{bndl.files_checked} files match SHA256SUMS; {len(jets)} jets, expected scores "
+            f"from {bndl.validation.get('reference')}")
     known: list[Backend] = local_runtimes(cache, log)
     if url is not None:
         known.append(KServeBackend(url, bndl.model_id, bndl.card["inputs"]))
@@ -170,7 +169,7 @@ def validate(root: Path, runtimes: Sequence[str] = (), url: str | None = None,
         out.append(r)
         if on_result is not None:
             on_result(r)
-    v = Validation(root, bndl.model_id, bndl.identifier, files, len(jets),
+    v = Validation(root, bndl.model_id, bndl.identifier, bndl.files_checked, len(jets),
                    str(bndl.validation.get("reference")), dict(bndl.validation.get("source", {})),
                    tuple(out))
     if results is not None:
