@@ -41,11 +41,13 @@ if TYPE_CHECKING:
     import onnx
 
 # TensorRT 8.6's ONNX parser reads opsets up to 17 (TensorRT 10 reads newer ones); the
-# dynamo exporter emits 18 and converts down. ONNX Runtime reads both. The opset recorded in
-# the metadata is the one the file really has, not the one asked for.
+# dynamo exporter emits 18 and converts down. ONNX Runtime reads both. A file is written only
+# in the opset asked for: the dynamo exporter keeps 18 when it cannot convert (asked for 3,
+# it writes 18 with a warning), and a consumer that needs 17 would only find out later.
 DEFAULT_OPSET = schema.ONNX_OPSET
 EXPORTERS = ("dynamo", "torchscript")
 META_PREFIX = "fairhep."
+GRAPH_HASH = "graph_sha256"  # metadata key (after META_PREFIX): see graph_sha256()
 # torch.onnx.export gained ``dynamo=`` (and torch.export.Dim its use here) in torch 2.5; the
 # ppc64le stack has torch 2.1.2, where only the plain TorchScript exporter exists.
 DYNAMO_MIN_TORCH = (2, 5)
@@ -144,9 +146,19 @@ def export_onnx(
     # A published model's run directory may be read-only: say so before exporting.
     ensure_writable(out.parent, "ONNX output directory", "choose another file with --out")
     used = exporter_for(exporter, torch.__version__)
+    newest = onnx.defs.onnx_opset_version()
+    if not 1 <= opset <= newest:
+        raise ExportError(f"opset {opset}: ONNX {onnx.__version__} defines opsets 1 to "
+                          f"{newest}; choose one of them (default {DEFAULT_OPSET})")
     proto = _export_proto(ScoreModel(net).eval(), opset, used, torch.__version__)
-    opset = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")),
-                default=opset)
+    written = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")),
+                  default=opset)
+    if written != opset:
+        raise ExportError(
+            f"opset {opset}: the {used} exporter of torch {torch.__version__} cannot write "
+            f"it (it made opset {written}); nothing was written; choose another opset, e.g. "
+            f"{DEFAULT_OPSET} (the default)"
+            + (" or --exporter torchscript" if used != "torchscript" else ""))
 
     proto.doc_string = (
         f"H->bb vs QCD interaction network ({schema.MODEL_REFERENCE}); softmax scores. "
@@ -166,6 +178,9 @@ def export_onnx(
     del proto.metadata_props[:]
     for key, value in onnx_metadata(net, opset, weights, used).items():
         proto.metadata_props.add(key=key, value=value)
+    # Binds the graph (its weights included) to the metadata naming the torch weights, so a
+    # cached file whose weights were altered is not taken for the export (cached_onnx).
+    proto.metadata_props.add(key=META_PREFIX + GRAPH_HASH, value=graph_sha256(proto))
 
     try:
         onnx.checker.check_model(proto, full_check=True)
@@ -256,11 +271,18 @@ def _export_proto(model: ScoreModel, opset: int, exporter: str,
         raise ExportError(
             f"torch.onnx.export ({exporter}, opset {opset}) failed: {exc}"
             + (f" [{' | '.join(tail)}]" if tail else "")
-            + "; try --exporter torchscript or another --opset"
+            + ("; try another --opset" if exporter == "torchscript"
+               else "; try --exporter torchscript or another --opset")
         ) from exc
     finally:
         for q, level in zip(quiet, levels, strict=True):
             q.setLevel(level)
+
+
+def graph_sha256(proto: onnx.ModelProto) -> str:
+    """sha256 of the model's graph: its nodes and initializers (the weights), not the
+    metadata that carries this hash."""
+    return hashlib.sha256(proto.graph.SerializeToString(deterministic=True)).hexdigest()
 
 
 def read_metadata(path: Path) -> dict[str, str]:
@@ -281,8 +303,9 @@ def cached_onnx(run_dir: Path, cache_dir: Path, opset: int = DEFAULT_OPSET,
 
     Keyed by the weights hash, so a retrained run never reuses a stale export and a
     read-only run directory (a published model) is never written into. A cached file is
-    trusted only when its own ``fairhep.*`` metadata names these weights and it passes
-    onnx.checker; anything else (a truncated file, another model's export) is rebuilt."""
+    trusted only when its own ``fairhep.*`` metadata names these weights, its graph is the
+    one that metadata was written with (:func:`graph_sha256`) and it passes onnx.checker;
+    anything else (a truncated file, another model's export, altered weights) is rebuilt."""
     net = load_run_model(Path(run_dir))
     path = Path(cache_dir) / f"{model_id(net)}-opset{opset}.onnx"
     if path.is_file() and cached_file_problem(path, net) is None:
@@ -310,4 +333,7 @@ def cached_file_problem(path: Path, net: InteractionNetwork) -> str | None:
                 f"not {weights_hash(net)[:16]}")
     if meta.get("model_config") != json.dumps(net.config.to_dict()):
         return "its metadata names another model configuration"
+    if meta.get(GRAPH_HASH) != graph_sha256(proto):
+        return ("its graph or weights are not those its metadata was written with"
+                if GRAPH_HASH in meta else "it predates the graph hash in the metadata")
     return None

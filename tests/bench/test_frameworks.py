@@ -4,6 +4,7 @@ the backends that run here, skipped records with reasons for the others (Table 8
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from fairhep.bench.frameworks import KIND, parity_metrics, scores_metrics
 from fairhep.bench.timing import BatchTimes
 from fairhep.cli import main
 from fairhep.data.load import load_dataset
+from fairhep.data.manifest import sha256_file
 from fairhep.model import ModelConfig, ScoreModel, load_run_model
 from fairhep.results import load_records
 
@@ -47,6 +49,10 @@ def test_frameworks_writes_one_valid_record_per_backend(run_frameworks, capsys):
         assert r.provenance["host"]
         if r.status == "skipped":
             assert len(r.skipped) == 1 and r.skipped[0]["reason"]
+    by = _by_label(results)  # the ONNX file a backend ran, by path and content
+    assert by["torch-cpu"].config["onnx"] is None and by["torch-cpu"].config["onnx_sha256"] is None
+    ort = by["onnxruntime-cpu"].config
+    assert ort["onnx_sha256"] == sha256_file(Path(ort["onnx"]))
 
 
 def _by_label(results):

@@ -4,6 +4,8 @@ and batch construction."""
 from __future__ import annotations
 
 import csv
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,10 +18,12 @@ from fairhep.bench.sweep import (
     sweep_batches,
 )
 from fairhep.cli import main
-from fairhep.cli.bench import int_list
+from fairhep.cli._values import int_list
 from fairhep.data.load import load_dataset
+from fairhep.data.manifest import sha256_file
+from fairhep.export import cached_file_problem
 from fairhep.gpu import nvml_unavailable_reason
-from fairhep.model import ModelConfig
+from fairhep.model import ModelConfig, load_run_model
 from fairhep.plots import SWEEP_CSV_COLUMNS
 from fairhep.results import load_records
 
@@ -73,6 +77,10 @@ def test_sweep_records_points_and_nvml_status(sweep):
         assert r.metrics["min_nvml_samples_per_point"] is None or reason is None
         assert (results / r.artifacts["csv"]).is_file()
         assert (results / r.artifacts["png"]).is_file()
+        if r.config["backend"] == "onnxruntime":  # the file it ran, by path and content
+            assert r.config["onnx_sha256"] == sha256_file(Path(r.config["onnx"]))
+        else:
+            assert r.config["onnx"] is None and r.config["onnx_sha256"] is None
     for r in records:
         if r.status != "ok":
             assert r.status == "skipped" and r.skipped[0]["reason"]
@@ -112,3 +120,34 @@ def test_sweep_batches_cycle_through_few_jets(tiny_test_set):
     big = sweep_batches(jets, 25, 1)  # one batch larger than the data
     assert len(big) == 1 and big[0][0].shape == (25, 30, 60)
     assert all(b[0].flags.c_contiguous for b in batches + big)
+
+
+def test_a_cached_onnx_with_altered_weights_is_not_swept(tmp_path, tiny_test_set, untrained_run,
+                                                         onnx_export):
+    """Issue 21 item 7: an ONNX file in the cache whose weights were changed, its fairhep.*
+    metadata left intact, is exported again before the sweep runs it; the record names the
+    file that ran."""
+    import onnx
+    from onnx import numpy_helper
+
+    cached = tmp_path / "cache" / "onnx" / onnx_export.name
+    cached.parent.mkdir(parents=True)
+    shutil.copy(onnx_export, cached)
+    proto = onnx.load(str(cached))
+    init = max(proto.graph.initializer, key=lambda t: np.prod(t.dims))
+    weights = numpy_helper.to_array(init) * np.float32(3)
+    init.CopyFrom(numpy_helper.from_array(weights, init.name))
+    onnx.save_model(proto, str(cached))
+    altered = sha256_file(cached)
+    net = load_run_model(untrained_run)
+    assert "graph or weights" in (cached_file_problem(cached, net) or "")
+
+    results = tmp_path / "results"
+    assert main(["bench", "--batch-sweep", "--backends", "onnxruntime", "--batch-sizes", "8",
+                 "--repeats", "1", "--max-jets", "16", "--repeat-seconds", "0.01",
+                 "--data", str(tiny_test_set), "--run", str(untrained_run), "--results",
+                 str(results), "--cache-dir", str(tmp_path / "cache"), "--no-report"]) == 0
+    ran = next(r for r in load_records(results, KIND) if r.status == "ok")
+    assert ran.config["onnx"] == str(cached)
+    assert ran.config["onnx_sha256"] == sha256_file(cached) != altered
+    assert cached_file_problem(cached, net) is None  # the run's own export again

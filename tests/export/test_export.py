@@ -208,6 +208,43 @@ def test_cached_onnx_rebuilds_a_garbage_or_foreign_file(untrained_run, onnx_expo
     assert read_metadata(first)["model_version"] == weights_hash(net)
 
 
+def test_cached_onnx_rebuilds_a_file_whose_weights_were_altered(untrained_run, onnx_export,
+                                                                tmp_path):
+    # Every fairhep.* metadata value intact, one weight changed: only the graph hash in the
+    # metadata tells (issue 21, item 7).
+    from onnx import numpy_helper
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    first = cache / onnx_export.name
+    proto = onnx.load(str(onnx_export))
+    init = proto.graph.initializer[0]
+    weights = numpy_helper.to_array(init).copy()
+    weights.flat[0] += np.float32(0.5)
+    init.CopyFrom(numpy_helper.from_array(weights, init.name))
+    onnx.save_model(proto, str(first))
+    assert read_metadata(first) == read_metadata(onnx_export)
+    net = load_run_model(untrained_run)
+    assert cached_file_problem(first, net) == ("its graph or weights are not those its metadata "
+                                               "was written with")
+    assert cached_onnx(untrained_run, cache, exporter="torchscript") == first
+    assert cached_file_problem(first, net) is None
+
+
+@pytest.mark.parametrize(("opset", "message"), [
+    ("3", "opset 3"),  # torch >= 2.5's dynamo exporter would write 18 with a warning
+    ("99", "opset 99: ONNX "),
+])
+def test_an_opset_the_exporter_cannot_write_is_refused_with_nothing_written(
+        untrained_run, tmp_path, capsys, opset, message):
+    out = tmp_path / "m.onnx"
+    assert main(["export", "--run", str(untrained_run), "--out", str(out), "--opset",
+                 opset]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err, err
+    assert not list(tmp_path.iterdir())
+
+
 def test_export_into_a_read_only_directory_is_one_line(untrained_run, read_only_dir, capsys):
     assert main(["export", "--run", str(untrained_run), "--out",
                  str(read_only_dir / "m.onnx"), "--exporter", "torchscript"]) == 1

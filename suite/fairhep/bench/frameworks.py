@@ -121,13 +121,11 @@ def run_frameworks(opts: BenchOptions, data_dir: Path, run_dir: Path) -> list[Pa
     console = make_console()
     backends = select_backends(opts.backends)
     work = prepare_workload(opts, data_dir, run_dir, backends, TIMED_BATCH_SIZES)
-    onnx = work.model.onnx_path
     settings = settings_of(opts, data_dir, run_dir, batch_sizes=list(TIMED_BATCH_SIZES))
     session = open_session(work.results, KIND, settings, [b.label for b in backends])
     base_config = {"run": str(run_dir), "data": str(data_dir), "batch_sizes":
                    list(TIMED_BATCH_SIZES), "max_jets": opts.max_jets,
-                   "onnx": str(onnx) if onnx else None, "model": work.model_config,
-                   CONFIG_KEY: session.tag()}
+                   "model": work.model_config, CONFIG_KEY: session.tag()}
     console.print(f"[bold]Framework parity and time per batch[/bold] on {len(work.jets)} jets "
                   f"from {data_dir} (reference: PyTorch CPU fp32)", highlight=False)
     if session.resumed:
@@ -150,7 +148,7 @@ def run_frameworks(opts: BenchOptions, data_dir: Path, run_dir: Path) -> list[Pa
 
     outcomes = run_backends(
         work, plan_backends(opts, work, backends), kind=KIND,
-        config=lambda b: {**b.config(), **base_config}, measure=measure,
+        config=lambda b: {**b.config(), **base_config, **work.onnx_config(b)}, measure=measure,
         not_run_metrics=lambda b: {"tolerance": b.tolerance}, on_outcome=write,
         done=session.done,
     )

@@ -202,7 +202,7 @@ def run_sweep(opts: BenchOptions, data_dir: Path, run_dir: Path) -> list[Path]:
                "batch_set_jets": min(BATCH_SET_JETS[b.device], len(work.jets)),
                "run": str(run_dir),
                "data": str(data_dir), "max_jets": opts.max_jets, "model": work.model_config,
-               CONFIG_KEY: session.tag()}
+               **work.onnx_config(b), CONFIG_KEY: session.tag()}
         cfg.pop("reference", None)
         return cfg
 

@@ -17,7 +17,7 @@ from typing import Any
 from fairhep.backends import Backend, PreparedModel
 from fairhep.bench.options import BenchOptions
 from fairhep.data.load import JetArrays, load_dataset
-from fairhep.data.manifest import manifest_path
+from fairhep.data.manifest import manifest_path, sha256_file
 from fairhep.errors import FairhepError
 from fairhep.results import ResultRecord, write_record
 
@@ -36,6 +36,14 @@ class Workload:
     results: Path
     # ModelConfig.to_dict() of the run: every record says which features the model reads.
     model_config: Mapping[str, Any] | None = None
+    onnx_sha256: str | None = None  # of model.onnx_path, hashed once it was verified
+
+    def onnx_config(self, backend: Backend) -> dict[str, str | None]:
+        """The ONNX file a backend ran (path and sha256), for its record: None for those
+        that run the weights (torch) or when there is no export."""
+        ran = backend.needs_onnx and self.model.onnx_path is not None
+        return {"onnx": str(self.model.onnx_path) if ran else None,
+                "onnx_sha256": self.onnx_sha256 if ran else None}
 
     def write(self, record: ResultRecord) -> Path:
         """Write one record of this mode, with the test set's manifest in its provenance."""
@@ -77,9 +85,11 @@ def prepare_workload(
     export_error: str | None = None
     if any(b.needs_onnx and b.available() is None for b in backends):
         try:
+            # Verified against the run (weights, configuration, graph) or exported again.
             onnx_path = cached_onnx(Path(run_dir), cache / "onnx")
         except FairhepError as exc:
             export_error = f"ONNX export: {exc}"
     model = PreparedModel(Path(run_dir), onnx_path, sizes, cache)
     return Workload(Path(data_dir), Path(run_dir), jets, model, export_error,
-                    Path(opts.results), model_config)
+                    Path(opts.results), model_config,
+                    None if onnx_path is None else sha256_file(onnx_path))
