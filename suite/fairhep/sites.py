@@ -4,8 +4,8 @@ A site file says which scheduler to use, the Slurm partition/account/QOS, the GP
 limits per task kind, the container runtime (:data:`fairhep.containers.runtime.RUNTIMES`:
 Apptainer, Docker, Podman or none) with its image and binds,
 modules and environment variables, and the data and results paths. Values a user must fill
-in are written as ``CHANGE-ME``; ``fairhep sites check`` warns about them and ``fairhep
-submit`` refuses to submit a site that still has them.
+in are written as ``CHANGE-ME``: ``fairhep submit`` refuses a site that still has them, and
+``fairhep sites check`` fails on it with the same words (:func:`submit_refusal`).
 
 Values that end up on ``#SBATCH`` lines (partition, account, ...) are checked against a
 strict pattern here, because sbatch parses those lines itself and no shell quoting applies
@@ -231,6 +231,16 @@ def load_site(name_or_path: str | Path, site_dir: Path | None = None) -> Site:
         known = ", ".join(sorted(sites)) or "none"
         raise ConfigError(f"unknown site {text!r}; known sites: {known} (searched {where})")
     return load_site_file(sites[text])
+
+
+def submit_refusal(site: Site) -> str | None:
+    """Why ``fairhep submit`` refuses ``site``, in one line (its values still CHANGE-ME), or
+    None: the one rule that ``submit`` applies and ``fairhep sites check`` reports."""
+    keys = site.placeholders()
+    if not keys:
+        return None
+    return (f"{site.source}: fill in {', '.join(keys)} (still {PLACEHOLDER}) before submitting; "
+            "--dry-run shows the scripts anyway")
 
 
 def placeholder_warnings(site: Site) -> list[str]:

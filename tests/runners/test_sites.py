@@ -46,14 +46,30 @@ def test_placeholders_are_reported_by_check() -> None:
     assert load_site("ci-slurm").placeholders() == []
 
 
+def test_sites_check_fails_on_what_submit_refuses_in_its_words(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """dgx has six CHANGE-ME values: `submit` refuses it, so `sites check` fails on it (exit
+    1) with the same line, not "ok with 6 warning(s)"."""
+    assert main(["submit", "--site", "dgx", "--campaign", "smoke", "--results",
+                 str(tmp_path)]) == 1
+    refusal = capsys.readouterr().err.strip().split("error: ", 1)[1]
+    assert "slurm.partition" in refusal and "still CHANGE-ME" in refusal
+    assert main(["sites", "check", "dgx"]) == 1
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == f"dgx: NOT READY: {refusal}"
+    assert "ok with" not in out and "is still CHANGE-ME" not in out  # said once, above
+    assert not list(tmp_path.iterdir())  # nothing was submitted or written
+
+
 def test_sites_check_cli(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["sites", "check", "hal"]) == 0
+    assert main(["sites", "check", "ci-slurm"]) == 0
+    assert "ci-slurm: ok" in capsys.readouterr().out
+    assert main(["sites", "check"]) == 1  # the cluster templates still hold CHANGE-ME
     out = capsys.readouterr().out
-    assert "hal: ok with" in out and "slurm.account is still CHANGE-ME" in out
-    assert main(["sites", "check"]) == 0
-    out = capsys.readouterr().out
-    for name in SHIPPED:
+    for name in ("ci-slurm", "local"):
         assert f"{name}: ok" in out
+    for name in ("dgx", "hal", "thetagpu"):
+        assert f"{name}: NOT READY: " in out
 
 
 def test_sites_list_and_show(capsys: pytest.CaptureFixture[str]) -> None:
@@ -139,10 +155,28 @@ def test_search_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert load_site("hal", first.parent).description == "from --site-dir"
     assert load_site("hal").description == "from the environment"
     assert load_site("extra").description == "only in the environment"
-    assert load_site("dgx").source == repo_site_dir() / "dgx.toml"
+    if repo_site_dir().is_dir():  # imported from the source tree (an editable install)
+        assert load_site("dgx").source == repo_site_dir() / "dgx.toml"
+    else:  # an installed wheel carries no site files: only the folders above are searched
+        with pytest.raises(ConfigError, match="unknown site 'dgx'"):
+            load_site("dgx")
     # ./site_configs comes before the source tree's
     write(tmp_path / "site_configs" / "dgx.toml", 'description = "from ./site_configs"\n')
     assert load_site("dgx").description == "from ./site_configs"
     # a path works wherever a name does; its name is the file stem
     site = load_site(str(first))
     assert site.name == "hal" and site.description == "from --site-dir"
+
+
+def test_a_local_site_with_change_me_values_is_refused_like_a_cluster(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    site = write(tmp_path / "laptop.toml", 'scheduler = "local"\n[paths]\n'
+                 'data = "CHANGE-ME/train"\ntest_data = "CHANGE-ME/test"\n')
+    results = tmp_path / "results"
+    assert main(["submit", "--site", str(site), "--campaign", "smoke", "--results",
+                 str(results)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == (f"fairhep submit: error: {site}: fill in paths.data, paths.test_data (still "
+                   "CHANGE-ME) before submitting; --dry-run shows the scripts anyway")
+    assert not results.exists()
+    assert main(["sites", "check", str(site)]) == 1

@@ -24,7 +24,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     show = ssub.add_parser("show", help="a site's settings, defaults filled in")
     show.add_argument("name")
     show.set_defaults(func=_show)
-    check = ssub.add_parser("check", help="validate sites and warn about CHANGE-ME placeholders")
+    check = ssub.add_parser(
+        "check", help="validate sites: fails, as `submit` would, on CHANGE-ME values; warns "
+        "about what the scheduler and container runtime find")
     check.add_argument("name", nargs="?", help="one site (default: all)")
     check.set_defaults(func=_check)
 
@@ -73,7 +75,13 @@ def _check(args: argparse.Namespace) -> int:
 
     from fairhep.errors import FairhepError
     from fairhep.runners import check_site
-    from fairhep.sites import available_sites, load_site, load_site_file
+    from fairhep.sites import (
+        available_sites,
+        load_site,
+        load_site_file,
+        placeholder_warnings,
+        submit_refusal,
+    )
 
     targets: list[tuple[str, Callable[[], Site]]]
     if args.name:
@@ -89,9 +97,16 @@ def _check(args: argparse.Namespace) -> int:
             print(f"{name}: ERROR {exc}")
             errors += 1
             continue
-        warnings = check_site(site)
-        print(f"{name}: ok ({site.source})" if not warnings else
-              f"{name}: ok with {len(warnings)} warning(s) ({site.source})")
+        # What `submit` refuses fails here, in its words; the rest are warnings.
+        refusal = submit_refusal(site)
+        placeholders = set(placeholder_warnings(site)) if refusal else set()
+        warnings = [w for w in check_site(site) if w not in placeholders]
+        if refusal:
+            errors += 1
+            print(f"{name}: NOT READY: {refusal}")
+        else:
+            print(f"{name}: ok ({site.source})" if not warnings else
+                  f"{name}: ok with {len(warnings)} warning(s) ({site.source})")
         for w in warnings:
             print(f"  warning: {w}")
     return 1 if errors else 0

@@ -17,7 +17,7 @@ from fairhep.errors import ConfigError
 from fairhep.runners.base import JobState, Runner, SubmitOptions, SubmitResult
 from fairhep.runners.local import LocalRunner
 from fairhep.runners.slurm import SlurmRunner
-from fairhep.sites import PLACEHOLDER, Site, image_warnings, placeholder_warnings
+from fairhep.sites import PLACEHOLDER, Site, image_warnings, placeholder_warnings, submit_refusal
 from fairhep.tasks import TaskContext, finished_tasks
 from fairhep.writable import ensure_writable
 
@@ -46,9 +46,12 @@ def submit(
     array_size: int | None = None,
     echo: Callable[[str], None] = print,
 ) -> SubmitResult:
+    refusal = None if dry_run else submit_refusal(ctx.site)
+    if refusal:  # every runner's; `fairhep sites check` fails with the same line
+        raise ConfigError(refusal)
     if ctx.campaign.data.source == "site":
         ctx.data_dirs()  # an empty paths.data fails here, not in every task
-    if not dry_run and PLACEHOLDER not in str(ctx.layout.root):  # placeholders: the runner says
+    if not dry_run and PLACEHOLDER not in str(ctx.layout.root):  # --dry-run renders them
         # Every task writes here (records, runs, logs, job files): fail now, in one line.
         ensure_writable(ctx.layout.root, "the campaign's results directory",
                         f"choose another with --results or fix paths.results in "

@@ -23,7 +23,7 @@ from fairhep.errors import ConfigError, FairhepError
 from fairhep.runners.slurm.command import SlurmError, run_slurm
 from fairhep.runners.slurm.plan import Chunk, sbatch_argv
 from fairhep.runners.slurm.script import frozen_campaign, frozen_site, script_path
-from fairhep.sites import PLACEHOLDER
+from fairhep.sites import submit_refusal
 from fairhep.tasks import TaskContext, finished_tasks
 
 SUBMISSIONS = "submissions.json"
@@ -188,8 +188,5 @@ def queued_indices(ctx: TaskContext) -> dict[str, set[int]]:
 
 
 def placeholder_error(ctx: TaskContext) -> ConfigError | None:
-    keys = ctx.site.placeholders()
-    if not keys:
-        return None
-    return ConfigError(f"{ctx.site.source}: fill in {', '.join(keys)} (still {PLACEHOLDER}) "
-                       "before submitting; --dry-run shows the scripts anyway")
+    why = submit_refusal(ctx.site)  # the rule `fairhep sites check` reports too
+    return None if why is None else ConfigError(why)
