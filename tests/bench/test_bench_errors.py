@@ -10,6 +10,7 @@ import h5py
 import numpy as np
 import pytest
 
+from dataset_helpers import refresh_manifest
 from fairhep import schema
 from fairhep.backends import Backend, PreparedModel
 from fairhep.bench import frameworks
@@ -87,6 +88,7 @@ def test_jets_holding_nan_stop_the_bench_naming_file_jets_and_feature(tmp_path, 
         block[0, 5, 0] = np.nan  # jets 6 and 7 of the dataset: 0 and 1 of its second file
         block[1, 7, 3] = np.inf
         tracks[...] = block
+    refresh_manifest(data)
     assert _bench("--frameworks", data=data, run=untrained_run, results=tmp_path / "r",
                   cache=tmp_path / "c") == 1
     err = _error(capsys)

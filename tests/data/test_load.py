@@ -6,6 +6,7 @@ import h5py
 import numpy as np
 import pytest
 
+from dataset_helpers import refresh_manifest
 from fairhep import schema
 from fairhep.data.load import iter_batches, list_files, load_dataset, load_npy_test, read_file
 from fairhep.errors import DataError
@@ -120,5 +121,6 @@ def test_npy_layout_streams_in_batches_and_names_the_bad_jet_of_a_later_batch(
     tracks = np.load(path)
     tracks[37, 4, 0] = np.nan
     np.save(path, tracks)
+    refresh_manifest(tmp_path)
     with pytest.raises(DataError, match=rf"{path}: tracks of jet 37 hold NaN"):
         list(iter_npy_test(tmp_path, 16))

@@ -12,6 +12,7 @@ import h5py
 import numpy as np
 import pytest
 
+from dataset_helpers import refresh_manifest
 from fairhep import schema
 from fairhep.cli import main
 from fairhep.data.check import check_dataset
@@ -65,6 +66,7 @@ def test_nan_in_tracks_stops_train_and_evaluate_at_the_first_bad_block(clean, ru
     with h5py.File(bad, "a") as h5:
         h5[TRACKS][40, 11, 3] = np.nan  # track_dxysig
         h5[TRACKS][42, 0, 0] = np.inf
+    refresh_manifest(data)
     for argv in (_train(data, tmp_path), _evaluate(run, data, tmp_path)):
         assert main(argv) == 1
         err = _one_line(capsys)
@@ -82,6 +84,7 @@ def test_tracks_that_are_not_float32_are_refused_not_cast(clean, run, tmp_path, 
             values = h5[TRACKS][:]
             del h5[TRACKS]
             h5.create_dataset(TRACKS, data=values.astype(dtype))
+    refresh_manifest(data)
     for argv in (_train(data, tmp_path), _evaluate(run, data, tmp_path)):
         assert main(argv) == 1
         err = _one_line(capsys)
@@ -94,6 +97,7 @@ def _one_class(clean: Path, tmp_path: Path) -> Path:
     for f in data.glob("newdata_*.h5"):
         with h5py.File(f, "a") as h5:
             h5[schema.H5_TARGET][:] = np.eye(2, dtype=np.float32)[schema.QCD]
+    refresh_manifest(data)
     return data
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import h5py
 import pytest
 
+from dataset_helpers import refresh_manifest
 from fairhep import schema
 from fairhep.model import InteractionNetwork, ModelConfig
 from run_helpers import make_run
@@ -47,4 +48,5 @@ def zeroed_test_set(tiny_test_set: Path, tmp_path_factory: pytest.TempPathFactor
             assert tracks[:, row].any(), "the generator must fill the feature for this test"
             tracks[:, row] = 0.0
             h5[name][...] = tracks
+    refresh_manifest(out)
     return out, ZEROED_FEATURE

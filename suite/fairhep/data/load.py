@@ -24,6 +24,7 @@ import numpy.typing as npt
 
 from fairhep import schema
 from fairhep.data.arrays import Float32Array, Int64Array, IntArray
+from fairhep.data.verify import verify_dataset
 from fairhep.errors import DataError
 
 
@@ -57,8 +58,9 @@ def _natural_key(path: Path) -> tuple[object, ...]:
     return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path.name))
 
 
-def list_files(directory: Path) -> list[Path]:
-    """The dataset's HDF5 files in natural order (newdata_2 before newdata_10)."""
+def list_files(directory: Path, verify: bool = True) -> list[Path]:
+    """The dataset's HDF5 files in natural order (newdata_2 before newdata_10), once they
+    are known to be the files its manifest lists (``verify``; see :mod:`.verify`)."""
     directory = Path(directory)
     if not directory.is_dir():
         raise DataError(f"{directory}: dataset directory not found; pass --data DIR or run "
@@ -67,6 +69,8 @@ def list_files(directory: Path) -> list[Path]:
     if not files:
         raise DataError(f"{directory}: no {schema.H5_FILE_GLOB} files; convert or synthesise "
                         "a dataset into it first")
+    if verify:
+        verify_dataset(directory)
     return files
 
 
@@ -260,6 +264,7 @@ def iter_npy_test(directory: Path, batch_size: int, max_jets: int | None = None
     )
     if not ks:
         raise DataError(f"{directory}: no test_<k>_truth_0.npy files (original NumPy test layout)")
+    verify_dataset(directory)
     total = 0
     for k in ks:
         if max_jets is not None and total >= max_jets:

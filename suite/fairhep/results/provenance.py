@@ -20,6 +20,8 @@ from typing import Any, TypedDict
 
 from fairhep import __version__
 from fairhep.data.manifest import sha256_file
+from fairhep.data.verify import verify_dataset
+from fairhep.errors import DataError
 
 # Library versions worth knowing when comparing two sites.
 TRACKED_PACKAGES = (
@@ -206,7 +208,13 @@ def collect_provenance(dataset_manifest: Path | None = None) -> dict[str, Any]:
     }
     if dataset_manifest is not None and dataset_manifest.is_file():
         prov["dataset_manifest"] = str(dataset_manifest)
-        prov["dataset_manifest_sha256"] = sha256_file(dataset_manifest)
+        try:  # checked by the readers before the work; the data may have changed since
+            verify_dataset(dataset_manifest.parent)
+        except DataError as exc:  # never name a manifest the data do not match
+            prov["dataset_manifest_sha256"] = None
+            prov["dataset_mismatch"] = str(exc)
+        else:
+            prov["dataset_manifest_sha256"] = sha256_file(dataset_manifest)
     return prov
 
 
