@@ -42,7 +42,8 @@ def _one_line(capsys: pytest.CaptureFixture[str]) -> str:
     ("inf", "--lr: must be a finite number above 0, got 'inf'"),
     ("-1e-4", "--lr: must be above 0, got '-1e-4'"),
     ("0", "--lr: must be above 0, got '0'"),
-    ("1e300", "--lr must be a finite number above 0 and at most 3.4e+37"),
+    ("1e300", "--lr must be a finite number above 0 and at most 1.0e+37"),
+    ("3.4e37", "--lr must be a finite number above 0 and at most 1.0e+37"),
 ])
 def test_a_learning_rate_no_training_can_use_is_refused_before_anything(data, tmp_path, lr,
                                                                          message, capsys):
@@ -52,13 +53,14 @@ def test_a_learning_rate_no_training_can_use_is_refused_before_anything(data, tm
     assert not out.exists() and not (tmp_path / "results").exists()
 
 
+@pytest.mark.parametrize("lr", ["1e12", "1e37"])  # 1e37: the largest accepted
 def test_a_learning_rate_that_diverges_stops_in_one_line_with_nothing_saved(data, tmp_path,
-                                                                             capsys):
+                                                                             lr, capsys):
     out = tmp_path / "run"
-    assert main(_argv(data, out, "--epochs", "2", "--lr", "1e12")) == 1
+    assert main(_argv(data, out, "--epochs", "2", "--lr", lr)) == 1
     err = _one_line(capsys)
     assert f"{out}: training diverged in epoch 1: the training loss of batch" in err
-    assert "the learning rate 1e+12 is too high" in err and "lower --lr" in err
+    assert f"the learning rate {float(lr):g} is too high" in err and "lower --lr" in err
     assert "no epoch finished, so it holds no checkpoint" in err
     for name in (CHECKPOINT, BEST_WEIGHTS, LAST_WEIGHTS):
         assert not (out / name).exists(), name

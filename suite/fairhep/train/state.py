@@ -14,10 +14,11 @@ from fairhep.model import ModelConfig
 from fairhep.model.fast import DEFAULT_ENGINE
 from fairhep.splits import DEFAULT_VALID_FRACTION
 
-# Adam's first step is lr / (1 - beta1) = 10 lr, applied to float32 weights: a learning
-# rate above this cannot even be represented in that step (torch fails with "value cannot be
-# converted to type float without overflow").
-MAX_LR = 3.4028234663852886e38 / 10  # float32's largest value / 10
+# Adam's first step is lr / (1 - beta1), 10 lr (a hair more in floating point), applied to
+# float32 weights: a learning rate much above this bound cannot even be represented in that
+# step (torch fails with "value cannot be converted to type float without overflow"); float32's
+# largest value is 3.4e38.
+MAX_LR = 1e37
 
 
 @dataclass(frozen=True)
