@@ -122,3 +122,17 @@ def test_a_run_whose_every_backend_failed_exits_non_zero(monkeypatch, tmp_path, 
             "memory access was encountered)") in err
     (rec,) = load_records(results, frameworks.KIND)  # the failure is on record all the same
     assert rec.status == "failed"
+
+
+def test_an_interrupted_bench_says_that_the_same_command_continues(tmp_path, monkeypatch,
+                                                                   capsys):
+    import fairhep.bench
+
+    def interrupted(_opts):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fairhep.bench, "run", interrupted)
+    assert main(["bench", "--results", str(tmp_path), "--cache-dir", str(tmp_path)]) == 130
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("fairhep bench: interrupted; run the same command again to continue")
+    assert "\n" not in err

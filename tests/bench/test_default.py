@@ -136,3 +136,22 @@ def test_bench_ends_with_a_report_of_what_it_ran(cold, tmp_path, monkeypatch):
     auc = rec.metrics["auc"]
     assert f"{auc:.4f}" in md and f"{auc:.4f}" in html
     assert "<img" in html and 'src="http' not in html
+
+
+def test_bench_names_its_record_and_trained_run_in_full_whatever_the_width(
+        cold, tmp_path, monkeypatch, capsys):
+    """`make run`'s trained run is what `fairhep package --run` needs: said in full, on a
+    line of its own (a table cell would be cut at the terminal's width)."""
+    opts, _ = cold
+    monkeypatch.setenv("COLUMNS", "40")
+    results = tmp_path / "a results folder with a long name" / "results"
+    again = BenchOptions(results=results, cache_dir=opts.cache_dir, device="cpu",
+                         defaults=dict(TINY))
+    (path,) = run(again)
+    lines = capsys.readouterr().out.splitlines()
+    assert f"record: {path}" in lines
+    (run_line,) = [line for line in lines if line.startswith("trained run: ")]
+    run_dir = Path(read_record(path).config["run"])
+    assert run_line.startswith(f"trained run: {run_dir} ") and run_dir.parent.parent == (
+        opts.cache_dir)
+    assert f"  package it: fairhep package --run {run_dir} --out BUNDLE_DIR" in lines

@@ -141,3 +141,27 @@ def test_full_smoke_campaign_locally(tmp_path: Path) -> None:
     assert set(finished_tasks(ctx.layout)) == {t.id for t in ctx.tasks.all()}
     assert load_records(ctx.layout.records, "bench.frameworks")
     assert load_records(ctx.layout.records, "bench.sweep")
+
+
+def test_a_stopped_campaign_leaves_its_bar_where_it_stopped_not_at_100_percent(
+        tiny: TaskContext, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import signal
+
+    import fairhep.runners.local as local
+
+    ran: list[str] = []
+
+    def first_done_then_ctrl_c(ctx, task, stop):
+        ran.append(task.id)
+        if len(ran) == 1:
+            return local.LocalResult(task, "done")
+        return local.LocalResult(task, "interrupted", "stopped by a signal", 0.0,
+                                 signal.SIGINT)
+
+    monkeypatch.setattr(local, "_in_process", first_done_then_ctrl_c)
+    results = run_local(tiny, tiny.tasks.all(), workers=1, progress=True)
+    assert [r.status for r in results][:3] == ["done", "interrupted", "not-started"]
+    out = capsys.readouterr().out  # rich leaves the bar's last state in a log
+    assert "100%" not in out and f"{tiny.campaign.name}: stopped" in out
+    assert f"{100 * 1 // len(results)}%" in out  # one task of them ran through

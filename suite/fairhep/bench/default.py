@@ -77,6 +77,10 @@ def run_default(opts: BenchOptions, inputs: Inputs) -> list[Path]:
                   + (cached if inputs.cached_run else ""))
     table.add_row("eval jets/s", rate(ev.jets_per_s))
     table.add_row("total time", f"{timings['total_s']:.1f} s")
-    table.add_row("record", str(path))
     Console().print(table)
+    # Plain lines, outside the table: a path is never cut to the terminal's width.
+    print(f"record: {path}")
+    print(f"trained run: {run_dir}" + ("" if opts.run else " (the embedded default's, kept in "
+          "the cache)"))
+    print(f"  package it: fairhep package --run {run_dir} --out BUNDLE_DIR")
     return [path]

@@ -131,7 +131,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"fairhep {args.command}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"fairhep {args.command}: interrupted", file=sys.stderr)
+        # A command whose rerun continues says so (set_defaults(on_interrupt=...)).
+        hint = getattr(args, "on_interrupt", None)
+        print(f"fairhep {args.command}: interrupted" + (f"; {hint}" if hint else ""),
+              file=sys.stderr)
         return 130
 
 

@@ -50,7 +50,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--cache-dir", type=Path, help="where the embedded default is kept "
                    "(default: $FAIRHEP_CACHE or ~/.cache/fairhep)")
     add_engine_options(p, precision=False)  # the embedded default's training and evaluation
-    p.set_defaults(func=_run)
+    p.set_defaults(func=_run, on_interrupt=INTERRUPTED)
+
+
+# What a Ctrl-C of `fairhep bench` leaves: records of the backends that finished, a training
+# checkpoint, a session that a rerun of the same command continues (fairhep.bench.session).
+INTERRUPTED = ("run the same command again to continue: what is already recorded is kept and "
+               "not measured again, and a training resumes from its last checkpoint")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -73,11 +79,9 @@ def _run(args: argparse.Namespace) -> int:
 def write_report(results: Path) -> Path:
     """A report of everything in the results directory, next to its records, so each bench
     run leaves a readable summary (a new folder each time; records are never touched)."""
-    from rich.console import Console
-
     from fairhep.report import build_report
     from fairhep.results.location import new_report_dir
 
     html = build_report([Path(results)], new_report_dir(Path(results), "bench"))
-    Console().print(f"report: {html.parent / 'report.md'}\nreport: {html}")
+    print(f"report: {html.parent / 'report.md'}\nreport: {html}")  # plain: never cut
     return html

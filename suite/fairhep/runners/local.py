@@ -37,6 +37,7 @@ from fairhep.tasks import Task, TaskContext, finished_tasks, pending_tasks, run_
 
 LOCAL_STATE = "local.json"
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+_STOPPED = ("interrupted", "not-started")  # what a stop signal leaves undone
 
 
 @dataclass
@@ -155,23 +156,32 @@ def run_local(ctx: TaskContext, tasks: list[Task], workers: int = 1,
     stop = _Stop()
     with Progress(disable=not progress, transient=False) as bar, _stop_on_signals(stop):
         overall = bar.add_task(f"{ctx.campaign.name} on {ctx.site.name}", total=len(tasks))
+
+        def through(r: LocalResult) -> None:
+            # The bar counts tasks that ran through (done or failed); after a stop signal it
+            # says so and stays where the campaign stopped, never a stale 100 %.
+            results.append(r)
+            if r.status in _STOPPED:
+                bar.update(overall, description=f"{ctx.campaign.name}: stopped")
+            else:
+                bar.advance(overall)
+
         for kind in ctx.tasks.kinds():
             batch = [t for t in tasks if t.kind == kind]
             if not batch:
                 continue
-            bar.update(overall, description=f"{ctx.campaign.name}: {kind} ({len(batch)})")
+            if stop.signum is None:
+                bar.update(overall, description=f"{ctx.campaign.name}: {kind} ({len(batch)})")
             if workers <= 1 or len(batch) == 1:
                 for t in batch:
                     stopped = stop.signum is not None or any(
                         r.status == "interrupted" for r in results)
-                    results.append(LocalResult(t, "not-started", signal=stop.signum) if stopped
-                                   else _in_process(ctx, t, stop))
-                    bar.advance(overall)
+                    through(LocalResult(t, "not-started", signal=stop.signum) if stopped
+                            else _in_process(ctx, t, stop))
             else:
                 with ThreadPoolExecutor(max_workers=workers) as pool:
                     for r in pool.map(lambda t: _subprocess(ctx, t, stop), batch):
-                        results.append(r)
-                        bar.advance(overall)
+                        through(r)
     _save_state(ctx, [r for r in results if r.status != "not-started"])
     return results
 
