@@ -66,6 +66,7 @@ def test_the_results_folder_of_every_command_follows_the_environment(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from fairhep.bench import BenchOptions
     from fairhep.cli import build_parser
+    from fairhep.xai import StudyOptions
 
     monkeypatch.setenv(RESULTS_ENV, str(tmp_path / "mine"))
     parser = build_parser()
@@ -75,6 +76,7 @@ def test_the_results_folder_of_every_command_follows_the_environment(
         got = args.results if argv[0] != "report" else args.results[0]
         assert got == tmp_path / "mine", argv
     assert BenchOptions().results == tmp_path / "mine"
+    assert StudyOptions(run=Path("r"), data=Path("d")).results == tmp_path / "mine"
     monkeypatch.delenv(RESULTS_ENV)
     assert build_parser().parse_args(["bench"]).results == Path("results")
     assert BenchOptions().results == Path("results")

@@ -21,6 +21,7 @@ from fairhep.data.manifest import manifest_path
 from fairhep.devices import resolve_device
 from fairhep.model import BEST_WEIGHTS, InteractionNetwork, load_run_model
 from fairhep.results import ResultRecord, ensure_record_dirs, kinds, write_record
+from fairhep.results.location import default_results_dir
 from fairhep.xai import records
 from fairhep.xai.ablation import AblationRow, ablation_row
 from fairhep.xai.activity import ActivityStudy, activity_study
@@ -36,7 +37,8 @@ T = TypeVar("T")
 class StudyOptions:
     run: Path
     data: Path
-    results: Path | None = Path("results")  # None: write no record
+    # None: write no record; by default $FAIRHEP_RESULTS or ./results, as on the command line
+    results: Path | None = field(default_factory=default_results_dir)
     device: str = "auto"
     weights: str = BEST_WEIGHTS
     batch_size: int = 1024  # inference batches of the masking and scoring passes
