@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backend_bases import RendererBase
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.legend import Legend
 from matplotlib.patches import PathPatch, Rectangle
@@ -25,7 +26,7 @@ TOLERANCE_PX = 1.0
 
 def _overlap(a: Bbox, b: Bbox) -> bool:
     t = TOLERANCE_PX
-    return (
+    return bool(
         a.x0 + t < b.x1 - t and b.x0 + t < a.x1 - t
         and a.y0 + t < b.y1 - t and b.y0 + t < a.y1 - t
     )
@@ -33,7 +34,7 @@ def _overlap(a: Bbox, b: Bbox) -> bool:
 
 def _outside(inner: Bbox, outer: Bbox) -> bool:
     t = TOLERANCE_PX
-    return (
+    return bool(
         inner.x0 < outer.x0 - t or inner.y0 < outer.y0 - t
         or inner.x1 > outer.x1 + t or inner.y1 > outer.y1 + t
     )
@@ -79,7 +80,7 @@ def _data_px(ax: Axes) -> np.ndarray:
     pts = [
         ax.transData.transform(np.column_stack(line.get_data(orig=False)).astype(float))
         for line in ax.get_lines()
-        if line.get_visible() and line.get_transform() == ax.transData and len(line.get_xdata())
+        if line.get_visible() and line.get_transform() == ax.transData and np.size(line.get_xdata())
     ]
     pts += [
         p.get_transform().transform(p.get_path().vertices)
@@ -88,12 +89,12 @@ def _data_px(ax: Axes) -> np.ndarray:
     ]
     if not pts:
         return np.empty((0, 2))
-    allpts = np.concatenate(pts)
+    allpts: np.ndarray = np.concatenate(pts)
     allpts = allpts[np.isfinite(allpts).all(axis=1)]
     b = ax.get_window_extent()
-    inside = (allpts[:, 0] >= b.x0) & (allpts[:, 0] <= b.x1)
+    inside: np.ndarray = (allpts[:, 0] >= b.x0) & (allpts[:, 0] <= b.x1)
     inside &= (allpts[:, 1] >= b.y0) & (allpts[:, 1] <= b.y1)
-    return allpts[inside]
+    return np.asarray(allpts[inside])
 
 
 def _text_problems(fig: Figure, r: RendererBase) -> Iterator[str]:
@@ -107,11 +108,12 @@ def _text_problems(fig: Figure, r: RendererBase) -> Iterator[str]:
                 if _overlap(a.get_window_extent(r), b.get_window_extent(r)):
                     yield f"{which} tick labels {a.get_text()!r} and {b.get_text()!r} overlap"
     # Figure-level texts (title, notes) sit beside the axes, never on them.
-    for t in (fig._suptitle, fig._supxlabel, *fig.texts):
-        if t is not None and t.get_visible() and t.get_text().strip():
+    # matplotlib keeps the suptitle and supxlabel Text objects only in private attributes.
+    for note in (getattr(fig, "_suptitle", None), getattr(fig, "_supxlabel", None), *fig.texts):
+        if note is not None and note.get_visible() and note.get_text().strip():
             for ax in fig.axes:
-                if _overlap(t.get_window_extent(r), ax.get_window_extent(r)):
-                    yield f"the text {t.get_text()!r} covers an axes"
+                if _overlap(note.get_window_extent(r), ax.get_window_extent(r)):
+                    yield f"the text {note.get_text()!r} covers an axes"
 
 
 def _legend_problems(fig: Figure, r: RendererBase) -> Iterator[str]:
@@ -139,7 +141,7 @@ def _clipping_problems(fig: Figure, r: RendererBase) -> Iterator[str]:
         for line in ax.get_lines():
             if line.get_marker() in (None, "None", "none", "") or not line.get_visible():
                 continue
-            if line.get_transform() != ax.transData or not len(line.get_xdata()):
+            if line.get_transform() != ax.transData or not np.size(line.get_xdata()):
                 continue
             xy = np.column_stack(line.get_data(orig=False)).astype(float)
             px = ax.transData.transform(xy[np.isfinite(xy).all(axis=1)])
@@ -157,8 +159,10 @@ def _clipping_problems(fig: Figure, r: RendererBase) -> Iterator[str]:
 
 def figure_problems(fig: Figure) -> list[str]:
     """Every layout defect of ``fig``, one line each (draws the figure first)."""
-    fig.canvas.draw()
-    r = fig.canvas.get_renderer()
+    canvas = fig.canvas
+    assert isinstance(canvas, FigureCanvasAgg), "fairhep.plots draws with Agg"
+    canvas.draw()
+    r = canvas.get_renderer()
     found = [*_text_problems(fig, r), *_legend_problems(fig, r), *_clipping_problems(fig, r)]
     return list(dict.fromkeys(found))
 

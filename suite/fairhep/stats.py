@@ -266,10 +266,10 @@ class Parity:
 
 
 def framework_parity(
-    accuracy: float,
-    auc: float | None,
-    ref_accuracy: float,
-    ref_auc: float | None,
+    accuracy: float | Decimal,  # Decimal: a published value, as printed
+    auc: float | Decimal | None,
+    ref_accuracy: float | Decimal,
+    ref_auc: float | Decimal | None,
     max_abs_dscore: float | None = None,
     tolerance: float | None = None,
     accuracy_tol: float = 1e-4,

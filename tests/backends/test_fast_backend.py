@@ -5,6 +5,7 @@ tolerance, is labelled as this suite's engine (not a paper framework), runs in `
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -87,7 +88,8 @@ def test_bench_frameworks_runs_the_fast_engine_beside_torch(tmp_path, tiny_test_
 
 def test_engine_options_set_through_the_environment_reach_the_record(monkeypatch):
     monkeypatch.setenv("FAIRHEP_ENGINE_BUDGET_MB", "8")
-    assert FastBackend("cpu").config()["engine_options"]["memory_budget_mb"] == 8.0
+    config: dict[str, Any] = FastBackend("cpu").config()
+    assert config["engine_options"]["memory_budget_mb"] == 8.0
 
 
 @pytest.mark.gpu

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -93,7 +94,7 @@ def _cc(args: list[str]) -> None:
 
 
 @pytest.fixture(scope="module")
-def fake_tensorrt_wheel(tmp_path_factory) -> Path:
+def fake_tensorrt_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A site directory laid out like the tensorrt-cu12-libs wheel (tensorrt_libs/ holding
     libnvinfer.so.10) and, outside it, a provider library that needs libnvinfer.so.10 the way
     ONNX Runtime's libonnxruntime_providers_tensorrt.so does; both built with the real
@@ -113,7 +114,7 @@ def fake_tensorrt_wheel(tmp_path_factory) -> Path:
     return root
 
 
-def _python(code: str, site: Path | None) -> dict[str, object]:
+def _python(code: str, site: Path | None) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [*([str(site)] if site else []), os.environ.get("PYTHONPATH", "")])}
     env.pop("LD_LIBRARY_PATH", None)
@@ -252,8 +253,9 @@ def test_a_batch_outside_the_tensorrt_profile_names_the_range():
 def test_a_real_engine_refuses_a_batch_beyond_its_profile_with_the_range(prepared,
                                                                        tiny_test_set):
     backend = TensorRTBackend("fp32")
-    if backend.available():
-        pytest.skip(backend.available())
+    missing = backend.available()
+    if missing:
+        pytest.skip(missing)
     jets = load_dataset(tiny_test_set)
     idx = np.arange(129) % len(jets)
     backend.prepare(prepared)  # profile 1-128
@@ -297,7 +299,7 @@ def test_a_row_that_may_use_tf32_says_so_with_its_own_tolerance(fresh_tf32, prep
     assert os.environ[tf32.ENV] == "1"
     assert (row.label, row.precision, row.tolerance) == (
         "onnxruntime-tensorrt-ep", "tf32", TOLERANCE["tf32"])
-    cfg = row.config()
+    cfg: dict[str, Any] = row.config()
     assert cfg["precision"] == "tf32" and cfg["tf32"]["enabled"] is True
     assert cfg["tf32"]["how"] == f"{tf32.ENV}=1 in the environment (only 0 disables TF32)"
     assert row._provider_options(prepared)["trt_engine_cache_path"].endswith(

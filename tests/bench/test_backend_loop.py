@@ -17,6 +17,7 @@ from fairhep.bench.backend_loop import (
     OK,
     SKIPPED,
     NotRun,
+    Outcome,
     Planned,
     Ran,
     device_excluded,
@@ -71,8 +72,8 @@ def _workload(tmp_path, export_error: str | None = None) -> Workload:
                     tmp_path / "results")
 
 
-def _run(work: Workload, backends: list[Backend], seen: list[Ran[int] | NotRun] | None = None,
-         excluded=None) -> list[Ran[int] | NotRun]:
+def _run(work: Workload, backends: list[Backend], seen: list[Outcome[int]] | None = None,
+         excluded=None) -> list[Outcome[int]]:
     plan = plan_backends(BenchOptions(), work, backends, excluded)
     return run_backends(
         work, plan, kind=KIND, config=lambda b: {**b.config(), "run": "r"},
@@ -87,7 +88,7 @@ def test_a_broken_backend_marks_only_itself_failed(tmp_path):
     broken = Fake("broken", predict_error=RuntimeError("boom"))
     crashed = Fake("crashed", prepare_error=OSError("no engine"))
     work = _workload(tmp_path)
-    seen: list[Ran[int] | NotRun] = []
+    seen: list[Outcome[int]] = []
     outcomes = _run(work, [good, broken, crashed, late], seen)
     assert seen == outcomes  # each outcome handed over as soon as it is known, in order
     assert [o.status for o in outcomes] == [OK, FAILED, FAILED, OK]

@@ -38,7 +38,8 @@ def test_sampler_samples_at_10_hz_or_more():
     inside = [s for s in sampler.samples if t0 <= s.t <= t1]
     assert len(inside) >= 10
     w = sampler.window(t0, t1)
-    assert 0 <= w["gpu_util_pct"] <= 100 and w["gpu_mem_mib"] > 0
+    util, mem = w["gpu_util_pct"], w["gpu_mem_mib"]
+    assert util is not None and 0 <= util <= 100 and mem is not None and mem > 0
     assert w["nvml_samples"] == len(inside)
 
 

@@ -45,7 +45,7 @@ def _kill_after_first_backend(argv: list[str], results: Path) -> None:
     try:
         while not {"torch-cpu", "torch-cuda"} <= set(_labels(results)):
             if proc.poll() is not None:
-                pytest.fail(f"the sweep ended before it could be killed: {proc.stderr.read()}")
+                pytest.fail(f"the sweep ended before it could be killed: {proc.communicate()[1]}")
             if time.monotonic() > deadline:
                 pytest.fail("the first backend took over 5 minutes")
             time.sleep(0.05)

@@ -128,8 +128,8 @@ def test_build_commands_of_the_engines_that_build() -> None:
     with pytest.raises(ConfigError, match="buildah builds images but runs no jobs"):
         Buildah().launch(JOB)
     assert Apptainer().default_out("s") == Path("fairhep.sif")
-    for engine in (Docker(), Podman(), Buildah()):
-        assert engine.default_out("s") == Path("build/fairhep-s.iid")
+    for builder in (Docker(), Podman(), Buildah()):
+        assert builder.default_out("s") == Path("build/fairhep-s.iid")
 
 
 def sif_like(path: Path, payload: bytes) -> Path:

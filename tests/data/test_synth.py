@@ -13,7 +13,8 @@ from fairhep import schema
 from fairhep.cli import main
 from fairhep.data import load
 from fairhep.data.manifest import Manifest, sha256_file
-from fairhep.data.synth import DEFAULT_DIFFICULTY, block_rng, generate_jets, synthesize
+from fairhep.data.synth import block_rng, generate_jets, synthesize
+from fairhep.data.synth_options import DEFAULT_DIFFICULTY
 from fairhep.errors import DataError
 
 TRK = {name: i for i, name in enumerate(schema.TRACK_FEATURES)}

@@ -81,8 +81,9 @@ def test_the_runner_sources_and_card_templates_ship_in_the_wheel():
 
 def test_a_header_folder_without_the_header_is_named_in_the_skip(run_bundle, tmp_path,
                                                                  monkeypatch):
-    if cppbuild.unavailable_reason():
-        pytest.skip(cppbuild.unavailable_reason())
+    missing = cppbuild.unavailable_reason()
+    if missing:
+        pytest.skip(missing)
     monkeypatch.setenv(cppbuild.INCLUDE_ENV, str(tmp_path))
     v = validate(run_bundle.root, ["cpp"], results=None, cache_dir=tmp_path / "cache")
     (r,) = v.results

@@ -190,13 +190,10 @@ def test_package_cli_takes_the_card_options_and_keeps_the_models_identity(traine
 def test_the_project_itself_has_a_licence_and_a_citation():
     from pathlib import Path
 
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib
+    from fairhep.configfile import read_toml
 
     root = Path(__file__).resolve().parents[2]
-    declared = tomllib.loads((root / "pyproject.toml").read_text())["project"]["license"]["text"]
+    declared = read_toml(root / "pyproject.toml")["project"]["license"]["text"]
     cff = yaml.safe_load((root / "CITATION.cff").read_text())
     assert cff["cff-version"] == "1.2.0" and cff["license"] == declared == "BSD-3-Clause"
     assert (root / "LICENSE").read_text().startswith("BSD 3-Clause License")

@@ -10,6 +10,7 @@ import json
 import socket
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,9 +25,10 @@ needs_serve = pytest.mark.skipif(
     is None, reason="mlserver or tritonclient not installed (pip install 'fairhep[serve]')")
 
 
-def _get(url: str) -> dict:
+def _get(url: str) -> dict[str, Any]:
     with urllib.request.urlopen(url, timeout=10) as r:
-        return json.loads(r.read())
+        answer: dict[str, Any] = json.loads(r.read())
+    return answer
 
 
 def _listening(port: int) -> list[str]:
@@ -78,7 +80,9 @@ def test_a_server_without_this_model_is_named_and_skipped(run_bundle, tmp_path):
         port = s.getsockname()[1]
     v = validate(run_bundle.root, ["kserve"], url=f"http://127.0.0.1:{port}", results=None)
     assert v.results[0].status == "skipped"
-    assert v.results[0].reason.startswith(f"kserve: no server answers at http://127.0.0.1:{port}")
+    reason = v.results[0].reason
+    assert reason is not None
+    assert reason.startswith(f"kserve: no server answers at http://127.0.0.1:{port}")
     with pytest.raises(ConfigError, match="give http://HOST:PORT or grpc://HOST:PORT"):
         validate(run_bundle.root, ["kserve"], url="ftp://x", results=None)
 
@@ -110,10 +114,8 @@ def test_serve_refuses_a_tampered_bundle(run_bundle, tmp_path, capsys):
 
 
 def test_without_mlserver_serve_says_which_extra_to_install(run_bundle, monkeypatch, capsys):
-    from fairhep.fair import serve
-
     real = importlib.util.find_spec
-    monkeypatch.setattr(serve.importlib.util, "find_spec",
+    monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "mlserver" else real(name, *a))
     assert main(["serve", str(run_bundle.root)]) == 1
     err = capsys.readouterr().err.strip()

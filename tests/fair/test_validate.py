@@ -114,6 +114,7 @@ def test_gpu_runtimes_reproduce_the_scores_within_their_tolerance(run_bundle, tm
     ran = {r.label: r for r in v.ran}
     assert "torch-cuda" in ran and not v.failed, [(r.label, r.reason) for r in v.failed]
     for r in ran.values():
+        assert r.max_abs_diff is not None and r.tolerance is not None
         assert r.max_abs_diff <= r.tolerance
 
 
@@ -130,7 +131,7 @@ def test_a_runtime_giving_nan_fails_with_the_count_and_its_record_is_written(run
                                                                              tmp_path):
     from fairhep.backends.onnxruntime_backend import OnnxRuntimeBackend
     from fairhep.fair import validate as validation
-    from fairhep.fair.sample import read_expected, read_sample
+    from fairhep.fair.sample import BATCH_SIZE, read_expected, read_sample
 
     class NaNRows(OnnxRuntimeBackend):  # the real runtime, one jet a batch broken afterwards
         def predict(self, tracks, svs):
@@ -142,7 +143,7 @@ def test_a_runtime_giving_nan_fails_with_the_count_and_its_record_is_written(run
     expected = read_expected(run_bundle.validation_dir, len(jets))
     r = validation._run(NaNRows(), run_bundle, jets, expected, tmp_path / "cache")
     assert r.status == "failed" and r.max_abs_diff is None
-    n_batches = -(-len(jets) // validation.BATCH_SIZE)
+    n_batches = -(-len(jets) // BATCH_SIZE)
     assert r.reason == f"{2 * n_batches} of {expected.size} scores are NaN or inf"
     v = validation.Validation(run_bundle.root, run_bundle.model_id, run_bundle.identifier, 1,
                               len(jets), "test", {}, (r,))

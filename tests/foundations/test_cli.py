@@ -17,7 +17,8 @@ def test_fairhep_alone_lists_every_command(capsys: pytest.CaptureFixture[str]) -
     assert main([]) == 0
     out = capsys.readouterr().out
     sub = next(a for a in build_parser()._actions if a.dest == "command")
-    names = list(sub.choices)  # type: ignore[union-attr]
+    assert sub.choices is not None
+    names = list(sub.choices)
     assert {"data", "model", "train", "evaluate", "export", "bench", "report"} <= set(names)
     for name in names:
         assert f"\n    {name}" in out, name

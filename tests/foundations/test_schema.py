@@ -41,7 +41,8 @@ def test_h5_layout_names() -> None:
     d = schema.describe()
     assert d["track_features"] == list(schema.TRACK_FEATURES)
     assert d["dataset_doi"] == "10.7483/OPENDATA.CMS.JGJX.MS7Q"
-    assert len(d["track_units"]) == 30
+    units = d["track_units"]
+    assert isinstance(units, list) and len(units) == 30
 
 
 def test_h5_datasets_are_the_stored_arrays_in_write_order() -> None:

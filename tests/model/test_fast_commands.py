@@ -23,7 +23,7 @@ SMALL = ["--hidden", "8", "--de", "4", "--do", "4"]
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("engine-data")
     synthesize(out, files=3, jets_per_file=120, seed=31)
     return out

@@ -100,6 +100,7 @@ def test_cuda_gradients_equal_the_interaction_matrix_form(compile_mode):
     torch.autograd.backward(loss_gpu)
     torch.testing.assert_close(loss_gpu.cpu(), loss.detach(), rtol=1e-5, atol=0)
     for (name, p), q in zip(cpu.named_parameters(), gpu.parameters(), strict=True):
+        assert p.grad is not None and q.grad is not None, name
         rel = float((q.grad.cpu() - p.grad).norm() / p.grad.norm())
         assert rel <= 1e-4, f"{name}: {rel:.2e}"
 

@@ -69,11 +69,12 @@ def independent_logits(state: dict[str, torch.Tensor], tracks: np.ndarray, svs: 
                      strict=True)
     e = mlp(np.concatenate([x[:, list(recv)], x[:, list(send)]], axis=2), "fr1", "fr2", "fr3")
     e_pp = np.zeros((b, n_p, e.shape[2]))
-    np.add.at(e_pp, (slice(None), np.array(recv)), e)
+    # e_pp[:, r] += e[:, i] for each edge i received by r (jets on axis 1 of the views)
+    np.add.at(e_pp.swapaxes(0, 1), np.array(recv), e.swapaxes(0, 1))
     tk, vk = np.repeat(np.arange(n_p), n_v), np.tile(np.arange(n_v), n_p)
     f = mlp(np.concatenate([x[:, tk], y[:, vk]], axis=2), "fr1_pv", "fr2_pv", "fr3_pv")
     e_vp = np.zeros((b, n_p, f.shape[2]))
-    np.add.at(e_vp, (slice(None), tk), f)
+    np.add.at(e_vp.swapaxes(0, 1), tk, f.swapaxes(0, 1))
     o = mlp(np.concatenate([x, e_pp, e_vp], axis=2), "fo1", "fo2", "fo3").sum(axis=1)
     return np.asarray(o @ w["fc_fixed.weight"].T + w["fc_fixed.bias"])
 
@@ -106,7 +107,7 @@ def _fair_metadata(path: Path, drop_t: list[int], drop_s: list[int], **override:
 
 def _scores(run: Path, tracks: np.ndarray, svs: np.ndarray) -> np.ndarray:
     with torch.no_grad():
-        return load_run_model(run)(torch.from_numpy(tracks), torch.from_numpy(svs)).numpy()
+        return np.asarray(load_run_model(run)(torch.from_numpy(tracks), torch.from_numpy(svs)))
 
 
 @pytest.mark.parametrize("how", ["metadata", "lists"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,10 +15,10 @@ from report_records import RECORDS, SITES
 
 
 @pytest.fixture(scope="session")
-def fixture_records() -> Callable[[str], list[dict]]:
+def fixture_records() -> Callable[[str], list[dict[str, Any]]]:
     """The raw JSON of every three-site fixture record of one kind."""
 
-    def of(kind: str) -> list[dict]:
+    def of(kind: str) -> list[dict[str, Any]]:
         return [
             json.loads(p.read_text())
             for s in SITES

@@ -7,6 +7,7 @@ import csv
 import math
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -56,7 +57,8 @@ def test_the_report_templates_and_published_values_ship_in_the_wheel() -> None:
 LONG = "(generated fixture, not a measurement)"
 
 
-def sweep_points(rates: dict[int, list[float]], util: float | None = None) -> list[dict]:
+def sweep_points(rates: dict[int, list[float]], util: float | None = None
+                 ) -> list[dict[str, Any]]:
     return [
         {"batch_size": b, "repeat": i, "jets_per_s": r, "gpu_util_pct": util}
         for b, rs in rates.items()
@@ -133,7 +135,8 @@ def test_a_gpu_sweep_near_the_paper_draws_its_peak_on_the_axis(
     ax, ax2 = fig.axes
     assert ax.get_xscale() == "linear" and ax.get_ylim()[1] > 35000
     lines = {ln.get_label(): ln for ln in [*ax.get_lines(), *ax2.get_lines()]}
-    assert list(lines["paper: peak 35k jets/s at batch 1200 (A100)"].get_xdata()) == [1200]
+    peak = lines["paper: peak 35k jets/s at batch 1200 (A100)"]
+    assert np.asarray(peak.get_xdata()).tolist() == [1200]
     assert {"paper: throughput (read off the plot)", "GPU utilisation (NVML)",
             "paper: GPU utilisation"} <= set(lines)
     plt.close(fig)

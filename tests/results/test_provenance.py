@@ -34,7 +34,8 @@ def test_a_docker_job_names_its_image_and_an_unknown_id_is_null(
     assert info is not None and info["image"] == "registry.example/fairhep:cuda"
     assert info["image_digest"] == "sha256:" + "b" * 64
     monkeypatch.setenv("FAIRHEP_IMAGE_DIGEST", "")
-    assert results.container_info()["image_digest"] is None  # never an empty string
+    info = results.container_info()
+    assert info is not None and info["image_digest"] is None  # never an empty string
 
 
 def test_apptainer_image_digest_is_computed_from_the_sif(

@@ -54,12 +54,13 @@ def test_local_runner_runs_a_campaign_end_to_end_once(tiny: TaskContext,
     assert "%" not in out and "━" not in out
     assert f"report: {html}" in out
     trains = load_records(ctx.layout.records, "train")
-    assert sorted(r.task_id for r in trains) == sorted(t.id for t in ctx.tasks.by_kind["train"])
+    assert sorted(str(r.task_id) for r in trains) == sorted(
+        t.id for t in ctx.tasks.by_kind["train"])
     assert {r.config["split"] for r in trains} == {"kfold", "files", "points"}
     evals = load_records(ctx.layout.records, "evaluate")
     assert len(evals) == 3
     for r in evals:
-        assert r.provenance["site"] == "local" and r.task_id.startswith("evaluate-")
+        assert r.provenance["site"] == "local" and str(r.task_id).startswith("evaluate-")
         assert r.metrics["n_jets"] == 60 and 0.0 <= r.metrics["auc"] <= 1.0
 
     # Idempotent: a second run finds every result and writes nothing.

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,8 @@ from fairhep.results import load_records
 from fairhep.tasks import TASK_RECORD_KIND
 
 # Trainings that last long enough to be stopped in the middle (thousands of tiny epochs).
-LONG = {"data": {"seed": 5}, "train": {"seeds": [0, 1], "epochs": 2000, "patience": 5000}}
+LONG: dict[str, dict[str, Any]] = {
+    "data": {"seed": 5}, "train": {"seeds": [0, 1], "epochs": 2000, "patience": 5000}}
 
 
 def _site(tmp_path: Path, workers: int) -> Path:

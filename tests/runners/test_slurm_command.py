@@ -12,7 +12,7 @@ import pytest
 from fairhep.campaign import load_campaign
 from fairhep.runners.slurm import SlurmRunner, command, jobs
 from fairhep.runners.slurm.command import SlurmError, run_slurm
-from fairhep.runners.slurm.plan import max_array_size, plan_chunks
+from fairhep.runners.slurm.plan import Chunk, max_array_size, plan_chunks
 from fairhep.sites import load_site
 from fairhep.tasks import TaskContext
 
@@ -97,7 +97,7 @@ def context(tmp_path: Path) -> TaskContext:
     return TaskContext.create(load_site("ci-slurm"), load_campaign("smoke"), tmp_path / "res")
 
 
-def submit_all(ctx: TaskContext) -> list[jobs.Chunk]:
+def submit_all(ctx: TaskContext) -> list[Chunk]:
     todo = {k: [t.index for t in v] for k, v in ctx.tasks.by_kind.items()}
     chunks = plan_chunks(ctx, todo, 1001)
     jobs.write_job_files(ctx, dict.fromkeys(todo, "#!/bin/bash\n"))

@@ -29,6 +29,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,7 +50,8 @@ MAX_ARRAY_SIZE = 2
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 @contextlib.contextmanager
@@ -137,8 +139,9 @@ def wait_idle(env: dict[str, str], job_ids: set[str], timeout: float = WAIT_S) -
     raise AssertionError(f"jobs {sorted(job_ids)} still queued after {timeout} s: {squeue(env)}")
 
 
-def submissions(root: Path) -> list[dict]:
-    return json.loads((root / "jobs" / "submissions.json").read_text())
+def submissions(root: Path) -> list[dict[str, Any]]:
+    log: list[dict[str, Any]] = json.loads((root / "jobs" / "submissions.json").read_text())
+    return log
 
 
 def snapshot(root: Path) -> dict[str, str]:
@@ -213,13 +216,15 @@ def test_smoke_campaign_on_single_node_slurm(slurm_env: dict[str, str], tmp_path
     after = snapshot(root)
     assert {k: after[k] for k in before} == before, "a finished record was changed or lost"
     trains = list(load_records(root, "train"))
-    assert sorted(r.task_id for r in trains) == sorted(t.id for t in ctx.tasks.by_kind["train"])
+    assert sorted(str(r.task_id) for r in trains) == sorted(
+        t.id for t in ctx.tasks.by_kind["train"])
     resumed = next(r for r in trains if r.task_id == victim.id)
     assert resumed.config["resumed"] is True, "the resubmitted training started from scratch"
     epochs = [h["epoch"] for h in resumed.metrics["history"]]
     assert epochs == list(range(1, load_campaign("smoke").train.epochs + 1))
     evals = list(load_records(root, "evaluate"))
-    assert sorted(r.task_id for r in evals) == sorted(t.id for t in ctx.tasks.by_kind["evaluate"])
+    assert sorted(str(r.task_id) for r in evals) == sorted(
+        t.id for t in ctx.tasks.by_kind["evaluate"])
     for r in evals:
         assert 0.5 < r.metrics["accuracy"] <= 1.0
         assert r.provenance["site"] == "ci-slurm"

@@ -17,6 +17,7 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -148,7 +149,7 @@ def _recorder(path: Path) -> Path:
     return path
 
 
-def _toml(body: dict) -> str:
+def _toml(body: dict[str, Any]) -> str:
     """A tiny TOML writer for the nested tables used here (values: str, int, list of str)."""
     def value(v: object) -> str:
         if isinstance(v, str):
@@ -157,12 +158,13 @@ def _toml(body: dict) -> str:
             return "[" + ", ".join(value(x) for x in v) + "]"
         return str(v)
 
-    lines, tables = [], []
+    lines: list[tuple[str, Any]] = []
+    tables: list[tuple[str, Any]] = []
     for k, v in body.items():
         (tables if isinstance(v, dict) else lines).append((k, v))
     out = [f"{k} = {value(v)}" for k, v in lines]
 
-    def table(prefix: str, d: dict) -> None:
+    def table(prefix: str, d: dict[str, Any]) -> None:
         out.append(f"[{prefix}]")
         subs = []
         for k, v in d.items():

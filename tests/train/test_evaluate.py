@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def run_dir(synthetic_data, tmp_path_factory) -> Path:
+def run_dir(synthetic_data: Callable[..., Path], tmp_path_factory: pytest.TempPathFactory
+            ) -> Path:
     out = tmp_path_factory.mktemp("evalrun") / "run"
     data = synthetic_data(files=2, jets_per_file=200, seed=3)
     train(TrainConfig(data=data, out=out, fold_files=1, epochs=2, batch_size=8,
@@ -64,7 +66,7 @@ def test_metrics_match_their_definitions(run_dir, test_sets):
     assert result.accuracy == pytest.approx(np.mean(called_qcd == is_qcd), abs=1e-12)
     assert result.auc == pytest.approx(
         _mann_whitney_auc(scores[~is_qcd, 1], scores[is_qcd, 1]), abs=1e-6)
-    assert 0.7 < result.auc <= 1.0  # a trained model, far from chance
+    assert result.auc is not None and 0.7 < result.auc <= 1.0  # trained: far from chance
     assert result.jets_per_s > 0
     # The QCD column gives the same AUC, as the original code computed it.
     assert auc(scores[:, ::-1], 1 - jets.labels) == pytest.approx(result.auc, abs=1e-9)

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -40,7 +41,7 @@ sys.exit(main(sys.argv[2:]))
 
 
 @pytest.fixture(scope="module")
-def data(synthetic_data) -> Path:
+def data(synthetic_data: Callable[..., Path]) -> Path:
     return synthetic_data(files=2, jets_per_file=96, seed=17)
 
 

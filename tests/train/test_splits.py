@@ -3,6 +3,7 @@ random files, random jets; each a partition, seeded, and capped by ``max_jets``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from fairhep.splits import Part, Split, make_split
 
 
 @pytest.fixture(scope="module")
-def eleven_files(synthetic_data) -> Path:
+def eleven_files(synthetic_data: Callable[..., Path]) -> Path:
     return synthetic_data(files=11, jets_per_file=30, seed=5)
 
 

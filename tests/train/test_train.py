@@ -9,7 +9,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -20,19 +22,19 @@ from fairhep.results import read_record
 from fairhep.train import CHECKPOINT, SUMMARY, TrainConfig, should_stop, train
 
 # A small IN variant (Table 10's smallest) keeps the resume tests fast; the recipe is the same.
-SMALL = {"hidden": 8, "de": 4, "do": 4}
+SMALL: dict[str, Any] = {"hidden": 8, "de": 4, "do": 4}
 SMALL_ARGS = ["--hidden", "8", "--de", "4", "--do", "4"]
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def small_data(synthetic_data) -> Path:
+def small_data(synthetic_data: Callable[..., Path]) -> Path:
     return synthetic_data(files=3, jets_per_file=160, seed=11)
 
 
 @pytest.fixture(scope="module")
-def resume_data(synthetic_data) -> Path:
+def resume_data(synthetic_data: Callable[..., Path]) -> Path:
     # Epochs of ~50 batches: long enough that a signal sent just after the first epoch's
     # checkpoint lands inside the second epoch.
     return synthetic_data(files=3, jets_per_file=400, seed=13)
@@ -67,6 +69,7 @@ def test_short_training_learns_and_writes_a_train_record(small_data, tmp_path):
     ck = torch.load(cfg.out / CHECKPOINT, weights_only=True)
     assert ck["state"]["epoch"] == 2 and ck["state"]["batch"] == 0
 
+    assert result.record is not None
     rec = read_record(result.record)
     assert rec.kind == "train"
     assert {"seed", "split", "fold", "epochs_max", "patience", "batch_size", "lr", "model",
@@ -117,7 +120,7 @@ def _start_and_signal(cmd: list[str], out: Path, sig: int, delay: float) -> int:
     proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 120
     while not (out / CHECKPOINT).exists():
-        assert proc.poll() is None, proc.stdout.read().decode()
+        assert proc.poll() is None, proc.communicate()[0].decode()
         assert time.monotonic() < deadline, "no checkpoint after 120 s"
         time.sleep(0.02)
     time.sleep(delay)
@@ -136,7 +139,7 @@ def _assert_same_weights(a: Path, b: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(resume_data, tmp_path_factory) -> Path:
+def uninterrupted(resume_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("straight") / "run"
     subprocess.run(_train_cmd(resume_data, out), env=_env(), check=True, capture_output=True)
     return out

@@ -45,7 +45,8 @@ def test_activation_sums_add_up_over_jets(tiny_test_set: Path) -> None:
     whole = activation_sums(net, x, y)
     parts = [activation_sums(net, x[i:i + 1], y[i:i + 1]) for i in range(4)]
     for layer in layer_names():
-        assert torch.allclose(whole[layer], sum(p[layer] for p in parts), rtol=1e-5)
+        assert torch.allclose(whole[layer], torch.stack([p[layer] for p in parts]).sum(0),
+                              rtol=1e-5)
 
 
 def test_sparsity_counts_neurons_below_0_2_and_a_dead_layer_is_zero() -> None:
