@@ -7,7 +7,7 @@ TORCH  ?= torch==2.13.0
 ORT    ?= $(shell command -v nvidia-smi >/dev/null 2>&1 && echo gpu || echo cpu)
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint benchmark containers-check container-test clean
+.PHONY: install run test lint benchmark containers-check container-test stack-test clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -37,12 +37,19 @@ benchmark: install
 containers-check: install
 	$(VENV)/bin/fairhep containers check
 
-# The x86_64-cpu image built for real (buildah, from a base made of Debian's packages) and
-# fairhep run inside it (podman): selftest, a small bench, records that name the image.
+# Each stack this machine can build (x86_64-cpu, x86_64-cuda; STACK=<id> for one) built for
+# real (buildah, from a base made of Debian's packages) and fairhep run inside it (podman):
+# selftest, a small bench, records that name the image.
 # Installs what it needs with apt-get; engine storage under a temporary folder, removed at the
 # end; an engine that cannot start here is skipped with the reason (tools/container-test).
 container-test: install
-	$(PY) tools/container-test
+	$(PY) tools/container-test $(STACK)
+
+# One test session per container stack (noxfile.py): a venv with exactly that stack's Python
+# minor and pins, installed as its image installs them, then the test suite. STACK=<id> runs
+# one (nox -s "stack(<id>)"); without it every stack. PYTEST_ARGS go to pytest.
+stack-test: install
+	$(VENV)/bin/nox $(if $(STACK),-s "stack($(STACK))") -- $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -6,6 +6,7 @@ TorchScript exporter at opset 11, inputs input_cpf / input_sv and output output1
 
 from __future__ import annotations
 
+import inspect
 import os
 import socket
 import subprocess
@@ -14,6 +15,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -22,7 +24,7 @@ from fairhep.model import InteractionNetwork, interaction_matrices
 
 RUN_SAMPLE_JETS = 20  # of the 24 jets the run's points split keeps out of training (10 % of 240)
 FOREIGN_SAMPLE_JETS = 16  # ONNX's reference evaluator scores the FAIR form slowly
-SMALL = {"hidden": 8, "de": 4, "do": 4}
+SMALL: dict[str, Any] = {"hidden": 8, "de": 4, "do": 4}
 
 
 class FairExportedIN(torch.nn.Module):
@@ -34,7 +36,7 @@ class FairExportedIN(torch.nn.Module):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         n = self.net
-        r_r, r_s, r_k, r_v = self.R_R, self.R_S, self.R_K, self.R_V
+        r_r, r_s, r_k, r_v = (self.get_buffer(k) for k in ("R_R", "R_S", "R_K", "R_V"))
         e = torch.cat([x @ r_r, x @ r_s], dim=1).transpose(1, 2)
         for layer in (n.fr1, n.fr2, n.fr3):
             e = torch.relu(layer(e))
@@ -54,11 +56,14 @@ def write_fair_export(net: InteractionNetwork, path: Path) -> Path:
 
     example = (torch.zeros(2, 30, 60), torch.zeros(2, 14, 5))
     axes = {name: {0: "batch_size"} for name in ("input_cpf", "input_sv", "output1")}
+    # The TorchScript exporter, as the paper used; torch < 2.5 has no other (nor `dynamo=`).
+    has_dynamo = "dynamo" in inspect.signature(torch.onnx.export).parameters
+    legacy: dict[str, Any] = {"dynamo": False} if has_dynamo else {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(FairExportedIN(net.eval()), example, str(path), dynamo=False,
-                          opset_version=11, input_names=["input_cpf", "input_sv"],
-                          output_names=["output1"], dynamic_axes=axes)
+        torch.onnx.export(FairExportedIN(net.eval()), example, str(path), opset_version=11,
+                          input_names=["input_cpf", "input_sv"], output_names=["output1"],
+                          dynamic_axes=axes, **legacy)
     return path
 
 

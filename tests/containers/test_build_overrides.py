@@ -67,7 +67,7 @@ def test_derived_render_says_what_it_changed_everywhere(tree: Path) -> None:
     assert dock.from_ref == adef.from_ref == BASE
     said = plan.described
     assert said[0] == f"base image {BASE} instead of the pinned {STACK.base.ref}"
-    assert "torch==2.13.0 instead of the pinned 2.8.0+cpu" in said
+    assert "torch==2.13.0 instead of the pinned 2.13.0+cpu" in said
     assert "extra index URLs none instead of https://download.pytorch.org/whl/cpu" in said
     assert "pip setting PIP_INDEX_URL=https://mirror.example/simple during the build" in said
     for parsed in (dock, adef):
@@ -97,7 +97,7 @@ def test_derived_render_says_what_it_changed_everywhere(tree: Path) -> None:
 
 
 def test_without_overrides_the_committed_files_are_built(tree: Path) -> None:
-    plan = _plan(tree, "--build-arg", "torch=2.8.0+cpu")  # the pinned value: no change
+    plan = _plan(tree, "--build-arg", "torch=2.13.0+cpu")  # the pinned value: no change
     assert plan.described == () and plan.derived == {}
     assert plan.request.stack_dir == Path("containers/x86_64-cpu")
     committed = parse_dockerfile(ROOT / "containers/x86_64-cpu/Dockerfile")

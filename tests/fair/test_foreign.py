@@ -49,10 +49,11 @@ def test_foreign_bundle_validates_on_onnxruntime_and_cpp_and_skips_torch(foreign
     v = validate(foreign_bundle.root, (), results=None, cache_dir=cpp_cache)  # every runtime
     by = {r.label: r for r in v.results}
     for label in ("torch-cpu", "fast-cpu"):  # both run PyTorch weights, which it has not
-        assert by[label].status == "skipped" and "no PyTorch weights" in by[label].reason
+        assert by[label].status == "skipped" and "no PyTorch weights" in str(by[label].reason)
     assert v.passed, [(r.label, r.reason) for r in v.failed]
     for label in ("onnxruntime-cpu", "cpp-onnxruntime"):
-        assert by[label].status == "passed" and by[label].max_abs_diff <= 1e-5, by[label]
+        diff = by[label].max_abs_diff
+        assert by[label].status == "passed" and diff is not None and diff <= 1e-5, by[label]
 
 
 def test_our_own_export_is_read_from_its_metadata_and_contradictions_are_refused(run_bundle,
@@ -80,7 +81,10 @@ def _interface_model(path, inputs=None, output=("output1", ["batch", 2])):
     graph = helper.make_graph(
         nodes, "interface", [helper.make_tensor_value_info(*i) for i in inputs],
         [helper.make_tensor_value_info(output[0], TensorProto.FLOAT, output[1])], [weights])
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    # IR version 8, as the exporters of the paper's time wrote it: onnx >= 1.16 defaults to 10,
+    # which ONNX Runtime < 1.17 (the ppc64le stack's 1.16.3) cannot load.
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)],
+                                ir_version=8), str(path))
     return path
 
 
@@ -113,7 +117,7 @@ def test_a_foreign_file_with_the_ins_interface_packages_and_validates(tmp_path):
     assert card["name"].endswith("(ablated)")
     assert {i["id"]: i["status"] for i in card["fair"]}["I2"] == "partly"  # DOI, no manifest
     v = validate(done.root, ["onnxruntime-cpu"], results=None)
-    assert v.results[0].status == "passed" and v.n_jets == 300
+    assert v.results[0].status == "passed" and v.n_jets == 300, v.results[0].reason
 
 
 def test_dropped_features_and_the_dataset_are_read_from_the_files_metadata(tmp_path):

@@ -4,10 +4,12 @@ the literal interaction-matrix formulation, and importing checkpoints of the ori
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -90,7 +92,8 @@ def test_config_dict_has_every_field_and_round_trips_through_json():
                                     "track_indices_dropped", "sv_indices_dropped"]
     assert ModelConfig.from_dict(json.loads(json.dumps(d))) == config
     # model.json files written before the dropped lists existed still load.
-    assert ModelConfig.from_dict({k: d[k] for k in names}) == config
+    written: dict[str, Any] = dict(d)
+    assert ModelConfig.from_dict({k: written[k] for k in names}) == config
 
 
 def _original_state_dict(config: ModelConfig, seed: int = 3) -> dict[str, torch.Tensor]:
@@ -195,7 +198,10 @@ def test_a_pickled_object_is_not_loaded_and_refused_in_one_line(tmp_path, capsys
     assert main(["model", "import", str(pth), "--out", str(tmp_path / "run")]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and str(pth) in err
-    assert "not a plain state_dict (it pickles getattr" in err and "was not loaded" in err
+    # Which global torch's safe unpickler names first differs between releases (getattr,
+    # pathlib.PosixPath): one is named.
+    assert re.search(r"not a plain state_dict \(it pickles \S+, not only tensors\)", err), err
+    assert "was not loaded" in err
     assert "weights_only" not in err
     assert not marker.exists() and not (tmp_path / "run").exists()
 

@@ -17,6 +17,7 @@ precision then says ``tf32``, with that tolerance.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ import numpy as np
 from fairhep import schema
 from fairhep.backends.base import Backend, PreparedModel
 from fairhep.backends.tf32 import tf32_forced_off, tf32_state
-from fairhep.backends.trtlibs import load_tensorrt_libraries
+from fairhep.backends.trtlibs import left_out_of_image, load_tensorrt_libraries
 from fairhep.errors import BackendUnavailable
 
 TRT_EP = "TensorrtExecutionProvider"
@@ -53,6 +54,18 @@ def onnxruntime_unavailable_reason() -> str | None:
 
 def _version_tuple(text: str) -> tuple[int, ...]:
     return tuple(int(p) for p in text.split(".")[:2] if p.isdigit())
+
+
+def preload_cuda_libraries() -> None:
+    """Load CUDA's and cuDNN's user-space libraries from the ``nvidia-*-cu12`` pip packages
+    (torch's CUDA wheel brings them), as ONNX Runtime >= 1.21 can: otherwise its CUDA provider
+    finds them only on ``LD_LIBRARY_PATH``, which an image built on a plain Python base lacks.
+    Older ONNX Runtimes (and a failed preload) leave it to the loader, whose own error the
+    session then reports."""
+    preload = getattr(_ort(), "preload_dlls", None)
+    if preload is not None:
+        with contextlib.suppress(Exception):  # e.g. no nvidia packages: the loader decides
+            preload(cuda=True, cudnn=True, msvc=False)
 
 
 class ExecutionProviderFailed(RuntimeError):
@@ -104,6 +117,9 @@ class OnnxRuntimeBackend(Backend):
             return (f"onnxruntime: {self.provider} not in this build "
                     f"(has {', '.join(providers)})")
         if self.provider == TRT_EP:
+            left_out = left_out_of_image()
+            if left_out:
+                return f"onnxruntime: {TRT_EP} needs TensorRT. {left_out}"
             libs = load_tensorrt_libraries()
             if libs.error:
                 return f"onnxruntime: {TRT_EP} cannot load TensorRT: {libs.error}"
@@ -160,6 +176,8 @@ class OnnxRuntimeBackend(Backend):
         if model.onnx_path is None:
             raise BackendUnavailable("onnxruntime: no ONNX file was exported for this run")
         ort = _ort()
+        if self.provider != "CPUExecutionProvider":
+            preload_cuda_libraries()
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3  # errors only: EP fallbacks are checked below

@@ -29,6 +29,7 @@ from fairhep import schema
 from fairhep.backends import pinned
 from fairhep.backends.base import Backend, PreparedModel
 from fairhep.backends.tf32 import tf32_state
+from fairhep.backends.trtlibs import left_out_of_image
 from fairhep.devices import cuda_unavailable_reason
 from fairhep.errors import BackendUnavailable
 
@@ -51,6 +52,9 @@ def _logger() -> Any:
 
 def tensorrt_unavailable_reason() -> str | None:
     """None when TensorRT can build and run engines here, else why not."""
+    left_out = left_out_of_image()
+    if left_out:
+        return left_out
     try:
         trt = _trt()
     except ModuleNotFoundError as exc:

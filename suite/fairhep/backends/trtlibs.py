@@ -17,6 +17,7 @@ import contextlib
 import ctypes
 import functools
 import importlib.util
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,17 @@ LIB_PACKAGES = ("tensorrt_libs", "tensorrt")
 # Loaded after libnvinfer (they depend on it), as `import tensorrt` loads them.
 COMPANIONS = ("libnvinfer_plugin.so.*", "libnvonnxparser.so.*")
 _MAIN = re.compile(r"^libnvinfer\.so\.\d+$")
+# What an image's build changed (fairhep.containers.render sets it; "; "-separated lines).
+BUILD_OVERRIDES_ENV = "FAIRHEP_BUILD_OVERRIDES"
+
+
+def left_out_of_image() -> str | None:
+    """Why TensorRT is missing when this image was built without it on purpose
+    (``--build-arg tensorrt-cu12=none`` where NVIDIA's index could not be reached)."""
+    for line in os.environ.get(BUILD_OVERRIDES_ENV, "").split("; "):
+        if line.startswith("tensorrt") and "left out by override" in line:
+            return f"TensorRT: left out by override of this image's build ({line})"
+    return None
 
 
 @dataclass(frozen=True)

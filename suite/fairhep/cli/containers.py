@@ -227,12 +227,16 @@ def _selftest(args: argparse.Namespace) -> int:
           f"{'ok' if f.get('ok') else 'FAILED'} {f.get('shape')}")
     if result.providers:
         print(f"  onnxruntime providers: {', '.join(result.providers)}")
+    for lib, path in result.cuda_libraries.items():
+        print(f"  CUDA library {lib}: {path or 'NOT FOUND'}")
     for m in result.mismatches:
         print(f"  pin mismatch: {m}")
     for line in result.overridden:
         print(f"  build override: {line}")
     for name, why in result.absent.items():
-        print(f"  absent by design: {name}: {why}")
+        left_out = "left out by override" in why
+        print(f"  {'TensorRT' if name == 'tensorrt' and left_out else name}: {why}" if left_out
+              else f"  absent by design: {name}: {why}")
     verdict = "passed" if result.ok else "FAILED"
     print(f"selftest {verdict}" + ("" if result.in_image else " (outside an image)"))
     return 0 if result.ok else 1

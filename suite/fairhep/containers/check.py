@@ -28,14 +28,17 @@ from fairhep.containers.render import (
     TEST_LINES,
     environment,
     labels,
+    pins,
     render_all,
 )
+from fairhep.containers.requirements import qualified_image_problem, requirement_problems
 from fairhep.containers.stacks import (
     DEF_NAME,
     DOCKERFILE_NAME,
     STACKS_FILE,
     TEMPLATES_DIR,
     Stack,
+    StacksFile,
     load_stacks,
     stack_dir,
 )
@@ -177,7 +180,8 @@ def digest_problem(digest: str) -> str | None:
     return None
 
 
-def check_stack(root: Path, stack: Stack, rendered: Mapping[Path, str]) -> StackReport:
+def check_stack(root: Path, stacks_file: StacksFile, stack: Stack,
+                rendered: Mapping[Path, str]) -> StackReport:
     rep = StackReport(stack.id)
     # Pins and digest.
     problem = digest_problem(stack.base.digest)
@@ -209,13 +213,22 @@ def check_stack(root: Path, stack: Stack, rendered: Mapping[Path, str]) -> Stack
         rep.expect(stack.onnxruntime_package == "onnxruntime-gpu" or stack.installer == "conda",
                    "CUDA stack uses onnxruntime-gpu",
                    "a pip CUDA stack must pin onnxruntime-gpu, not the CPU package")
-        rep.expect(stack.installer == "conda" or any(
-            f"/cu{stack.cuda.replace('.', '')[:3]}" in u for u in stack.extra_index_urls),
-            "torch comes from the index of the stack's CUDA",
-            f"no PyTorch index for CUDA {stack.cuda} in extra_index_urls")
+        rep.expect(stack.installer == "conda" or "+cpu" not in stack.torch,
+                   "CUDA stack pins a CUDA build of torch",
+                   f"torch {stack.torch} is a CPU build; selftest would find no CUDA in it")
     else:
         rep.expect(stack.onnxruntime_package == "onnxruntime", "CPU stack uses onnxruntime",
                    "a CPU stack must pin onnxruntime, not onnxruntime-gpu")
+        rep.expect(stack.installer == "conda" or "+cpu" in stack.torch,
+                   "CPU stack pins torch's CPU build",
+                   f"torch {stack.torch} without '+cpu' is PyPI's multi-GB CUDA build on "
+                   "x86_64: pin the CPU build (e.g. 2.13.0+cpu) from PyTorch's CPU index")
+    problem = qualified_image_problem(stack.base.image)
+    rep.expect(problem is None, "base image name fully qualified", f"base image: {problem}")
+    held, problems = requirement_problems(root, stack, pins(stacks_file, stack)["packages"])
+    rep.failures += problems
+    if not problems:
+        rep.passed.append(f"fairhep's requirements met by the pins ({len(held)} checked)")
 
     # Committed files equal a fresh render.
     for rel, text in rendered.items():
@@ -245,6 +258,9 @@ def check_stack(root: Path, stack: Stack, rendered: Mapping[Path, str]) -> Stack
                f"{def_path.name}: From is {adef.from_ref!r}, expected {ref!r}")
     rep.expect(dock.from_ref == ref, "Dockerfile FROM pinned by digest",
                f"Dockerfile: FROM is {dock.from_ref!r}, expected {ref!r}")
+    for name, parsed in ((def_path.name, adef), (docker_path.name, dock)):
+        problem = qualified_image_problem(parsed.from_ref or "")
+        rep.expect(problem is None, f"{name} names its base fully qualified", f"{name}: {problem}")
     rep.expect((adef.runscript or "").strip() == RUNSCRIPT, "%runscript execs fairhep",
                f"{def_path.name}: %runscript is {adef.runscript!r}, expected {RUNSCRIPT!r}")
     rep.expect(dock.entrypoint == ["fairhep"], 'ENTRYPOINT ["fairhep"]',
@@ -351,7 +367,7 @@ def check(root: Path) -> list[StackReport]:
     for stack in stacks_file.stacks.values():
         prefix = stack_dir(stack)
         mine = {rel: text for rel, text in rendered.items() if rel.parent == prefix}
-        reports.append(check_stack(root, stack, mine))
+        reports.append(check_stack(root, stacks_file, stack, mine))
     # A stack directory that the stacks file no longer names would be built by mistake.
     known = set(stacks_file.stacks)
     for d in sorted((root / "containers").iterdir()):

@@ -12,7 +12,9 @@ record made inside carries) and its ``pins.json`` (which ``containers selftest``
 Build arguments (``--build-arg KEY=VALUE``):
 
 - a pinned package (``torch``, ``onnxruntime``, ``numpy``, ... as in ``pins.json``): replaces
-  that pin, e.g. ``torch=2.13.0`` where only that wheel can be had;
+  that pin, e.g. ``torch=2.13.0`` where only that wheel can be had; the TensorRT package
+  (``tensorrt-cu12=none``) may be left out, where its index cannot be reached: the image,
+  its selftest and every record made inside then say "TensorRT: left out by override";
 - ``EXTRA_INDEX_URLS``: replaces the stack's ``--extra-index-url`` lines (space-separated;
   ``none`` drops them);
 - pip's own settings (:data:`PIP_SETTINGS`: ``PIP_INDEX_URL``, ``PIP_FIND_LINKS``, ...): set
@@ -31,8 +33,8 @@ from urllib.parse import urlsplit
 from fairhep.containers.stacks import Stack
 from fairhep.errors import ConfigError
 
-PIP_SETTINGS = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_TRUSTED_HOST",
-                "PIP_CERT", "PIP_DEFAULT_TIMEOUT", "PIP_RETRIES")
+PIP_SETTINGS = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_NO_INDEX",
+                "PIP_TRUSTED_HOST", "PIP_CERT", "PIP_DEFAULT_TIMEOUT", "PIP_RETRIES")
 EXTRA_INDEX_KEY = "EXTRA_INDEX_URLS"
 GIT_SHA_KEY = "FAIRHEP_GIT_SHA"
 # How the changes are joined in one label / environment value (and split again by readers).
@@ -83,7 +85,8 @@ class BuildOverrides:
             lines.append(f"base image {self.base} instead of the pinned {stack.base.ref}")
             lines.append(f"python {python_of_substituted_base(stack)}.x of that base instead "
                          f"of the pinned {stack.python}")
-        lines += [f"{name}=={ver} instead of the pinned {pinned.get(name, '?')}"
+        lines += [left_out_by_override(name, pinned.get(name, "?")) if ver == NONE
+                  else f"{name}=={ver} instead of the pinned {pinned.get(name, '?')}"
                   for name, ver in self.pins]
         if self.extra_index_urls is not None:
             new = " ".join(self.extra_index_urls) or NONE
@@ -92,6 +95,11 @@ class BuildOverrides:
         lines += [f"pip setting {k}={v} during the build" for k, v in self.pip_settings]
         lines += [f"build-time mount {v}" for v in self.volumes]
         return lines
+
+
+def left_out_by_override(package: str, pinned: str) -> str:
+    """How a package left out of a build is said, in labels, selftest and records."""
+    return f"{package}=={pinned}: left out by override (--build-arg {package}={NONE})"
 
 
 def python_of_substituted_base(stack: Stack) -> str:
@@ -150,6 +158,9 @@ def parse_overrides(stack: Stack, pinned: Mapping[str, str], *, base: str | None
                 raise ConfigError(f"--build-arg {key}: {bad[0]!r} is not a URL")
             extra = urls
         elif key in pinned:
+            if value == NONE and key != stack.tensorrt_package:
+                raise ConfigError(f"--build-arg {key}={NONE}: only the TensorRT package "
+                                  f"({stack.tensorrt_package}) may be left out of a build")
             if not _VERSION.match(value):
                 raise ConfigError(f"--build-arg {key}={value}: not a version (e.g. "
                                   f"{key}={pinned[key]})")

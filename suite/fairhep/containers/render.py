@@ -21,6 +21,7 @@ from fairhep.containers.overrides import (
     NONE,
     SEPARATOR,
     BuildOverrides,
+    left_out_by_override,
     python_of_substituted_base,
 )
 from fairhep.containers.stacks import (
@@ -63,30 +64,34 @@ CONDA_TO_DIST = {"pytorch": "torch"}
 def _dist_name(spec: str, sep: str) -> tuple[str, str]:
     name, _, ver = spec.partition(sep)
     ver = ver.split("=", 1)[0]  # conda build-string glob after the version
-    name = name.strip()
+    name = name.split("[", 1)[0].strip()  # pip extras: tritonclient[http,grpc]
     return CONDA_TO_DIST.get(name, name), ver.strip()
 
 
 def pip_requirements(stacks_file: StacksFile, stack: Stack) -> list[str]:
-    """The pip lines installed into the image (pins only; index options first)."""
+    """The pip lines installed into the image (pins only; index options first). A stack's
+    own pin replaces the common pin of the same package."""
     lines = [f"--extra-index-url {url}" for url in stack.extra_index_urls]
     if stack.installer == "pip":
         lines += [f"torch=={stack.torch}", f"onnx=={stack.onnx}",
                   f"{stack.onnxruntime_package}=={stack.onnxruntime}"]
         if stack.has_tensorrt:
             lines.append(f"{stack.tensorrt_package}=={stack.tensorrt}")
+    own = {_dist_name(spec, "==")[0] for spec in stack.pip}
     if stack.use_common_pip:
-        lines += list(stacks_file.common_pip)
+        lines += [spec for spec in stacks_file.common_pip if _dist_name(spec, "==")[0] not in own]
     lines += list(stack.pip)
     return lines
 
 
 def onnxruntime_providers(stack: Stack) -> list[str]:
-    """The execution providers the stack's ONNX Runtime build must have (selftest checks)."""
+    """The execution providers the stack's ONNX Runtime build must have (selftest checks).
+    PyPI's onnxruntime-gpu has the TensorRT provider compiled in, whether or not TensorRT's
+    libraries are installed beside it (it loads them only when a session asks for it)."""
     providers = ["CPUExecutionProvider"]
     if stack.has_cuda:
         providers.insert(0, "CUDAExecutionProvider")
-    if stack.has_tensorrt:
+    if stack.has_tensorrt or stack.onnxruntime_package == "onnxruntime-gpu":
         providers.insert(0, "TensorrtExecutionProvider")
     return providers
 
@@ -355,14 +360,18 @@ def derive(stacks_file: StacksFile, stack: Stack, overrides: BuildOverrides
             out.append(f"{raw}{sep}{new}" + (f"={build}" if build else "") if new else spec)
         return tuple(out)
 
+    tensorrt = (overrides.pin(stack.tensorrt_package, stack.tensorrt)
+                if stack.has_tensorrt else stack.tensorrt)
     changes: dict[str, Any] = {
         "torch": overrides.pin("torch", stack.torch),
         "onnx": overrides.pin("onnx", stack.onnx),
         "onnxruntime": overrides.pin(stack.onnxruntime_package, stack.onnxruntime),
-        "tensorrt": (overrides.pin(stack.tensorrt_package, stack.tensorrt)
-                     if stack.has_tensorrt else stack.tensorrt),
+        "tensorrt": tensorrt,
         "pip": repin(stack.pip, "=="),
     }
+    if stack.has_tensorrt and tensorrt == NONE:
+        changes["absent"] = {**stack.absent, "tensorrt": left_out_by_override(
+            stack.tensorrt_package, stack.tensorrt)}
     if overrides.base is not None:
         changes["python"] = python_of_substituted_base(stack)
     if overrides.extra_index_urls is not None:

@@ -33,6 +33,8 @@ class SelftestResult:
     pins: str | None = None  # the pins file checked (None: outside an image)
     overridden: list[str] = field(default_factory=list)  # what the build changed
     providers: list[str] = field(default_factory=list)  # ONNX Runtime's, checked and present
+    # CUDA's user-space libraries as loaded into this process (name -> path; None: not found).
+    cuda_libraries: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def in_image(self) -> bool:
@@ -46,7 +48,8 @@ class SelftestResult:
         return {"ok": self.ok, "in_image": self.in_image, "pins": self.pins,
                 "stack": self.stack, "python": self.python, "mismatches": self.mismatches,
                 "absent": self.absent, "build_overrides": self.overridden,
-                "onnxruntime_providers": self.providers, "forward": self.forward}
+                "onnxruntime_providers": self.providers,
+                "cuda_libraries": self.cuda_libraries, "forward": self.forward}
 
 
 def version_matches(installed: str, pinned: str) -> bool:
@@ -101,6 +104,32 @@ def verify_providers(wanted: list[str]) -> tuple[list[str], list[str]]:
     return have, problems
 
 
+# CUDA's runtime, cuBLAS and cuDNN: what torch's CUDA build and ONNX Runtime's CUDA provider
+# load. In the pip stacks they come from the nvidia-*-cu12 packages, in conda stacks from the
+# environment; only the driver (libcuda) comes from the host at run time.
+CUDA_LIBRARIES = ("libcudart.so", "libcublas.so", "libcudnn.so")
+
+
+def cuda_libraries() -> dict[str, str | None]:
+    """Where this process loaded each of :data:`CUDA_LIBRARIES` from, after ``import torch``
+    and ONNX Runtime's preload (no GPU or driver is needed to load them)."""
+    from fairhep.backends.onnxruntime_backend import (
+        onnxruntime_unavailable_reason,
+        preload_cuda_libraries,
+    )
+
+    if onnxruntime_unavailable_reason() is None:
+        preload_cuda_libraries()
+    maps = Path("/proc/self/maps")
+    loaded = {line.split()[-1] for line in maps.read_text().splitlines()
+              if "/" in line} if maps.is_file() else set()
+    found: dict[str, str | None] = {}
+    for name in CUDA_LIBRARIES:
+        paths = sorted(p for p in loaded if Path(p).name.startswith(name))
+        found[name] = paths[0] if paths else None
+    return found
+
+
 def _tiny_forward() -> dict[str, Any]:
     import torch
 
@@ -147,10 +176,17 @@ def selftest(pins_path: Path | None) -> SelftestResult:
         wrong_kind = (want_cuda is None) != (got is None)
         if wrong_kind or (want_cuda and not str(got).startswith(want_cuda)):
             mismatches.append(f"torch built for CUDA {got} (pinned {want_cuda})")
+    libraries: dict[str, str | None] = {}
+    if want_cuda not in ("unset", None):
+        libraries = cuda_libraries()
+        mismatches += [f"CUDA library {name}* not found in this process after import torch "
+                       "and ONNX Runtime's preload" for name, path in libraries.items()
+                       if path is None]
     return SelftestResult(
         stack=expected.get("stack") or os.environ.get("FAIRHEP_STACK"),
         python=platform.python_version(), mismatches=mismatches,
         absent=dict(expected.get("absent", {})), forward=forward,
         pins=str(pins_path) if pins_path is not None else None,
         overridden=list(expected.get("build_overrides", [])), providers=providers,
+        cuda_libraries=libraries,
     )

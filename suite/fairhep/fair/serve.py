@@ -86,11 +86,12 @@ def settings(bndl: layout.Bundle, opts: ServeOptions, workdir: Path) -> tuple[An
 def serve(root: Path, opts: ServeOptions) -> int:
     """Check the options and the bundle, then serve it until interrupted (SIGINT/SIGTERM)."""
     opts.check()
+    # The bundle first: a tampered one is refused whatever is installed here.
+    root = Path(root)
+    bndl = layout.open_bundle(root)
     if importlib.util.find_spec("mlserver") is None:
         raise BackendUnavailable("serve: mlserver is not installed; pip install "
                                  "'fairhep[serve]' (MLServer needs Python < 3.13)")
-    root = Path(root)
-    bndl = layout.open_bundle(root)
     # Imported only now: MLServer and tritonclient.grpc register the same protobuf package
     # ("inference"), so one process holds one of them; `validate --url` runs in another.
     from mlserver import MLServer

@@ -191,7 +191,8 @@ def load_state_dict_file(path: Path) -> dict[str, torch.Tensor]:
         if not _is_pickle(path):
             raise CheckpointError(f"{path}: not a PyTorch checkpoint ({_what_file(path)}); "
                                   "give the .pth file the model was saved to") from None
-        found = re.search(r"GLOBAL (\S+)", str(exc))
+        # torch >= 2.4 names the global ("GLOBAL x"), older ones the class ("Unsupported ...").
+        found = re.search(r"(?:GLOBAL|Unsupported class) (\S+)", str(exc))
         detail = (f"it pickles {found.group(1)}, not only tensors" if found else
                   "a pickle protocol or object the safe loader does not read")
         raise CheckpointError(

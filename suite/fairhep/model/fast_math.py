@@ -144,7 +144,8 @@ def _track_sv_prefix(net: InteractionNetwork, x: torch.Tensor, y: torch.Tensor,
     e_pad = mv.unsqueeze(1) * g_b
     for v, jv in enumerate(prefix):  # every jv >= 1: a prefix counts jets with a v-th SV
         # Padding keeps the sums out of place (autograd) and in SV order (determinism).
-        e_vp = e_vp + nnf.pad(parts[v].view(jv, n, d), (0, 0, 0, 0, 0, j - jv))
+        if n:  # no real tracks: nothing to add (and torch < 2.2 cannot pad a 0-wide axis)
+            e_vp = e_vp + nnf.pad(parts[v].view(jv, n, d), (0, 0, 0, 0, 0, j - jv))
         e_pad = e_pad + nnf.pad(parts[k + 1 + v], (0, 0, 0, j - jv))
     return e_vp, e_pad
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure as MplFigure
+from matplotlib.ticker import LogLocator
 
 from fairhep.plots.base import Figure, save, styled, write_csv
 from fairhep.plots.layout import legend_below, legend_entries, legend_lines
@@ -30,7 +31,8 @@ def draw_roc(curves: Curves) -> MplFigure:
         # Past the palette's colours the line style tells curves apart.
         ax.plot(tpr, fpr, label=label, ls=LINE_STYLES[i // n_colours % len(LINE_STYLES)])
     ax.set_yscale("log")
-    ax.yaxis.minorticks_on()
+    # Minor ticks at 2..9 of each decade (Axis.minorticks_on is matplotlib >= 3.9 only).
+    ax.yaxis.set_minor_locator(LogLocator(subs="auto"))
     ax.set_ylim(1e-5, 1.5)
     ax.set_xlim(0, 1.01)
     ax.set_xlabel(r"H$\to$b$\bar{b}$ efficiency (true positive rate)")
