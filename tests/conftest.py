@@ -68,8 +68,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
         if len(changed) > 50:
             terminalreporter.write_line(f"... and {len(changed) - 50} more")
         terminalreporter.write_line(
-            "A test wrote outside its tmp_path: give its command --results/--out/--cache-dir "
-            "in tmp_path (FAIRHEP_TREE_GUARD=0 skips this check while you edit files).")
+            "Either a test wrote outside its tmp_path (give its command --results, --out or "
+            "--cache-dir in tmp_path), or these files were edited during the session "
+            "(FAIRHEP_TREE_GUARD=0 skips this check while you edit).")
 
 
 @pytest.fixture(scope="session", autouse=True)
