@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -37,8 +38,8 @@ class TinyNtuple:
 
 def encoded(jet_id: np.ndarray, position: np.ndarray, feature: int) -> np.ndarray:
     """The value a (jet, position, feature) slot holds: unique, non-zero, exact in float32."""
-    return ((jet_id + 1) * 1000 + position * 10 + feature % 10 + 0.25 * (feature // 10)).astype(
-        np.float32)
+    value = (jet_id + 1) * 1000 + position * 10 + feature % 10 + 0.25 * (feature // 10)
+    return np.asarray(value, dtype=np.float32)
 
 
 def _collections(names: tuple[str, ...]) -> dict[str, list[str]]:
@@ -64,7 +65,7 @@ def write_tiny_ntuple(path: Path, n_tracks: np.ndarray, n_svs: np.ndarray,
     }
     for i, name in enumerate(schema.SPECTATORS):
         scalars[name] = (jet_id * 100 + i).astype(np.float32)
-    branches: dict[str, object] = dict(scalars)
+    branches: dict[str, Any] = dict(scalars)  # NumPy arrays and awkward records
     for names, counts in ((schema.TRACK_FEATURES, n_tracks), (schema.SV_FEATURES, n_svs)):
         jet = np.repeat(jet_id, counts)
         pos = np.concatenate([np.arange(c) for c in counts]) if counts.sum() else np.zeros(0, int)

@@ -66,7 +66,7 @@ def test_sweep_records_points_and_nvml_status(sweep):
             assert p["nvml_samples"] == 0 or nvml_unavailable_reason() is None
         medians = {b: np.median([p["jets_per_s"] for p in points if p["batch_size"] == b])
                    for b in SIZES}
-        assert r.metrics["peak_batch_size"] == max(medians, key=medians.get)
+        assert r.metrics["peak_batch_size"] == max(medians, key=lambda b: medians[b])
         assert r.metrics["peak_jets_per_s"] == pytest.approx(max(medians.values()))
         nvml = r.metrics["nvml"]
         reason = nvml_unavailable_reason()

@@ -19,7 +19,7 @@ import pytest
 
 from fairhep.cli import main
 from fairhep.containers import render as render_module
-from fairhep.containers.build import EXIT_NO_ENGINE, plan_build, write_derived
+from fairhep.containers.build import EXIT_NO_ENGINE, BuildPlan, plan_build, write_derived
 from fairhep.containers.check import (
     parse_definition,
     parse_dockerfile,
@@ -51,7 +51,7 @@ def tree(tmp_path: Path) -> Path:
     return root
 
 
-def _plan(tree: Path, *args: str, runtime: str = "buildah") -> object:
+def _plan(tree: Path, *args: str, runtime: str = "buildah") -> BuildPlan:
     bases = [a for i, a in enumerate(args) if i and args[i - 1] == "--base"]
     build_args = [a for i, a in enumerate(args) if i and args[i - 1] == "--build-arg"]
     return plan_build(tree, "x86_64-cpu", runtime=runtime, base=bases[0] if bases else None,

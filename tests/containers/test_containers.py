@@ -120,6 +120,7 @@ def test_definition_parses_and_has_runscript_labels_test_environment(sid: str) -
     assert "FAIRHEP_GIT_SHA=unknown" in parsed.sections["arguments"]
     assert parsed.labels["fairhep.torch"] == stack.torch
     assert parsed.labels["fairhep.python"] == stack.python
+    assert parsed.test is not None
     assert "fairhep model info --json" in parsed.test
     assert "fairhep containers selftest --pins /opt/fairhep/pins.json" in parsed.test
     env = parsed.environment
@@ -185,10 +186,10 @@ def test_digest_pins_are_well_formed_and_placeholders_are_rejected() -> None:
         assert DIGEST_RE.match(stack.base.digest), stack.id
         assert digest_problem(stack.base.digest) is None
         assert stack.base.read_on and stack.base.sources
-    assert "not sha256" in digest_problem("sha256:abc123")
-    assert "not sha256" in digest_problem("sha256:" + "A" * 64)
-    assert "placeholder" in digest_problem("sha256:" + "1a2b3c4d5e6f7a8b9c0d" * 3 + "1a2b")
-    assert "placeholder" in digest_problem("sha256:" + "0" * 64)
+    assert "not sha256" in str(digest_problem("sha256:abc123"))
+    assert "not sha256" in str(digest_problem("sha256:" + "A" * 64))
+    assert "placeholder" in str(digest_problem("sha256:" + "1a2b3c4d5e6f7a8b9c0d" * 3 + "1a2b"))
+    assert "placeholder" in str(digest_problem("sha256:" + "0" * 64))
 
 
 def test_containers_check_exits_zero_and_reports_each_stack(capsys) -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from fairhep import schema
 from fairhep.cli import main
-from fairhep.data import load, verify
+from fairhep.data import load, manifest, verify
 from fairhep.data.synth import synthesize
 from fairhep.errors import DataError
 from fairhep.results import ResultRecord, read_record, write_record
@@ -80,13 +80,13 @@ def test_unlisted_and_missing_files_are_refused(clean, tmp_path):
 def test_a_file_is_hashed_once_until_it_changes(clean, tmp_path, cache, monkeypatch):
     data = Path(shutil.copytree(clean, tmp_path / "data"))
     hashed: list[str] = []
-    real = verify.sha256_file
+    real = manifest.sha256_file
 
     def counting(path: Path) -> str:
         hashed.append(Path(path).name)
         return real(path)
 
-    monkeypatch.setattr(verify, "sha256_file", counting)
+    monkeypatch.setattr("fairhep.data.verify.sha256_file", counting)
     assert load.list_files(data) and sorted(hashed) == ["newdata_0.h5", "newdata_1.h5"]
     verify._memo.clear()  # a later process: what it knows comes from the cache file
     assert load.list_files(data) and len(hashed) == 2

@@ -3,6 +3,7 @@ function on export, and docs/architecture.md names every module."""
 
 from __future__ import annotations
 
+import fnmatch
 import importlib
 import inspect
 import pkgutil
@@ -95,3 +96,20 @@ def test_layer_table_is_the_import_contract() -> None:
             if line.startswith("| ") and not line.startswith("| layer ")]
     documented = [set(re.findall(r"`(\w+)`", cell)) for cell in rows]
     assert documented == contract
+
+
+def test_every_tool_script_is_linted_and_type_checked() -> None:
+    # The scripts have no .py suffix: `ruff check tools` and mypy once found no file there.
+    tools = PYPROJECT.parent / "tools"
+    scripts = sorted(p.name for p in tools.iterdir()
+                     if p.is_file() and "python" in p.read_text().partition("\n")[0])
+    assert scripts
+    config = read_toml(PYPROJECT)["tool"]
+    included = config["ruff"]["extend-include"]
+    assert all(any(fnmatch.fnmatch(f"tools/{s}", g) for g in included) for s in scripts)
+    mypy = config["mypy"]
+    assert sorted(f for f in mypy["files"] if f.startswith("tools/")) == [
+        f"tools/{s}" for s in scripts]
+    (strict,) = [o for o in mypy["overrides"] if "fairhep.*" in o["module"]]
+    assert set(scripts) <= set(strict["module"]) and strict["disallow_untyped_defs"] is True
+    assert "tests" in mypy["files"]

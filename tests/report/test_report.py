@@ -11,6 +11,7 @@ import re
 import shutil
 import statistics
 from pathlib import Path
+from typing import Any
 
 import pytest
 from markupsafe import escape
@@ -81,7 +82,7 @@ def test_generated_records_are_announced_and_marked_in_both_renderings(
 
 
 def test_a_folder_without_records_is_nothing_to_report(
-    tmp_path: Path, capsys: pytest.CaptureFixture
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (tmp_path / "empty" / "records" / "train").mkdir(parents=True)
     (tmp_path / "empty" / "local" / "smoke").mkdir(parents=True)
@@ -92,7 +93,7 @@ def test_a_folder_without_records_is_nothing_to_report(
 
 
 def test_a_report_goes_into_the_results_folder_it_reads(
-    tmp_path: Path, capsys: pytest.CaptureFixture
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """One place for reports, whichever command writes them: RESULTS/reports/ (as `fairhep
     bench` does), never ./reports of wherever the command was started."""
@@ -195,7 +196,7 @@ def test_a_record_of_a_newer_schema_is_refused_by_file_name(tmp_path: Path) -> N
 
 
 def test_report_checks_its_output_location_first(
-    read_only_dir: Path, capsys: pytest.CaptureFixture
+    read_only_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Issue 11 item 6: an unwritable --out is one line naming it and the fix, before any
     record is read; nothing is written."""
@@ -209,7 +210,7 @@ def test_report_checks_its_output_location_first(
 
 
 def test_campaign_directory_and_bad_arguments(
-    replay: tuple[Path, str], tmp_path: Path, capsys: pytest.CaptureFixture, fixture_records
+    replay: tuple[Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str], fixture_records
 ) -> None:
     # A campaign directory holding one results directory per site is searched below.
     assert results_dirs([RECORDS]) == sorted(
@@ -229,7 +230,8 @@ def test_campaign_directory_and_bad_arguments(
 
 
 def toy_train(
-    site: str, acc: float, auc: float, model: tuple = (8, 4, 4), n: int = 300, run: str = "runs/toy"
+    site: str, acc: float, auc: float, model: tuple[int, int, int] = (8, 4, 4), n: int = 300,
+    run: str = "runs/toy"
 ) -> ResultRecord:
     return ResultRecord(
         kind="train",
@@ -279,7 +281,7 @@ def test_toy_runs_do_not_borrow_the_papers_seed_spread(tmp_path: Path) -> None:
     assert ours["Method"] == "identical group means" and ours.verdict == "consistent"
 
 
-def test_real_records_replay(real_sections: dict) -> None:
+def test_real_records_replay(real_sections: dict[str, Any]) -> None:
     """Records written by the real bench and smoke campaign on a CPU-only VM."""
     real = RECORDS / "real"
     records = load_record_set([real])

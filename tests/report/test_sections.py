@@ -11,6 +11,7 @@ import csv
 import math
 import statistics
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,7 +45,7 @@ def mean_std(xs: list[float], digits: int = 4) -> str:
     return f"{statistics.mean(xs):.{digits}f} ± {statistics.stdev(xs):.{digits}f}"
 
 
-def site_of(rec: dict) -> str:
+def site_of(rec: dict[str, Any]) -> str:
     return generated(rec["provenance"]["site"])
 
 

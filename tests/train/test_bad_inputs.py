@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import h5py
@@ -27,12 +28,12 @@ TRACKS = schema.h5_dataset_name("train", schema.H5_TRACK_INDEX)
 
 
 @pytest.fixture(scope="module")
-def clean(synthetic_data) -> Path:
+def clean(synthetic_data: Callable[..., Path]) -> Path:
     return synthetic_data(files=2, jets_per_file=64, seed=23)
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory) -> Path:
+def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("bad-inputs") / "run"
     make_run(out, ModelConfig(hidden=8, de=4, do=4))
     return out

@@ -5,6 +5,7 @@ as it was (nothing of the diverged weights is saved)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ SMALL = ["--hidden", "8", "--de", "4", "--do", "4"]
 
 
 @pytest.fixture(scope="module")
-def data(synthetic_data) -> Path:
+def data(synthetic_data: Callable[..., Path]) -> Path:
     return synthetic_data(files=2, jets_per_file=96, seed=17)
 
 

@@ -9,7 +9,7 @@ import os
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -29,7 +29,7 @@ SMALL = ["--hidden", "8", "--de", "4", "--do", "4"]
 
 
 @pytest.fixture(scope="module")
-def data(synthetic_data) -> Path:
+def data(synthetic_data: Callable[..., Path]) -> Path:
     return synthetic_data(files=2, jets_per_file=96, seed=17)
 
 
