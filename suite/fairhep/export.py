@@ -45,12 +45,17 @@ if TYPE_CHECKING:
 # in the opset asked for: the dynamo exporter keeps 18 when it cannot convert (asked for 3,
 # it writes 18 with a warning), and a consumer that needs 17 would only find out later.
 DEFAULT_OPSET = schema.ONNX_OPSET
-EXPORTERS = ("dynamo", "torchscript")
+EXPORTERS = ("auto", "dynamo", "torchscript")
 META_PREFIX = "fairhep."
 GRAPH_HASH = "graph_sha256"  # metadata key (after META_PREFIX): see graph_sha256()
 # torch.onnx.export gained ``dynamo=`` (and torch.export.Dim its use here) in torch 2.5; the
 # ppc64le stack has torch 2.1.2, where only the plain TorchScript exporter exists.
 DYNAMO_MIN_TORCH = (2, 5)
+# ``auto`` (the default) takes the dynamo exporter from the first torch it was measured to
+# export this network with a dynamic batch on (2.13, the x86_64-cpu stack); before, the
+# TorchScript exporter the paper's ONNX was made with. Measured: torch 2.8.0's dynamo exporter
+# (x86_64-cuda stack) fails on it ("No ONNX function found for aten.sym_size.int").
+DYNAMO_DEFAULT_MIN_TORCH = (2, 13)
 
 
 class ExportError(FairhepError):
@@ -76,7 +81,7 @@ def model_id(net: InteractionNetwork) -> str:
 
 
 def onnx_metadata(
-    net: InteractionNetwork, opset: int, weights: str = BEST_WEIGHTS, exporter: str = "dynamo"
+    net: InteractionNetwork, opset: int, weights: str = BEST_WEIGHTS, exporter: str = "auto"
 ) -> dict[str, str]:
     """The metadata_props written into the .onnx (all values are strings, as ONNX wants)."""
     desc = schema.describe()
@@ -132,7 +137,7 @@ def export_onnx(
     run_dir: Path,
     out: Path | None = None,
     opset: int = DEFAULT_OPSET,
-    exporter: str = "dynamo",
+    exporter: str = "auto",
     weights: str = BEST_WEIGHTS,
 ) -> Path:
     """Export the run's model (``weights`` file) as a checked, self-describing .onnx file."""
@@ -202,11 +207,15 @@ def _torch_release(torch_version: str) -> tuple[int, int]:
 
 
 def exporter_for(requested: str, torch_version: str) -> str:
-    """The exporter that runs: ``requested``, except that torch < 2.5 has only TorchScript."""
+    """The exporter that runs: ``requested``, except that torch < 2.5 has only TorchScript;
+    ``auto`` is dynamo from :data:`DYNAMO_DEFAULT_MIN_TORCH` on, TorchScript before."""
     if requested not in EXPORTERS:
         raise ExportError(f"unknown exporter {requested!r}: choose {' or '.join(EXPORTERS)}")
-    if _torch_release(torch_version) < DYNAMO_MIN_TORCH:
+    release = _torch_release(torch_version)
+    if release < DYNAMO_MIN_TORCH:
         return "torchscript"
+    if requested == "auto":
+        return "dynamo" if release >= DYNAMO_DEFAULT_MIN_TORCH else "torchscript"
     return requested
 
 
@@ -298,7 +307,7 @@ def read_metadata(path: Path) -> dict[str, str]:
 
 
 def cached_onnx(run_dir: Path, cache_dir: Path, opset: int = DEFAULT_OPSET,
-                exporter: str = "dynamo") -> Path:
+                exporter: str = "auto") -> Path:
     """The run's ONNX file in ``cache_dir``, exported once per set of weights.
 
     Keyed by the weights hash, so a retrained run never reuses a stale export and a

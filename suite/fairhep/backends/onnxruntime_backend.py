@@ -27,6 +27,7 @@ from fairhep import schema
 from fairhep.backends.base import Backend, PreparedModel
 from fairhep.backends.tf32 import tf32_forced_off, tf32_state
 from fairhep.backends.trtlibs import left_out_of_image, load_tensorrt_libraries
+from fairhep.devices import cuda_unavailable_reason
 from fairhep.errors import BackendUnavailable
 
 TRT_EP = "TensorrtExecutionProvider"
@@ -123,6 +124,12 @@ class OnnxRuntimeBackend(Backend):
             libs = load_tensorrt_libraries()
             if libs.error:
                 return f"onnxruntime: {TRT_EP} cannot load TensorRT: {libs.error}"
+        if self.provider != "CPUExecutionProvider":
+            # Asked for without a GPU, onnxruntime-gpu 1.22 crashes the process (SIGSEGV) once
+            # CUDA's libraries are loaded (by torch or its preload) instead of failing.
+            cuda = cuda_unavailable_reason()
+            if cuda:
+                return f"onnxruntime: {self.provider} needs a CUDA GPU ({cuda})"
         return None
 
     def extra_config(self) -> dict[str, object]:

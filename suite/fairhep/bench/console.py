@@ -43,6 +43,12 @@ class LoggedProgress(Progress):
         self.every_s = every_s
         self._logged: dict[TaskID, tuple[float, str, bool]] = {}  # time, description, done
 
+    def stop(self) -> None:
+        if self.plain:  # rich < 14.1 ends a progress off a terminal with a blank line
+            self.live.stop()
+            return
+        super().stop()
+
     def add_task(self, description: str, start: bool = True, total: float | None = 100.0,
                  completed: int = 0, visible: bool = True, **fields: Any) -> TaskID:
         task_id = super().add_task(description, start, total, completed, visible, **fields)

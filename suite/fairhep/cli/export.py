@@ -26,9 +26,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="output file (default: RUN/model.onnx or RUN/model-<precision>.engine)")
     p.add_argument("--opset", type=positive_int, default=None,
                    help=f"ONNX opset (default: {schema.ONNX_OPSET})")
-    p.add_argument("--exporter", choices=["dynamo", "torchscript"], default="dynamo",
-                   help="torch.onnx exporter (default: dynamo; torch < 2.5 has only "
-                   "torchscript, which is then used)")
+    p.add_argument("--exporter", choices=["auto", "dynamo", "torchscript"], default="auto",
+                   help="torch.onnx exporter (default: auto = dynamo from torch 2.13 on, "
+                   "torchscript before; torch < 2.5 has only torchscript, which is then used)")
     p.add_argument("--precision", choices=["fp32", "fp16"], default="fp32",
                    help="TensorRT engine precision")
     p.add_argument("--batch-sizes", type=int_list, default=None,
