@@ -53,6 +53,14 @@ def onnxruntime_unavailable_reason() -> str | None:
     return None
 
 
+def compiled_providers() -> list[str]:
+    """The execution providers this ONNX Runtime build has compiled in (listed whether or not
+    a GPU or their libraries are here); empty when ONNX Runtime is not installed."""
+    if onnxruntime_unavailable_reason() is not None:
+        return []
+    return list(_ort().get_available_providers())
+
+
 def _version_tuple(text: str) -> tuple[int, ...]:
     return tuple(int(p) for p in text.split(".")[:2] if p.isdigit())
 

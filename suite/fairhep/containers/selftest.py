@@ -91,17 +91,18 @@ def verify_pins(expected: Mapping[str, Any],
 
 def verify_providers(wanted: list[str]) -> tuple[list[str], list[str]]:
     """(the wanted ONNX Runtime execution providers this build has, one problem per one it
-    lacks). Compiled-in providers are listed without a GPU, so this holds on build hosts."""
-    from fairhep.backends.onnxruntime_backend import OnnxRuntimeBackend
+    lacks). Compiled-in providers are listed without a GPU, so this holds on build hosts;
+    whether one can start here (a GPU, TensorRT's libraries) is the backends' own check."""
+    from fairhep.backends.onnxruntime_backend import (
+        compiled_providers,
+        onnxruntime_unavailable_reason,
+    )
 
-    have, problems = [], []
-    for provider in wanted:
-        reason = OnnxRuntimeBackend(provider).available()
-        if reason is None:
-            have.append(provider)
-        else:
-            problems.append(f"{reason}; the stack needs {provider}")
-    return have, problems
+    built = compiled_providers()
+    have = [p for p in wanted if p in built]
+    missing = onnxruntime_unavailable_reason() or f"onnxruntime has {', '.join(built)}"
+    return have, [f"onnxruntime: {p} not in this build ({missing}); the stack needs {p}"
+                  for p in wanted if p not in built]
 
 
 # CUDA's runtime, cuBLAS and cuDNN: what torch's CUDA build and ONNX Runtime's CUDA provider
