@@ -6,6 +6,7 @@ TorchScript exporter at opset 11, inputs input_cpf / input_sv and output output1
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import os
 import socket
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 import torch
 
 from fairhep.fair.bundle import open_bundle
@@ -67,6 +69,13 @@ def write_fair_export(net: InteractionNetwork, path: Path) -> Path:
     return path
 
 
+# find_spec, not an import: MLServer and tritonclient.grpc cannot live in one process (they
+# register the same protobuf package); the server runs in its own.
+needs_serve = pytest.mark.skipif(
+    importlib.util.find_spec("mlserver") is None or importlib.util.find_spec("tritonclient")
+    is None, reason="mlserver or tritonclient not installed (pip install 'fairhep[serve]')")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -82,11 +91,12 @@ class Server:
     log: Path
 
 
-def start_server(bundle: Path, log: Path) -> Server:
-    """`fairhep serve` as its own process on free loopback ports, once it answers ready."""
+def start_server(bundle: Path, log: Path, *extra: str) -> Server:
+    """`fairhep serve` (with ``extra`` options) as its own process on free loopback ports,
+    once it answers ready."""
     port, grpc = free_port(), free_port()
     cmd = [sys.executable, "-c", "import sys; from fairhep.cli import main; sys.exit(main())",
-           "serve", str(bundle), "--port", str(port), "--grpc-port", str(grpc)]
+           "serve", str(bundle), "--port", str(port), "--grpc-port", str(grpc), *extra]
     out = open(log, "w")  # noqa: SIM115 - the server writes into it while it lives
     proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})

@@ -14,15 +14,10 @@ from typing import Any
 
 import pytest
 
+from fair_helpers import needs_serve
 from fairhep.cli import main
 from fairhep.errors import ConfigError
 from fairhep.results import kinds, load_records
-
-# find_spec, not an import: MLServer and tritonclient.grpc cannot live in one process (they
-# register the same protobuf package); the server runs in its own.
-needs_serve = pytest.mark.skipif(
-    importlib.util.find_spec("mlserver") is None or importlib.util.find_spec("tritonclient")
-    is None, reason="mlserver or tritonclient not installed (pip install 'fairhep[serve]')")
 
 
 def _get(url: str) -> dict[str, Any]:
