@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from fairhep.errors import ConfigError
 from fairhep.results.location import RESULTS_ENV, default_results_dir
 
 
@@ -30,8 +31,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--published",
         type=Path,
-        help="directory with the published tables (default: $FAIRHEP_PUBLISHED, the "
-        "installed copy, or results/published of the source tree)",
+        nargs="+",
+        metavar="DIR_OR_SUBMISSION",
+        help="the paper's published tables (a directory with paper.toml; default: "
+        "$FAIRHEP_PUBLISHED, the installed copy, or results/published of the source tree) "
+        "and/or HEPData submissions (a folder with submission.yaml, or the .zip/.tar.gz "
+        "HEPData serves or `fairhep publish` writes) to set beside the local records, with a "
+        "cross-platform summary",
+    )
+    p.add_argument(
+        "--reference",
+        metavar="PLATFORM",
+        help="platform the cross-platform summary is normalised to (default: paper, the "
+        "paper's A100 row)",
     )
     p.add_argument(
         "--p-method",
@@ -43,13 +55,32 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=_run)
 
 
+def split_published(paths: list[Path]) -> tuple[Path | None, list[Path]]:
+    """--published's paths: the paper's tables (a folder with paper.toml; at most one) and the
+    HEPData submissions (everything else)."""
+    paper = [p for p in paths if (p / "paper.toml").is_file()]
+    if len(paper) > 1:
+        raise ConfigError(
+            f"--published {' '.join(map(str, paper))}: more than one folder of the paper's "
+            "tables (paper.toml); give one"
+        )
+    return (paper[0] if paper else None), [p for p in paths if p not in paper]
+
+
 def _run(args: argparse.Namespace) -> int:
     from fairhep.report import build_report
     from fairhep.results.location import new_report_dir
 
+    paper, submissions = split_published(args.published or [])
     out = args.out or new_report_dir(args.results[0], "report")
     html = build_report(
-        args.results, out, p_method=args.p_method, published_dir=args.published, title=args.title
+        args.results,
+        out,
+        p_method=args.p_method,
+        published_dir=paper,
+        title=args.title,
+        submissions=submissions,
+        reference=args.reference,
     )
     print(f"report: {html.parent / 'report.md'}")
     print(f"report: {html}")

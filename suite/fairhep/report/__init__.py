@@ -28,6 +28,7 @@ from fairhep import published, stats
 from fairhep.errors import ConfigError
 from fairhep.report import render
 from fairhep.report.context import Context
+from fairhep.report.hepdata.read import SubmissionTables, read_submission
 from fairhep.report.recordset import (
     GENERATED,
     Record,
@@ -38,7 +39,7 @@ from fairhep.report.recordset import (
     results_dirs,
 )
 from fairhep.report.section import Row, Section, Table
-from fairhep.report.sections import SECTIONS, build_sections
+from fairhep.report.sections import SECTIONS, build_sections, cross_platform, submissions
 from fairhep.writable import ensure_writable
 
 FIGURES_DIR = "figures"
@@ -57,6 +58,7 @@ __all__ = [
     "load_record_set",
     "notices",
     "platform_label",
+    "report_sections",
     "results_dirs",
 ]
 
@@ -67,23 +69,25 @@ def build_report(
     p_method: str = "normal",
     published_dir: Path | None = None,
     title: str | None = None,
+    submissions: Sequence[Path] = (),
+    reference: str | None = None,
 ) -> Path:
-    """Write the Markdown, HTML, figures (PNG + CSV) and table CSVs; return the HTML path."""
-    if p_method not in stats.P_VALUE_METHODS:
-        raise ConfigError(
-            f"unknown p-value method {p_method!r}; use one of {', '.join(stats.P_VALUE_METHODS)}"
-        )
+    """Write the Markdown, HTML, figures (PNG + CSV) and table CSVs; return the HTML path.
+    ``submissions``: HEPData submissions (folders or archives) to set beside the records, with
+    a cross-platform summary normalised to ``reference`` (default: the paper's A100)."""
+    _check_p_method(p_method)
+    # Submissions first: a bad one costs one line before --out is made.
+    subs = tuple(read_submission(Path(s)) for s in submissions)
     dirs = [Path(d) for d in results_dirs]
     require_records(dirs)  # before --out is made: nothing to report is not an empty report
     # Before any record is read: an unwritable --out costs one line, not a traceback.
     out = ensure_writable(Path(out), "report directory", "choose another with --out")
-    records = load_record_set(dirs)
-    ctx = Context(records, out / FIGURES_DIR, p_method, published_dir)
-    sections = build_sections(ctx)
+    records, sections = report_sections(dirs, out / FIGURES_DIR, p_method, published_dir,
+                                        subs, reference)
     problems = [*records.problems, *(p for sec in sections for p in sec.problems)]
     page = render.Page(
         title=title or "fairhep report",
-        dirs=[str(d) for d in records.dirs],
+        dirs=[str(d) for d in records.dirs] + [s.source for s in subs],
         citation=published.citation(published_dir),
         counts=records.counts(),
         problems=list(dict.fromkeys(problems)),
@@ -93,6 +97,38 @@ def build_report(
         notices=notices(records),
     )
     return render.write(page)
+
+
+def _check_p_method(p_method: str) -> None:
+    if p_method not in stats.P_VALUE_METHODS:
+        raise ConfigError(
+            f"unknown p-value method {p_method!r}; use one of {', '.join(stats.P_VALUE_METHODS)}"
+        )
+
+
+def report_sections(
+    dirs: Sequence[Path],
+    fig_dir: Path,
+    p_method: str = "normal",
+    published_dir: Path | None = None,
+    subs: tuple[SubmissionTables, ...] = (),
+    reference: str | None = None,
+) -> tuple[RecordSet, list[Section]]:
+    """The records below ``dirs`` and every section of their report (what ``report`` renders
+    and ``publish`` writes as HEPData): the paper's sections, then, over several platforms or
+    with submissions, the cross-platform summary first and the submissions' tables last."""
+    _check_p_method(p_method)
+    records = load_record_set(dirs)
+    ctx = Context(records, fig_dir, p_method, published_dir, subs)
+    sections = build_sections(ctx)
+    summary = cross_platform.build(ctx, sections, reference)
+    # The summary's first row is the reference; over one platform and no submission it only
+    # repeats Table 8 and Figure 4.
+    if subs or reference or len(summary.tables[0].rows) > 2:
+        sections.insert(0, summary)
+    if subs:
+        sections.append(submissions.build(ctx, sections))
+    return records, sections
 
 
 def notices(records: RecordSet) -> list[str]:
