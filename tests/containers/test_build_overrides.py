@@ -177,16 +177,17 @@ def test_ppc64le_pins_the_cuda_build_of_onnxruntime_and_selftest_asserts_its_pro
 
 def test_selftest_fails_where_onnxruntime_lacks_the_stacks_provider(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """This machine's CPU onnxruntime, checked against a CUDA stack's providers."""
+    """This environment's onnxruntime, checked against a stack that needs a provider no
+    build here has (ROCm: neither the CPU nor the CUDA wheel of ONNX Runtime carries it)."""
     pins = tmp_path / "pins.json"
-    pins.write_text(json.dumps({"stack": "cuda-like", "python": platform.python_version(),
-                                "onnxruntime_providers": ["CUDAExecutionProvider",
+    pins.write_text(json.dumps({"stack": "rocm-like", "python": platform.python_version(),
+                                "onnxruntime_providers": ["ROCMExecutionProvider",
                                                           "CPUExecutionProvider"],
                                 "build_overrides": ["torch==9 instead of the pinned 8"]}))
     assert main(["containers", "selftest", "--pins", str(pins)]) == 1
     out = capsys.readouterr().out
-    assert "pin mismatch: onnxruntime: CUDAExecutionProvider not in this build" in out
-    assert "the stack needs CUDAExecutionProvider" in out
+    assert "pin mismatch: onnxruntime: ROCMExecutionProvider not in this build" in out
+    assert "the stack needs ROCMExecutionProvider" in out
     assert "build override: torch==9 instead of the pinned 8" in out
     assert "selftest FAILED" in out
 

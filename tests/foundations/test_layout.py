@@ -35,7 +35,18 @@ def test_no_name_shadows_a_submodule() -> None:
         for sub in pkgutil.iter_modules(pkg.__path__):
             if sub.name == "__main__":
                 continue  # running it is the CLI; nothing imports it
-            importlib.import_module(f"{pkg.__name__}.{sub.name}")
+            try:
+                importlib.import_module(f"{pkg.__name__}.{sub.name}")
+            except ModuleNotFoundError as exc:
+                if (exc.name or "").split(".")[0] == "fairhep":
+                    raise
+                continue  # an optional dependency a stack leaves out (mlserver on ppc64le)
+            except TypeError as exc:
+                # MLServer and tritonclient.grpc register the same protobuf package: one
+                # process holds one of them (see fair/serve.py), and an earlier test loaded the
+                # other. The module's name is still checked below if its package bound it.
+                if "duplicate symbol" not in str(exc):
+                    raise
             if not isinstance(getattr(pkg, sub.name), types.ModuleType):
                 shadowed.append(f"{pkg.__name__}.{sub.name}")
     assert shadowed == []
