@@ -20,9 +20,9 @@ def register(sub: Subparsers) -> None:
         description="Adam, lr 1e-4, batch 128, cross-entropy, up to 100 epochs with early "
         "stopping on the validation loss (patience 8); keeps best.pth and last.pth in RUN_DIR. "
         "Rerunning the same command resumes a killed or interrupted run (SIGTERM checkpoints "
-        "and exits with 143; Ctrl-C does the same and exits with 130), and writes the record "
-        "of a finished run if a kill prevented it. RUN_DIR/train.lock keeps a second "
-        "training out.",
+        "and exits with 143, SIGUSR1 with 138; Ctrl-C does the same and exits with 130), and "
+        "writes the record of a finished run if a kill prevented it. RUN_DIR/train.lock keeps "
+        "a second training out.",
     )
     p.add_argument("--data", type=Path, required=True, help="HDF5 dataset directory")
     p.add_argument("--out", type=Path, required=True, help="run directory (created; resumed if "
@@ -39,9 +39,22 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--epochs", type=positive_int, default=100, help="maximum epochs (default 100)")
     p.add_argument("--patience", type=positive_int, default=8,
                    help="early-stopping patience (default 8)")
-    p.add_argument("--batch-size", type=positive_int, default=128)
+    p.add_argument("--batch-size", type=positive_int, default=128,
+                   help="the global batch: with --distributed, shared equally by the ranks "
+                   "(default 128, the paper's)")
     p.add_argument("--lr", type=positive_float, default=1e-4,
                    help="Adam learning rate (default 1e-4)")
+    p.add_argument("--lr-rule", choices=["fixed", "linear", "sqrt"], default="fixed",
+                   help="scale --lr by (global batch / 128) [linear] or its square root "
+                   "[sqrt] when the batch grows with the ranks; fixed (default): --lr as given")
+    p.add_argument("--distributed", action="store_true",
+                   help="one training over all tasks of `srun` (SLURM_PROCID, SLURM_NTASKS, "
+                   "SLURM_LOCALID) or `torchrun` (RANK, WORLD_SIZE), else a world of one: "
+                   "DistributedDataParallel, NCCL on CUDA, gloo on the CPU; rank 0 validates, "
+                   "checkpoints and records")
+    p.add_argument("--dist-timeout", type=positive_float, default=1800.0, metavar="SECONDS",
+                   help="with --distributed: how long a rank waits for the others before "
+                   "ending with a line naming the ranks that stopped answering (default 1800)")
     p.add_argument("--max-jets", type=positive_int,
                    help="use about this many jets (first of each file)")
     add_device_option(p)
@@ -65,7 +78,8 @@ def _run(args: argparse.Namespace) -> int:
         device=args.device, model=model_config_from_args(args), max_jets=args.max_jets,
         fold_files=args.fold_files, results=args.results, progress=args.progress,
         valid_fraction=args.valid_fraction or DEFAULT_VALID_FRACTION, overwrite=args.overwrite,
-        engine=args.engine, precision=args.precision,
+        engine=args.engine, precision=args.precision, distributed=args.distributed,
+        lr_rule=args.lr_rule, dist_timeout_s=args.dist_timeout,
     )
     result = train(cfg)
     if result.interrupted:  # 143 after SIGTERM (what a scheduler expects), 130 after Ctrl-C

@@ -18,6 +18,12 @@ unless ``overwrite``. A finished training always ends with its record: ``train.j
 the record's id, and every rerun writes the record from the run directory's state if it is
 missing (never a second one), so a kill between the last checkpoint and the record loses
 nothing.
+
+Distributed (``cfg.distributed``, :mod:`fairhep.train.distributed`): the same loop on every
+rank of an ``srun`` / ``torchrun`` job, the network wrapped in DistributedDataParallel over
+either engine, each rank reading its piece of every global batch (:mod:`fairhep.data.shard`);
+rank 0 alone locks the run directory, validates, checkpoints and records, and hands every
+decision to the others, so a resumed or interrupted job behaves as one process does.
 """
 
 from __future__ import annotations
@@ -29,9 +35,9 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, replace
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -40,6 +46,7 @@ import numpy as np
 import torch
 
 from fairhep.data import load, resident
+from fairhep.data.shard import ShardBatch, shard_batches
 from fairhep.devices import resolve_device, synchronize
 from fairhep.errors import ConfigError
 from fairhep.evaluate import predict
@@ -49,6 +56,13 @@ from fairhep.model import BEST_WEIGHTS, LAST_WEIGHTS, InteractionNetwork, save_r
 from fairhep.model.fast_engine import check_engine, make_forward
 from fairhep.results import ensure_record_dirs, kinds
 from fairhep.splits import Split, make_split
+from fairhep.train.distributed import (
+    Comm,
+    check_global_batch,
+    launch_from_environment,
+    process_group,
+    rank_device,
+)
 from fairhep.train.rundir import (
     CHECKPOINT,
     LOCK,
@@ -133,12 +147,15 @@ class _StopFlag:
         return self._set
 
 
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
+
+
 @contextmanager
 def _sigterm_stops(flag: _StopFlag) -> Iterator[None]:
-    """While training, SIGTERM (Slurm's pre-kill signal) and SIGINT (Ctrl-C) ask for a clean
-    stop (the batch finishes, a checkpoint is written) instead of killing; the previous
-    handlers are restored afterwards. Only the main thread may install signal handlers, so
-    elsewhere this is a no-op."""
+    """While training, SIGTERM and SIGUSR1 (Slurm's pre-kill signals, ``--signal``) and SIGINT
+    (Ctrl-C) ask for a clean stop (the batch finishes, a checkpoint is written) instead of
+    killing; the previous handlers are restored afterwards. Only the main thread may install
+    signal handlers, so elsewhere this is a no-op."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -146,7 +163,7 @@ def _sigterm_stops(flag: _StopFlag) -> Iterator[None]:
     def handler(signum: int, _frame: FrameType | None) -> None:
         flag.set(signum)
 
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    previous = {s: signal.signal(s, handler) for s in _STOP_SIGNALS}
     try:
         yield
     finally:
@@ -188,7 +205,16 @@ def train(cfg: TrainConfig) -> TrainResult:
     # last epoch.
     device = resolve_device(cfg.device)
     check_engine(cfg.engine, cfg.precision, device)
+    if cfg.distributed:
+        return _train_distributed(cfg, device)
     split = _split_for(cfg)
+    _preflight(cfg, split)
+    with exclusive(cfg.out / LOCK, "run directory",
+                   "wait for that training to finish, or use another --out"):
+        return _train_locked(cfg, device, split, None)
+
+
+def _preflight(cfg: TrainConfig, split: Split) -> None:
     if split.n_train == 0 or split.n_valid == 0:
         raise ConfigError(f"{cfg.data}: the {cfg.split} split leaves {split.n_train} training "
                           f"and {split.n_valid} validation jets; use more data")
@@ -196,54 +222,138 @@ def train(cfg: TrainConfig) -> TrainResult:
     ensure_writable(cfg.out, "run directory", "choose another with --out")
     if cfg.results is not None:
         ensure_record_dirs(cfg.results, kinds.TRAIN)
-    with exclusive(cfg.out / LOCK, "run directory",
-                   "wait for that training to finish, or use another --out"):
-        return _train_locked(cfg, device, split)
 
 
-def _train_locked(cfg: TrainConfig, device: torch.device, split: Split) -> TrainResult:
+def _train_distributed(cfg: TrainConfig, device: torch.device) -> TrainResult:
+    """This rank's part of one training over all ranks of the job."""
+    launch = launch_from_environment()
+    check_global_batch(cfg.batch_size, launch.world_size)
+    device = rank_device(device, launch)
+    with process_group(launch, device, cfg.dist_timeout_s) as comm, ExitStack() as stack:
+        split = _split_for(cfg)
+        comm.agree("settings and data", {**cfg.identity(), "epochs": cfg.epochs,
+                                         "patience": cfg.patience, **split.describe()})
+
+        def lock() -> None:
+            _preflight(cfg, split)
+            stack.enter_context(exclusive(cfg.out / LOCK, "run directory", "wait for that "
+                                          "training to finish, or use another --out"))
+
+        comm.on_root(lock)  # rank 0 alone writes the run directory
+        return _train_locked(cfg, device, split, comm)
+
+
+def _on_root(comm: Comm | None, fn: Callable[[], TrainResult]) -> TrainResult:
+    return fn() if comm is None else comm.on_root(fn)
+
+
+def _to_cpu(obj: object) -> object:
+    """A state dict with every tensor on the CPU, to hand to ranks on other devices."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_to_cpu(v) for v in obj]
+    return obj
+
+
+def _start(cfg: TrainConfig, net: InteractionNetwork, opt: torch.optim.Optimizer,
+           device: torch.device, comm: Comm | None) -> TrainState | None:
+    """Claim the run directory and resume from its checkpoint (rank 0), then hand the
+    resumed weights, optimizer and position to every rank."""
+    identity = cfg.identity()
+
+    def root() -> tuple[object, object, dict[str, object]] | None:
+        claim(cfg.out, identity, cfg.overwrite)
+        state = _resume(cfg.out, net, opt, identity, device)
+        save_run_model(cfg.out, net, {"training": {**identity, "data": str(cfg.data)}})
+        if state is None or comm is None:
+            return None if state is None else ((), (), asdict(state))
+        return _to_cpu(net.state_dict()), _to_cpu(opt.state_dict()), asdict(state)
+
+    saved = root() if comm is None else comm.on_root(root)
+    if saved is None:
+        return None
+    if comm is not None and not comm.is_root:
+        net.load_state_dict(saved[0])  # type: ignore[arg-type]
+        opt.load_state_dict(saved[1])  # type: ignore[arg-type]
+    return TrainState.from_checkpoint(saved[2])
+
+
+def _train_locked(cfg: TrainConfig, device: torch.device, split: Split,
+                  comm: Comm | None) -> TrainResult:
     retain_freed_memory()
     run_dir = cfg.out
     identity = cfg.identity()
-    claim(run_dir, identity, cfg.overwrite)
-
     torch.manual_seed(cfg.seed)  # the initialisation is the only random draw torch makes
     net = InteractionNetwork(cfg.model).to(device)
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
-    state = _resume(run_dir, net, opt, identity, device)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.effective_lr())
+    state = _start(cfg, net, opt, device, comm)
     resumed = state is not None
     state = state or TrainState()
-    save_run_model(run_dir, net, {"training": {**identity, "data": str(cfg.data)}})
+    info = None if comm is None else comm.record()
 
     if state.stopped_early or state.epoch >= cfg.epochs:
         # Finished before: nothing to train; write what a kill may have left unwritten.
-        return finish(cfg, split, device, state, resumed, None)
+        done = state
+        return _on_root(comm, lambda: finish(cfg, split, device, done, resumed, None, info))
 
-    flag = _StopFlag()
+    raw = _StopFlag()
+    flag = raw if comm is None else _StopFlag()  # distributed: set when all ranks agree
     started = time.perf_counter()
-    with _sigterm_stops(flag), _progress(cfg.progress) as progress:
+    shown = cfg.progress and (comm is None or comm.is_root)
+    with _sigterm_stops(raw), _progress(shown) as progress:
         while state.epoch < cfg.epochs and not state.stopped_early and not flag.is_set():
-            _train_epoch(cfg, split, net, opt, state, device, progress, flag, identity)
+            _train_epoch(cfg, split, net, opt, state, device, progress, flag, identity, comm,
+                         raw)
             if flag.is_set() and state.batch > 0:
                 break  # checkpointed mid-epoch
-            _finish_epoch(cfg, split, net, opt, state, device, progress, identity)
+            _end_epoch(cfg, split, net, opt, state, device, progress, identity, comm)
     if flag.is_set() and not (state.stopped_early or state.epoch >= cfg.epochs):
         where = (f"in epoch {state.epoch + 1} after batch {state.batch}" if state.batch
                  else f"after epoch {state.epoch}")
-        print(f"signal {flag.signum}: stopped {where}; checkpoint saved in {run_dir}, rerun "
-              "the same command to resume", flush=True)
+        if comm is None or comm.is_root:
+            print(f"signal {flag.signum}: stopped {where}; checkpoint saved in {run_dir}, "
+                  "rerun the same command to resume", flush=True)
         return replace(state.result(run_dir, finished=False, interrupted=True),
                        stop_signal=flag.signum)
-    return finish(cfg, split, device, state, resumed, time.perf_counter() - started)
+    wall_s, end = time.perf_counter() - started, state
+    return _on_root(comm, lambda: finish(cfg, split, device, end, resumed, wall_s, info))
+
+
+def _end_epoch(cfg: TrainConfig, split: Split, net: InteractionNetwork,
+               opt: torch.optim.Optimizer, state: TrainState, device: torch.device,
+               progress: Progress, identity: dict[str, object], comm: Comm | None) -> None:
+    """Validation, early stopping and checkpoints: decided on rank 0, seen by every rank."""
+    if comm is None:
+        _finish_epoch(cfg, split, net, opt, state, device, progress, identity)
+        return
+
+    def root() -> dict[str, object]:
+        _finish_epoch(cfg, split, net, opt, state, device, progress, identity)
+        return asdict(state)
+
+    decided = TrainState.from_checkpoint(comm.on_root(root))
+    for f in fields(state):
+        setattr(state, f.name, getattr(decided, f.name))
 
 
 def _train_epoch(cfg: TrainConfig, split: Split, net: InteractionNetwork,
                  opt: torch.optim.Optimizer, state: TrainState, device: torch.device,
-                 progress: Progress, flag: _StopFlag, identity: dict[str, object]) -> None:
+                 progress: Progress, flag: _StopFlag, identity: dict[str, object],
+                 comm: Comm | None = None, raw: _StopFlag | None = None) -> None:
+    """One epoch (or its rest). Distributed, ``raw`` is what this rank's signal handler set
+    and ``flag`` what all ranks agreed on."""
     epoch = state.epoch
     rng = np.random.default_rng([cfg.seed, epoch])
-    batches = resident.train_batches(split.train.files, cfg.batch_size, rng, device,
-                                     split.train.subsets, n_jets=split.n_train)
+    batches: Iterator[resident.Batch | ShardBatch]
+    if comm is None:
+        batches = resident.train_batches(split.train.files, cfg.batch_size, rng, device,
+                                         split.train.subsets, n_jets=split.n_train)
+    else:  # this rank's piece of each global batch, in the one-process order
+        batches = shard_batches(split.train.files, cfg.batch_size, rng, comm.rank,
+                                comm.world_size, split.train.subsets)
     # The same generator rebuilds the same order; skip what a resumed epoch already did.
     batches = itertools.islice(batches, state.batch, None)
     task = progress.add_task(f"epoch {epoch + 1}/{cfg.epochs}", total=split.n_train,
@@ -252,25 +362,45 @@ def _train_epoch(cfg: TrainConfig, split: Split, net: InteractionNetwork,
     t0 = time.perf_counter()
     base_s = state.train_s
     forward = make_forward(cfg.engine, net, cfg.precision, training=True)
+    if comm is not None:
+        forward = comm.data_parallel(net, forward)
     for jets in batches:
-        x, y, lab = resident.on_device(jets, device)
-        loss = torch.nn.functional.cross_entropy(forward(x, y), lab)
+        x, y, lab = resident.on_device(jets.jets if isinstance(jets, ShardBatch) else jets,
+                                       device)
+        if isinstance(jets, ShardBatch) and comm is not None:
+            # Summed and scaled so that DDP's mean over ranks is the global batch's mean.
+            summed = torch.nn.functional.cross_entropy(forward(x, y), lab,
+                                                       reduction="sum") * jets.weight
+            loss = summed * (comm.world_size / jets.global_size)
+        else:
+            loss = torch.nn.functional.cross_entropy(forward(x, y), lab)
         opt.zero_grad(set_to_none=True)
         torch.autograd.backward(loss)  # loss.backward(), which has no type hints
         opt.step()
-        value = float(loss.detach())  # the batch's one wait for the device, as before
+        if isinstance(jets, ShardBatch) and comm is not None:
+            # The loss over all ranks, and whether any rank was signalled: every rank stops
+            # after the same batch, so none waits for a step the others never take.
+            votes = [float(raw is not None and raw.signum == s) for s in _STOP_SIGNALS]
+            total, *counts = comm.sum([float(summed.detach()), *votes])
+            value, n = total / jets.global_size, jets.global_size
+            stop = next((s for s, c in zip(_STOP_SIGNALS, counts, strict=True) if c), None)
+            if stop is not None:
+                flag.set(stop)
+        else:
+            value, n = float(loss.detach()), len(jets)  # the batch's one wait, as before
         if not math.isfinite(value):  # this step's weights are never saved
             raise _diverged(cfg, state, f"the training loss of batch {state.batch + 1} is "
                             f"{value}")
-        state.loss_sum += value * len(jets)
-        state.jets_seen += len(jets)
+        state.loss_sum += value * n
+        state.jets_seen += n
         state.batch += 1
         state.train_s = base_s + time.perf_counter() - t0
         progress.update(task, completed=state.jets_seen, loss=state.mean_loss(),
                         rate=state.jets_seen / max(state.train_s, 1e-9))
         if flag.is_set():
             _require_finite_weights(cfg, net, state)
-            _checkpoint(cfg.out, net, opt, state, identity)
+            if comm is None or comm.is_root:
+                _checkpoint(cfg.out, net, opt, state, identity)
             break
     synchronize(device)
     state.train_s = base_s + time.perf_counter() - t0

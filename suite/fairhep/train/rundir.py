@@ -47,7 +47,7 @@ RUN_FILES = (CHECKPOINT, SUMMARY, BEST_WEIGHTS, LAST_WEIGHTS, RUN_CONFIG)
 def _normalized(identity: dict[str, Any]) -> dict[str, Any]:
     """An identity in today's form: runs from before the engine option trained with the
     dense fp32 forward, and older model configs lack derived keys."""
-    identity = {"engine": "reference", "precision": "fp32", **identity}
+    identity = {"engine": "reference", "precision": "fp32", "lr_rule": "fixed", **identity}
     model = identity.get("model")
     if isinstance(model, dict):
         try:
@@ -104,10 +104,11 @@ def check_classes(cfg: TrainConfig, split: Split) -> None:
 
 
 def finish(cfg: TrainConfig, split: Split, device: torch.device, state: TrainState,
-           resumed: bool, wall_s: float | None) -> TrainResult:
+           resumed: bool, wall_s: float | None,
+           distributed: dict[str, Any] | None = None) -> TrainResult:
     """``train.json`` and the record of a finished training, each written once: on the run
     that finished, or on the first rerun after a kill that came before them. ``wall_s`` is
-    None when this invocation trained nothing."""
+    None when this invocation trained nothing; ``distributed`` describes the job of ranks."""
     run_dir = cfg.out
     result = state.result(run_dir, finished=True, interrupted=False)
     summary = _read_summary(run_dir / SUMMARY)
@@ -124,6 +125,7 @@ def finish(cfg: TrainConfig, split: Split, device: torch.device, state: TrainSta
             # The id of this training's one record, fixed before the record is written.
             "record_id": uuid.uuid4().hex[:12],
             "wall_s": wall_s,
+            "distributed": distributed,
         }
         tmp = run_dir / f".{SUMMARY}.{os.getpid()}.tmp"
         tmp.write_text(json.dumps(summary, indent=2) + "\n")
@@ -162,6 +164,9 @@ def _write_record(cfg: TrainConfig, results: Path, split: Split, device: torch.d
         config={
             "seed": cfg.seed, "split": cfg.split, "fold": cfg.fold, "epochs_max": cfg.epochs,
             "patience": cfg.patience, "batch_size": cfg.batch_size, "lr": cfg.lr,
+            "lr_rule": cfg.lr_rule, "lr_effective": cfg.effective_lr(),
+            # world size, nodes, backend of a distributed training (None: one process)
+            "distributed": summary.get("distributed"),
             "model": cfg.model.to_dict(),
             "parameters": InteractionNetwork(cfg.model).n_parameters(),
             "data": str(cfg.data), "device": str(device), "fold_files": cfg.fold_files,

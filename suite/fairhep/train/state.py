@@ -19,6 +19,9 @@ from fairhep.splits import DEFAULT_VALID_FRACTION
 # step (torch fails with "value cannot be converted to type float without overflow"); float32's
 # largest value is 3.4e38.
 MAX_LR = 1e37
+# The paper's batch: the learning-rate rules scale --lr from a global batch of this size.
+REFERENCE_BATCH = 128
+LR_RULES = ("fixed", "linear", "sqrt")
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,15 @@ class TrainConfig:
     overwrite: bool = False  # replace a run directory made with other settings
     engine: str = DEFAULT_ENGINE  # fast | reference (fairhep.model.fast)
     precision: str = "fp32"  # tf32 / bf16 on CUDA: approximate
+    # One training over several processes (srun / torchrun): batch_size is the global batch.
+    distributed: bool = False
+    lr_rule: str = "fixed"  # fixed | linear | sqrt in global batch / REFERENCE_BATCH
+    dist_timeout_s: float = 1800.0  # how long a rank waits for the others
+
+    def effective_lr(self) -> float:
+        """The learning rate Adam uses: ``lr`` scaled by the rule from the paper's batch."""
+        ratio = self.batch_size / REFERENCE_BATCH
+        return self.lr * {"fixed": 1.0, "linear": ratio, "sqrt": math.sqrt(ratio)}[self.lr_rule]
 
     def check(self) -> None:
         """Refuse, in one line, what no training can run (before any file is touched)."""
@@ -52,6 +64,16 @@ class TrainConfig:
             raise ConfigError(f"--lr must be a finite number above 0 and at most {MAX_LR:.1e} "
                               f"(Adam's first step, 10 lr, must fit float32 weights), got "
                               f"{self.lr}")
+        if self.lr_rule not in LR_RULES:
+            raise ConfigError(f"--lr-rule must be one of {', '.join(LR_RULES)}, got "
+                              f"{self.lr_rule!r}")
+        if not (math.isfinite(self.effective_lr()) and self.effective_lr() <= MAX_LR):
+            raise ConfigError(f"--lr {self.lr:g} scaled by --lr-rule {self.lr_rule} for batch "
+                              f"{self.batch_size} gives {self.effective_lr():g}, above {MAX_LR:.1e}"
+                              "; choose a smaller --lr")
+        if not (math.isfinite(self.dist_timeout_s) and self.dist_timeout_s > 0):
+            raise ConfigError(f"--dist-timeout must be a positive number of seconds, got "
+                              f"{self.dist_timeout_s}")
 
     def identity(self) -> dict[str, object]:
         """What must not change between a run and its resumption (epochs and patience may)."""
@@ -62,6 +84,9 @@ class TrainConfig:
             "valid_fraction": self.valid_fraction,
             # Bit-exact resumption needs the same engine: their float sums differ in order.
             "engine": self.engine, "precision": self.precision,
+            # The world size may change between a run and its resumption: same global batch,
+            # same order, same weights. The rule may not: it changes the learning rate.
+            "lr_rule": self.lr_rule,
         }
 
 
