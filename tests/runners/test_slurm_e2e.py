@@ -16,14 +16,11 @@ training resumed from its checkpoint, and that no earlier record changed.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import shlex
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -38,49 +35,12 @@ from fairhep.results import load_records
 from fairhep.runners.slurm.command import run_slurm
 from fairhep.sites import load_site
 from fairhep.tasks import TASK_RECORD_KIND, TaskContext, finished_tasks
+from slurm_helpers import single_node_slurm
 
 pytestmark = pytest.mark.slurm
 
-REPO = Path(__file__).resolve().parents[2]
-SCRIPT = REPO / "tools" / "single-node-slurm.sh"
 WAIT_S = 240
 MAX_ARRAY_SIZE = 2
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@contextlib.contextmanager
-def single_node_slurm(root: Path, **settings: str) -> Iterator[dict[str, str]]:
-    """A Slurm of its own under ``root`` (skips where none can be started); stopped at the
-    end, which also ends the slurmstepd of its jobs that scancel could not reach (a failed
-    run, a loaded controller): none may outlive the test."""
-    if sys.platform != "linux":
-        pytest.skip("single-node Slurm: Linux only")
-    have = all(shutil.which(p) for p in ("slurmctld", "slurmd", "sbatch", "munged"))
-    if not have and (os.geteuid() != 0 or not shutil.which("apt-get")):
-        pytest.skip("Slurm is not installed and cannot be installed here (needs root and "
-                    "apt-get: apt-get install slurmctld slurmd slurm-client munge)")
-    env = {**os.environ, "SLURM_ROOT": str(root), "SLURMCTLD_PORT": str(_free_port()),
-           "SLURMD_PORT": str(_free_port()), **settings}
-    proc = subprocess.run(["bash", str(SCRIPT), "start"], env=env, capture_output=True,
-                          text=True, timeout=600, check=False)
-    try:
-        if proc.returncode != 0:
-            pytest.skip(f"single-node Slurm could not be started (exit {proc.returncode}): "
-                        f"{(proc.stderr.strip().splitlines() or ['no message'])[-1]}")
-        env["SLURM_CONF"] = str(root / "etc" / "slurm.conf")
-        # Jobs inherit the submitter's environment: put this venv's `fairhep` on PATH.
-        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-        yield env
-    finally:
-        stop = subprocess.run(["bash", str(SCRIPT), "stop"], env=env, capture_output=True,
-                              text=True, timeout=120, check=False)
-        assert stop.returncode == 0, f"single-node Slurm did not stop cleanly: {stop.stderr}"
 
 
 @pytest.fixture(scope="module")
