@@ -84,3 +84,14 @@ def platform_key(label: str | None) -> str | None:
         if low == key or low.startswith(key):
             return str(key)
     return None
+
+
+def model_metrics(directory: Path | str | None = None) -> list[dict[str, Any]]:
+    """The paper's figures for its published model, with their source: Table 8's PyTorch row
+    on all test jets (accuracy, AUC). What a card of that model quotes."""
+    t8 = load("table8", directory)
+    row = next(r for r in t8["rows"] if r["framework"] == "torch" and r["dataset"] == "all")
+    source = (f"{citation(directory)}, Table 8 (PyTorch, all {int(row['n_jets']):,} test jets, "
+              f"{t8['table']['platform']})")
+    return [{"name": name, "value": float(row[name]), "n_jets": int(row["n_jets"]),
+             "source": source} for name in ("accuracy", "auc")]

@@ -45,8 +45,14 @@ def test_identifier_is_the_model_files_hash_and_the_id_names_the_bundle_everywhe
     root, mid = run_bundle.root, run_bundle.model_id
     digest = hashlib.sha256((root / "model.onnx").read_bytes()).hexdigest()
     assert run_bundle.identifier == f"sha256:{digest}" and mid == f"hbb-in-{digest[:16]}"
-    assert (root / "triton" / mid / "1" / "model.onnx").read_bytes() == \
-        (root / "model.onnx").read_bytes()
+    # the served copy is the same model; it adds only the card's ONNX keys (fair.interop)
+    import onnx
+
+    served = onnx.load(str(root / "triton" / mid / "1" / "model.onnx"))
+    original = onnx.load(str(root / "model.onnx"))
+    assert served.graph == original.graph
+    extra = {p.key for p in served.metadata_props} - {p.key for p in original.metadata_props}
+    assert extra == {"model_author", "model_license", "model_card"}
     cff = yaml.safe_load((root / "CITATION.cff").read_text())
     assert cff["cff-version"] == "1.2.0" and cff["version"] == mid
     assert cff["identifiers"][0]["value"] == run_bundle.identifier

@@ -56,6 +56,10 @@ def register(sub: Subparsers) -> None:
                    help="per-jet |Δscore| an fp32 runtime may show (default 1e-4; fp16 "
                    "runtimes: 1e-2)")
     card = p.add_argument_group("model card")
+    card.add_argument("--published-model", choices=["paper"],
+                      help="the model is the paper's published one (e.g. its ONNX or `model "
+                      "import` of its checkpoint): the card quotes the paper's metrics for it "
+                      "(Table 8), with their source")
     card.add_argument("--name", help="the model's name (default: H->bb interaction network)")
     card.add_argument("--license", default="CC-BY-4.0", help="SPDX licence id of the model "
                       "(default CC-BY-4.0)")
@@ -82,6 +86,7 @@ def register(sub: Subparsers) -> None:
 def _run(args: argparse.Namespace) -> int:
     from fairhep.fair.card import CardOptions
     from fairhep.fair.package import PackageOptions, package
+    from fairhep.published import model_metrics
 
     card = CardOptions(
         name=args.name, license=args.license, authors=tuple(args.authors),
@@ -89,6 +94,7 @@ def _run(args: argparse.Namespace) -> int:
         dataset_doi=args.dataset_doi, interface=args.interface,
         dropped_track_features=args.track_features_dropped,
         dropped_sv_features=args.sv_features_dropped, results=tuple(args.results),
+        quoted_metrics=tuple(model_metrics()) if args.published_model == "paper" else (),
     )
     done = package(PackageOptions(out=args.out, run=args.run, onnx=args.onnx,
                                   validation_jets=args.validation_jets, data=args.data,

@@ -4,14 +4,20 @@ Layout of a bundle (``fairhep package`` writes it, ``fairhep validate`` and ``fa
 read it)::
 
     model.onnx                      the model (graph + parameters), as exported or as given
-    model_card.md, model_card.json  one card, two renderings
+    model_card.md, model_card.json  one card, several renderings:
+    README.md                       ... the Markdown with Hugging Face front matter
     CITATION.cff                    how to cite the model
     weights/model.json, best.pth    the PyTorch weights (packaged runs only): the torch runtime
     validation/newdata_0.h5         the validation jets, in the suite's HDF5 layout
     validation/manifest.json        ... with their origin (data file hashes, or the seed)
     validation/expected_scores.npy  (N, 2) float32 scores of the reference engine
-    validation/validation.json      reference engine, tolerance, batch size, source
+    validation/validation.json      reference engine, tolerance, batch size, source, the
+                                    sample's selection and its measured sensitivity
+    validation/tracks.npy, svs.npy  the validation jets' inputs as float32 .npy (C++ reads them)
+    cpp/                            the C++ runner: source, CMakeLists.txt, README.md (the
+                                    recipe), include/ (ONNX Runtime headers, when at hand)
     triton/<model id>/config.pbtxt, triton/<model id>/1/model.onnx   a Triton model repository
+                                    (the model with the card in its ONNX metadata_props)
     SHA256SUMS                      sha256 of every other file (``sha256sum -c`` reads it)
 
 Every file is a regular file inside the bundle folder: no symbolic links, no names that

@@ -50,6 +50,9 @@ class CardOptions:
     dropped_track_features: tuple[str, ...] | None = None
     dropped_sv_features: tuple[str, ...] | None = None
     results: tuple[Path, ...] = ()  # result folders whose records describe the run
+    # a publication's figures for this model, quoted on the card with their source
+    # (``package --published-model paper``: fairhep.published.model_metrics())
+    quoted_metrics: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)

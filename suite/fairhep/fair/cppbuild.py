@@ -6,19 +6,24 @@ The wheel ships the library but no headers, and Debian 12 has no onnxruntime pac
 fetched at build time, never committed: ``apt-get download`` with a temporary sources list
 for trixie and its own apt state and cache (the system's apt state is not touched), then
 ``dpkg-deb -x`` into the build folder. Its runtime library package is not used (it needs a
-newer glibc): the program links the wheel's ``libonnxruntime.so.1.NN.0`` through two links in
-the build folder, found again at run time through the rpath. An API-21 header works with
+newer glibc): the program links the wheel's ``libonnxruntime.so.1.NN.0``, which
+``CMakeLists.txt`` links in the build folder under its SONAME (``libonnxruntime.so.1``) and
+finds again at run time through the rpath. An API-21 header works with
 newer libraries (``GetApi(21)`` is backward compatible).
 
-Headers already on the machine are used first: ``$FAIRHEP_ORT_INCLUDE`` (a folder holding
-``onnxruntime_cxx_api.h``), then the system's include folders. Builds are cached by the
-sources, the library and the header, under ``<cache>/cpp-runner/``.
+The header source is pinned: ``libonnxruntime-dev`` :data:`DEB_VERSION` with its sha256
+(:data:`DEB_SHA256`). Off-line, give that .deb as a file (``$FAIRHEP_ORT_HEADERS_DEB``): it is
+checked and unpacked, nothing is fetched. Headers already on the machine are used first:
+``$FAIRHEP_ORT_INCLUDE`` (a folder holding ``onnxruntime_cxx_api.h``), then the system's
+include folders. The download is the fallback, and says what it fetches before it starts.
+Builds are cached by the sources, the library and the header, under ``<cache>/cpp-runner/``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -26,6 +31,7 @@ import tempfile
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from fairhep.backends.ort_library import OrtLibrary, ort_library
 from fairhep.errors import BackendUnavailable
@@ -34,7 +40,16 @@ from fairhep.writable import exclusive
 HEADER = "onnxruntime_cxx_api.h"
 DEB_PACKAGE = "libonnxruntime-dev"
 DEB_SUITE = "trixie"
+# The one header source fairhep fetches, pinned: Debian trixie's package (MIT, the headers of
+# ONNX Runtime 1.21; API 21 works with newer libraries). What `--ort-headers FILE` accepts.
+DEB_VERSION = "1.21.0+dfsg-1"
+DEB_SHA256 = {
+    "libonnxruntime-dev_1.21.0+dfsg-1_amd64.deb":
+        "14f7d959d5deacbcf1504830d4189f91fc67382b399ed9ae9d3aa9c4050ced08",
+}
+DEB_ARCHES = {"x86_64": "amd64", "aarch64": "arm64", "ppc64le": "ppc64el"}
 INCLUDE_ENV = "FAIRHEP_ORT_INCLUDE"
+DEB_ENV = "FAIRHEP_ORT_HEADERS_DEB"  # the pinned .deb as a file: the off-line header source
 PROGRAM = "fairhep-ort-runner"
 SOURCES = ("CMakeLists.txt", "fairhep_ort_runner.cpp")
 SYSTEM_INCLUDES = ("/usr/include/onnxruntime", "/usr/local/include/onnxruntime",
@@ -88,15 +103,54 @@ def _installed_headers() -> Path | None:
     return next((Path(d) for d in SYSTEM_INCLUDES if (Path(d) / HEADER).is_file()), None)
 
 
-def fetch_headers(into: Path) -> Path:
-    """Download and unpack Debian trixie's ``libonnxruntime-dev`` into ``into``; return the
-    folder with the headers (already there: nothing is downloaded)."""
+def deb_name(arch: str | None = None) -> str:
+    """The pinned .deb's file name for this machine's architecture."""
+    arch = arch or DEB_ARCHES.get(platform.machine(), platform.machine())
+    return f"{DEB_PACKAGE}_{DEB_VERSION.replace(':', '%3a')}_{arch}.deb"
+
+
+def unpack_headers(deb: Path, into: Path, apt_checked: bool = False) -> Path:
+    """Check ``deb`` against the pinned sha256 and unpack it into ``into``; return the folder
+    with the headers. The off-line path: the .deb given as a file (``--ort-headers``). An
+    architecture without a pinned sha256 is accepted only as apt downloaded it
+    (``apt_checked``: apt verified it against Debian's signed index)."""
+    if not deb.is_file():
+        raise CompiledUnavailable(f"cpp: {deb}: no such file; give the {DEB_PACKAGE} "
+                                  f"{DEB_VERSION} .deb ({deb_name()})")
+    digest = hashlib.sha256(deb.read_bytes()).hexdigest()
+    want = DEB_SHA256.get(deb.name)
+    if (want is None and not apt_checked) or (want is not None and digest != want):
+        pinned = ", ".join(f"{n} sha256 {h}" for n, h in DEB_SHA256.items())
+        raise CompiledUnavailable(f"cpp: {deb}: sha256 {digest[:16]}... is not the pinned "
+                                  f"{DEB_PACKAGE} {DEB_VERSION} ({pinned}); give that file")
     include = into / "usr" / "include" / "onnxruntime"
-    if (include / HEADER).is_file():
+    if (include / HEADER).is_file() and (into / "deb.txt").read_text().strip() == deb.name:
         return include
-    if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
-        raise CompiledUnavailable(f"cpp: no {HEADER} on this machine and no apt-get/dpkg-deb "
-                                  f"to fetch it; set ${INCLUDE_ENV} to a folder holding it")
+    if shutil.which("dpkg-deb") is None:
+        raise CompiledUnavailable(f"cpp: no dpkg-deb to unpack {deb.name}; unpack it by hand "
+                                  f"(ar x, then tar xf data.tar.*) and set ${INCLUDE_ENV}")
+    staging = into.with_name(into.name + ".tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.parent.mkdir(parents=True, exist_ok=True)
+    _run(["dpkg-deb", "-x", str(deb), str(staging)], f"dpkg-deb -x {deb.name}", 60)
+    (staging / "deb.txt").write_text(deb.name + "\n")
+    shutil.rmtree(into, ignore_errors=True)
+    staging.replace(into)
+    if not (include / HEADER).is_file():
+        raise CompiledUnavailable(f"cpp: {deb.name} has no {HEADER}")
+    return include
+
+
+def download_deb(into: Path) -> Path:
+    """``apt-get download`` the pinned .deb from Debian trixie into ``into`` (the machine's
+    apt state untouched); its sha256 is checked by :func:`unpack_headers`."""
+    if shutil.which("apt-get") is None:
+        raise CompiledUnavailable(f"cpp: no {HEADER} on this machine and no apt-get to fetch "
+                                  f"{deb_name()}; give the file with --ort-headers or set "
+                                  f"${INCLUDE_ENV} to a folder holding the header")
+    into.mkdir(parents=True, exist_ok=True)
+    if (into / deb_name()).is_file():
+        return into / deb_name()
     with tempfile.TemporaryDirectory(prefix="fairhep-ort-headers-") as tmp:
         state = Path(tmp)
         for sub in ("lists/partial", "cache/archives/partial", "sources"):
@@ -110,20 +164,35 @@ def fetch_headers(into: Path) -> Path:
                "-o", f"Dir::Cache={state / 'cache'}", "-o", "Debug::NoLocking=1",
                "-o", "APT::Sandbox::User=root" if os.geteuid() == 0 else "Quiet=1"]
         _run([*apt, "update"], f"apt-get update of Debian {DEB_SUITE}'s index", 600)
-        _run([*apt, "download", DEB_PACKAGE], f"apt-get download {DEB_PACKAGE}", 300, cwd=state)
+        _run([*apt, "download", f"{DEB_PACKAGE}={DEB_VERSION}"],
+             f"apt-get download {DEB_PACKAGE}={DEB_VERSION}", 300, cwd=state)
         debs = sorted(state.glob(f"{DEB_PACKAGE}_*.deb"))
         if not debs:
             raise CompiledUnavailable(f"cpp: apt-get download {DEB_PACKAGE} left no .deb")
-        staging = into.with_name(into.name + ".tmp")
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.parent.mkdir(parents=True, exist_ok=True)
-        _run(["dpkg-deb", "-x", str(debs[-1]), str(staging)], f"dpkg-deb -x {debs[-1].name}", 60)
-        (staging / "deb.txt").write_text(debs[-1].name + "\n")
-        shutil.rmtree(into, ignore_errors=True)
-        staging.replace(into)
-    if not (include / HEADER).is_file():
-        raise CompiledUnavailable(f"cpp: {DEB_PACKAGE} from {DEB_SUITE} has no {HEADER}")
-    return include
+        shutil.move(str(debs[-1]), into / debs[-1].name)
+        return into / debs[-1].name
+
+
+def fetch_headers(into: Path, deb: Path | None = None) -> Path:
+    """The headers of the pinned ``libonnxruntime-dev``, unpacked into ``into``: from ``deb``
+    (a file path: off-line) or, without one, downloaded from Debian trixie (already there:
+    nothing is downloaded)."""
+    include = into / "usr" / "include" / "onnxruntime"
+    if deb is None and (include / HEADER).is_file():
+        return include
+    if deb is not None:
+        return unpack_headers(deb, into)
+    return unpack_headers(download_deb(into.parent / "debs"), into, apt_checked=True)
+
+
+def local_headers(cache_dir: Path | None = None) -> Path | None:
+    """A folder with the header already on this machine (``$FAIRHEP_ORT_INCLUDE``, the
+    system's, or an earlier fetch under ``cache_dir``), or None; never downloads."""
+    found = _installed_headers()
+    if found is None and cache_dir is not None:
+        cached = Path(cache_dir) / "cpp-runner" / "ort-headers" / "usr" / "include" / "onnxruntime"
+        found = cached if (cached / HEADER).is_file() else None
+    return found
 
 
 def _library() -> OrtLibrary:
@@ -161,10 +230,16 @@ def build_runner(cache_dir: Path, log: Callable[[str], None] | None = None) -> P
 
 def _build(root: Path, lib: OrtLibrary, say: Callable[[str], None]) -> Path:
     include = _installed_headers()
-    if include is None:
+    deb = os.environ.get(DEB_ENV)
+    if include is None and deb:
+        include = fetch_headers(root / "ort-headers", Path(deb))
+    elif include is None:
         if not (root / "ort-headers" / "deb.txt").is_file():
-            say(f"cpp: fetching the ONNX Runtime C++ header ({DEB_PACKAGE}, Debian {DEB_SUITE})"
-                f" into {root / 'ort-headers'}")
+            pin = DEB_SHA256.get(deb_name())
+            say(f"cpp: fetching the ONNX Runtime C++ header: {DEB_PACKAGE} {DEB_VERSION} "
+                f"({deb_name()}, sha256 {pin or 'checked by apt'}) from Debian {DEB_SUITE} at "
+                f"{debian_mirror()} into {root / 'ort-headers'}; off-line, set ${DEB_ENV} to "
+                "that file")
         include = fetch_headers(root / "ort-headers")
     src = source_dir()
     key = hashlib.sha256()
@@ -176,13 +251,9 @@ def _build(root: Path, lib: OrtLibrary, say: Callable[[str], None]) -> Path:
     if program.is_file():
         return program
     say(f"cpp: building {PROGRAM} with CMake in {build} (first use)")
-    libdir = build / "lib"
-    libdir.mkdir(parents=True, exist_ok=True)
-    for link in ("libonnxruntime.so", "libonnxruntime.so.1"):
-        (libdir / link).unlink(missing_ok=True)
-        (libdir / link).symlink_to(lib.path)
+    # The wheel's libonnxruntime.so.1.NN.0 as it is: CMakeLists.txt links it under its SONAME.
     _run(["cmake", "-S", str(src), "-B", str(build / "cmake"), "-DCMAKE_BUILD_TYPE=Release",
-          f"-DORT_INCLUDE_DIR={include}", f"-DORT_LIBRARY={libdir / 'libonnxruntime.so'}"],
+          f"-DORT_INCLUDE_DIR={include}", f"-DORT_LIBRARY={lib.path}"],
          "cmake configure", 300)
     _run(["cmake", "--build", str(build / "cmake"), "--parallel", "2"], "cmake --build", 600)
     built = build / "cmake" / PROGRAM
@@ -191,3 +262,29 @@ def _build(root: Path, lib: OrtLibrary, say: Callable[[str], None]) -> Path:
     shutil.copy2(built, program.with_name(PROGRAM + ".tmp"))
     program.with_name(PROGRAM + ".tmp").replace(program)
     return program
+
+
+BUNDLE_CPP = "cpp"
+BUNDLE_INCLUDE = "include"
+
+
+def write_bundle_sources(into: Path, cache_dir: Path | None = None) -> dict[str, Any]:
+    """The runner's sources and CMake file into a bundle's ``cpp/`` folder, with the ONNX
+    Runtime headers in ``cpp/include/`` when this machine already has them (never fetched
+    for this; the .deb's copyright file travels with them). Returns what was written."""
+    into.mkdir(parents=True)
+    for name in SOURCES:
+        shutil.copyfile(source_dir() / name, into / name)
+    headers = local_headers(cache_dir)
+    shipped: dict[str, Any] = {"sources": list(SOURCES), "headers": None}
+    if headers is not None:
+        shutil.copytree(headers, into / BUNDLE_INCLUDE)
+        copyright_file = headers.parents[1] / "share" / "doc" / DEB_PACKAGE / "copyright"
+        if copyright_file.is_file():
+            shutil.copyfile(copyright_file, into / BUNDLE_INCLUDE / "COPYRIGHT")
+        deb = headers.parents[2] / "deb.txt"
+        shipped["headers"] = (deb.read_text().strip() if deb.is_file()
+                              else f"the headers of {headers}")
+    shipped["deb"] = {"package": DEB_PACKAGE, "version": DEB_VERSION, "suite": DEB_SUITE,
+                      "file": deb_name(), "sha256": DEB_SHA256.get(deb_name())}
+    return shipped

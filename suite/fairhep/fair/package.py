@@ -25,10 +25,21 @@ from fairhep.backends import REFERENCE, TOLERANCE
 from fairhep.errors import ConfigError
 from fairhep.fair import bundle as layout
 from fairhep.fair.card import CardOptions, build_card, resolve_interface
+from fairhep.fair.interop import README, onnx_props, write_carded_onnx
 from fairhep.fair.onnxinfo import OnnxDescription, check_in_interface, read_onnx
-from fairhep.fair.performance import from_records, from_training, on_sample
+from fairhep.fair.performance import from_records, from_training, on_sample, quoted
 from fairhep.fair.render import triton_config, write_card
-from fairhep.fair.sample import read_sample, score_batches, write_expected, write_sample
+from fairhep.fair.sample import (
+    BATCH_SIZE,
+    CANDIDATES,
+    keep_jets,
+    read_sample,
+    score_batches,
+    swap_sensitivity,
+    unsaturated,
+    write_expected,
+    write_sample,
+)
 from fairhep.writable import ensure_writable
 
 DEFAULT_VALIDATION_JETS = 1000
@@ -41,9 +52,37 @@ DEFAULT_FP32_TOLERANCE = 1e-4
 TOLERANCE_REASON = (
     "fp32 engines sum in different orders; a trained IN's logits reach tens, where float32's "
     "spacing is ~4e-6, and a score is a softmax of their difference, so correct fp32 runtimes "
-    "differ by up to ~2e-5 on jets near 0.5; a porting error (feature order, layout) moves "
-    "scores by 1e-2 or more"
+    "differ by up to ~2e-5 on jets near 0.5"
 )
+CPP_TRACKS = "tracks.npy"  # the sample's inputs as float32 .npy: what C++ reads (cpp/README.md)
+CPP_SVS = "svs.npy"
+
+
+def tolerance_reason(sensitivity: dict[str, Any]) -> str:
+    """Why the tolerance, with the porting error it must catch measured on this sample."""
+    swaps = "; ".join(f"{k}: up to {v['max_abs_delta']:.2g}" for k, v in sensitivity.items()
+                      if isinstance(v, dict))
+    verdict = ("both above the fp32 tolerance, so validation detects them"
+               if sensitivity["detected"] else
+               "NOT all above the fp32 tolerance: validation may miss such an error on this "
+               "sample")
+    return (f"{TOLERANCE_REASON}; measured on this sample, a feature-order error moves "
+            f"scores ({swaps}), {verdict}")
+
+
+def _cpp_folder(stage: Path, mid: str, jets: Any, tolerance: float) -> None:
+    """cpp/: the runner's sources, CMake file, headers when here, and how to build it."""
+    from fairhep.cache import default_cache_dir
+    from fairhep.fair.cppbuild import BUNDLE_CPP, write_bundle_sources
+    from fairhep.fair.render import render
+
+    shipped = write_bundle_sources(stage / BUNDLE_CPP, default_cache_dir())
+    (stage / BUNDLE_CPP / "README.md").write_text(render(
+        "cpp_README.md.j2", model_id=mid, n_jets=len(jets),
+        tracks_shape=tuple(jets.tracks.shape), svs_shape=tuple(jets.svs.shape),
+        headers=shipped["headers"], deb=shipped["deb"], input_tracks=schema.ONNX_INPUT_TRACKS,
+        input_svs=schema.ONNX_INPUT_SVS, output=schema.ONNX_OUTPUT, batch=BATCH_SIZE,
+        tolerance=tolerance))
 SOFTWARE = ("torch", "onnx", "onnxruntime", "onnxruntime-gpu", "numpy", "h5py", "tensorrt")
 
 
@@ -201,28 +240,46 @@ def _build(opts: PackageOptions, stage: Path) -> tuple[str, str, int, dict[str, 
                if opts.run is not None else None)
 
     folder = stage / layout.VALIDATION_DIR
-    source = write_sample(folder, opts.validation_jets, data=opts.data, run=opts.run,
+    n = opts.validation_jets
+    source = write_sample(folder, n * CANDIDATES, data=opts.data, run=opts.run,
                           seed=opts.seed)
-    jets = read_sample(folder)
+    candidates = read_sample(folder)
     reference = (_torch_reference(stage / layout.WEIGHTS_DIR) if weights is not None
                  else _onnx_reference(model))
-    progress, task = _progress(opts.progress, len(jets), "expected scores")
+    progress, task = _progress(opts.progress, len(candidates) + 3 * n, "expected scores")
     with reference as (label, predict), progress:
-        scores = score_batches(jets, predict,
-                               progress=lambda n: progress.advance(task, n))
+        def step(k: int) -> None:
+            progress.advance(task, k)
+
+        chosen, selection = unsaturated(score_batches(candidates, predict, progress=step), n)
+        jets = keep_jets(folder, candidates, chosen, selection)
+        scores = score_batches(jets, predict, progress=step)
+        sensitivity = swap_sensitivity(jets, predict, scores)
+        progress.advance(task, 2 * len(jets))
+    source = {**source, "candidates": source.pop("selection", f"{len(candidates)} jets"),
+              "selection": selection, "n_jets": len(jets)}
+    sensitivity["tolerance_fp32"] = opts.tolerance
+    sensitivity["detected"] = sensitivity["smallest_max_abs_delta"] > opts.tolerance
     validation = {"model_id": mid, "identifier": ident, "n_jets": len(jets), "source": source,
                   "reference": label,
                   "tolerance": {**TOLERANCE, "fp32": opts.tolerance},
                   "tolerance_meaning": "max per-jet |score - expected| a runtime of that "
                   "precision may show (paper §2.4: single inferences within a stated tolerance)",
-                  "tolerance_reason": TOLERANCE_REASON}
+                  "tolerance_reason": tolerance_reason(sensitivity),
+                  "sensitivity": sensitivity,
+                  "cpp_inputs": {schema.ONNX_INPUT_TRACKS: CPP_TRACKS,
+                                 schema.ONNX_INPUT_SVS: CPP_SVS}}
+    np.save(folder / CPP_TRACKS, np.ascontiguousarray(jets.tracks, np.float32))
+    np.save(folder / CPP_SVS, np.ascontiguousarray(jets.svs, np.float32))
     write_expected(folder, scores, validation)
     validation = json.loads((folder / layout.VALIDATION_META).read_text())
+    _cpp_folder(stage, mid, jets, opts.tolerance)
 
     origin = source.get("origin", source["kind"])
     metrics = on_sample(jets, scores, str(origin))
     if opts.run is not None:
         metrics = from_training(opts.run) + from_records(opts.run, opts.card.results) + metrics
+    metrics = quoted(opts.card.quoted_metrics) + metrics
     figure = _roc(folder, jets.labels, scores, mid)
     if figure is not None:
         validation["figure"] = figure
@@ -237,7 +294,9 @@ def _build(opts: PackageOptions, stage: Path) -> tuple[str, str, int, dict[str, 
     triton = stage / layout.TRITON_DIR / mid
     layout.triton_model_path(stage, mid).parent.mkdir(parents=True)
     (triton / "config.pbtxt").write_text(triton_config(card))
-    shutil.copyfile(model, layout.triton_model_path(stage, mid))
+    # The served copy carries the card (ONNX model-card keys); model.onnx stays as given.
+    write_carded_onnx(model, layout.triton_model_path(stage, mid),
+                      onnx_props(card, (stage / README).read_text()))
     sums = layout.write_sums(stage)
     files = len(sums.read_text().splitlines())
     return mid, ident, files, source, label

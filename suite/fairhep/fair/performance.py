@@ -28,10 +28,28 @@ def _binomial_se(p: float, n: int) -> float | None:
     return math.sqrt(p * (1 - p) / n) if n > 0 and 0 <= p <= 1 else None
 
 
+# What a metric measures (the card's "kind"): the model's physics performance (held-out or
+# test jets), a publication's figure, or a check of the file on the bundle's own sample.
+PERFORMANCE = "performance"
+PUBLISHED = "published"
+FILE_CHECK = "file check"
+FILE_CHECK_NOTE = ("a check of the file on the bundle's validation sample (chosen for "
+                   "sensitivity, not representative), not the model's physics performance")
+
+
 def _metric(name: str, value: float | None, uncertainty: float | None, n: int | None,
-            source: str, note: str = "") -> dict[str, Any]:
+            source: str, note: str = "", kind: str = PERFORMANCE) -> dict[str, Any]:
     return {"name": name, "value": value, "uncertainty": uncertainty, "n_jets": n,
-            "source": source, "note": note}
+            "source": source, "note": note, "kind": kind}
+
+
+def quoted(figures: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A publication's own figures for the model (``name``, ``value``, ``n_jets``,
+    ``source``: :func:`fairhep.published.model_metrics`) as card metrics, quoted, not
+    measured."""
+    return [_metric(str(f["name"]), float(f["value"]), None, f.get("n_jets"), str(f["source"]),
+                    "quoted from the publication, not measured by fairhep", PUBLISHED)
+            for f in figures]
 
 
 def from_training(run_dir: Path) -> list[dict[str, Any]]:
@@ -84,9 +102,11 @@ def on_sample(jets: JetArrays, scores: np.ndarray, origin: str) -> list[dict[str
     n = len(jets)
     source = f"the bundle's validation sample ({origin})"
     acc = accuracy(scores, jets.labels)
-    out = [_metric("accuracy", acc, _binomial_se(acc, n), n, source, "binomial standard error")]
+    out = [_metric("accuracy", acc, _binomial_se(acc, n), n, source,
+                   f"binomial standard error; {FILE_CHECK_NOTE}", FILE_CHECK)]
     if len(np.unique(jets.labels)) < 2:
-        out.append(_metric("auc", None, None, n, source, "undefined: the sample holds one class"))
+        out.append(_metric("auc", None, None, n, source, "undefined: the sample holds one class",
+                           FILE_CHECK))
         return out
     rng = np.random.default_rng(BOOTSTRAP_SEED)
     draws = []
@@ -97,5 +117,5 @@ def on_sample(jets: JetArrays, scores: np.ndarray, origin: str) -> list[dict[str
     spread = float(np.std(draws, ddof=1)) if len(draws) > 1 else None
     out.append(_metric("auc", auc(scores, jets.labels), spread, n, source,
                        f"bootstrap standard error ({BOOTSTRAP_RESAMPLES} resamples, seed "
-                       f"{BOOTSTRAP_SEED})"))
+                       f"{BOOTSTRAP_SEED}); {FILE_CHECK_NOTE}", FILE_CHECK))
     return out

@@ -37,11 +37,15 @@ def card_json(card: dict[str, Any]) -> str:
 
 
 def write_card(folder: Path, card: dict[str, Any]) -> list[Path]:
-    """model_card.json, model_card.md and CITATION.cff in ``folder``."""
+    """model_card.json, model_card.md, README.md (the same card with Hugging Face front
+    matter, :mod:`fairhep.fair.interop`) and CITATION.cff in ``folder``."""
     from fairhep.fair.bundle import CARD_JSON, CARD_MD, CITATION
+    from fairhep.fair.interop import README, readme
 
+    markdown = render("model_card.md.j2", card=card)
     out = [(folder / CARD_JSON, card_json(card)),
-           (folder / CARD_MD, render("model_card.md.j2", card=card)),
+           (folder / CARD_MD, markdown),
+           (folder / README, readme(card, markdown)),
            (folder / CITATION, render("CITATION.cff.j2", card=card))]
     for path, text in out:
         path.write_text(text)

@@ -164,3 +164,65 @@ def read_expected(folder: Path, n_jets: int) -> np.ndarray:
         raise BundleError(f"{path}: shape {scores.shape}, the sample has {n_jets} jets x "
                           f"{len(schema.CLASSES)} classes; package the bundle again")
     return np.asarray(scores, np.float32)
+
+
+# A score this close to 0 or 1 is saturated: a porting error barely moves it, so the sample
+# keeps jets whose H->bb score lies inside the window, chosen from CANDIDATES x N jets.
+SATURATION = 0.01
+CANDIDATES = 4
+
+
+def unsaturated(scores: np.ndarray, n: int,
+                window: float = SATURATION) -> tuple[np.ndarray, dict[str, Any]]:
+    """Indices of up to ``n`` jets whose H->bb score lies in [window, 1 - window], in their
+    order; when fewer qualify, the least saturated others fill up to ``n`` (and the record
+    says how many). Returns (indices, what was kept and why)."""
+    hbb = np.asarray(scores, np.float64)[:, -1]
+    distance = np.minimum(hbb, 1 - hbb)
+    inside = np.flatnonzero(distance >= window)
+    keep = inside[:n]
+    if len(keep) < n:
+        rest = np.setdiff1d(np.arange(len(hbb)), keep)
+        fill = rest[np.argsort(-distance[rest], kind="stable")][: n - len(keep)]
+        keep = np.sort(np.concatenate([keep, fill]))
+    info = {"candidates": len(hbb), "kept": len(keep),
+            "inside_window": int(min(len(inside), n)), "window": [window, 1 - window],
+            "rule": f"jets whose reference H->bb score lies in [{window}, {1 - window}] "
+            f"(not saturated), the first {n} of {len(hbb)} candidates; fewer inside: the "
+            "least saturated others fill up",
+            "saturated_fraction_of_candidates": float(np.mean(distance < window))}
+    return keep, info
+
+
+def keep_jets(folder: Path, jets: JetArrays, idx: np.ndarray, selection: dict[str, Any]) -> \
+        JetArrays:
+    """Rewrite the sample in ``folder`` with ``jets[idx]`` and record ``selection`` in its
+    manifest."""
+    kept = jets.slice(idx)
+    path = folder / SAMPLE_FILE
+    _write_jets(path, kept)
+    old = Manifest.read(folder)
+    Manifest(origin=old.origin, files=[FileEntry(SAMPLE_FILE, len(kept), sha256_file(path),
+                                                 source=old.files[0].source if old.files
+                                                 else None)],
+             dataset_doi=old.dataset_doi,
+             generator={**old.generator, "selection": selection}).write(folder)
+    return kept
+
+
+def swap_sensitivity(jets: JetArrays, predict: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                     expected: np.ndarray) -> dict[str, Any]:
+    """The card's claim measured: max |Δscore| over the sample when the first two track
+    features, or the first two SV features, trade places (a feature-order porting error)."""
+    out: dict[str, Any] = {}
+    for which, name in ((0, "track features 0 and 1 swapped"), (1, "SV features 0 and 1 swapped")):
+        tracks, svs = jets.tracks.copy(), jets.svs.copy()
+        arr = tracks if which == 0 else svs
+        arr[:, [0, 1], :] = arr[:, [1, 0], :]  # channels first: (jets, features, objects)
+        swapped = JetArrays(tracks, svs, jets.labels, jets.spectators)
+        moved = np.abs(score_batches(swapped, predict) - expected).max(axis=1)
+        out[name] = {"max_abs_delta": float(moved.max()),
+                     "median_abs_delta": float(np.median(moved))}
+    out["smallest_max_abs_delta"] = min(v["max_abs_delta"] for v in out.values()
+                                        if isinstance(v, dict))
+    return out

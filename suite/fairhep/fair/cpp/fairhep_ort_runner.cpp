@@ -3,6 +3,12 @@
 //
 //   fairhep-ort-runner MODEL.onnx OUT.npy NAME=FILE.npy [NAME=FILE.npy ...]
 //                      [--output NAME] [--batch B] [--threads T]
+//                      [--expect EXPECTED.npy --tolerance T]
+//
+// With --expect, the output is compared with EXPECTED.npy (a bundle's validation/
+// expected_scores.npy): the JSON line adds max_abs_diff and the exit status is 1 when the
+// shapes differ or a value differs by more than T (default 1e-4): a C++ user checks a bundle
+// without Python.
 //
 // Every input is cut along its first (batch) axis into batches of B rows (default 128), so a
 // model with a dynamic batch axis sees the batch sizes the Python runtimes see. On success one
@@ -14,7 +20,9 @@
 
 #include <onnxruntime_cxx_api.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
@@ -134,12 +142,17 @@ int run(int argc, char** argv) {
   std::string output_name;
   int64_t batch = 128;
   int threads = 0;
+  std::string expect_path;
+  double tolerance = 1e-4;
   for (int i = 3; i < argc; ++i) {
     const std::string arg = argv[i];
-    if ((arg == "--output" || arg == "--batch" || arg == "--threads") && i + 1 < argc) {
+    if ((arg == "--output" || arg == "--batch" || arg == "--threads" || arg == "--expect" ||
+         arg == "--tolerance") && i + 1 < argc) {
       const std::string value = argv[++i];
       if (arg == "--output") output_name = value;
       else if (arg == "--batch") batch = std::stoll(value);
+      else if (arg == "--expect") expect_path = value;
+      else if (arg == "--tolerance") tolerance = std::stod(value);
       else threads = std::stoi(value);
       continue;
     }
@@ -197,10 +210,28 @@ int run(int argc, char** argv) {
   }
   const double run_s = seconds_since(t_run);
   write_npy(out_path, result);
+  std::string compared;
+  bool within = true;
+  if (!expect_path.empty()) {
+    const Array expected = read_npy(expect_path);
+    if (expected.shape != result.shape)
+      throw std::runtime_error(expect_path + ": shape differs from the output's");
+    double worst = 0;
+    for (size_t i = 0; i < result.data.size(); ++i)
+      worst = std::max(worst, static_cast<double>(std::fabs(result.data[i] - expected.data[i])));
+    within = worst <= tolerance;
+    std::ostringstream c;
+    c << ", \"max_abs_diff\": " << worst << ", \"tolerance\": " << tolerance
+      << ", \"within_tolerance\": " << (within ? "true" : "false");
+    compared = c.str();
+  }
   std::cout << "{\"onnxruntime\": \"" << OrtGetApiBase()->GetVersionString() << "\", \"api\": "
             << ORT_API_VERSION << ", \"rows\": " << rows << ", \"batch\": " << batch
-            << ", \"session_s\": " << session_s << ", \"run_s\": " << run_s << "}" << std::endl;
-  return 0;
+            << ", \"session_s\": " << session_s << ", \"run_s\": " << run_s << compared << "}"
+            << std::endl;
+  if (!within) std::cerr << "fairhep-ort-runner: output differs from " << expect_path
+                         << " by more than " << tolerance << std::endl;
+  return within ? 0 : 1;
 }
 
 }  // namespace
