@@ -141,3 +141,13 @@ def test_every_page_is_in_a_toctree() -> None:
     orphans = {p for p in pages
                if p not in listed and p.removeprefix("reference/") not in listed}
     assert orphans == set()
+
+
+def test_readme_is_a_landing_page() -> None:
+    readme = (REPO / "README.md").read_text()
+    assert len(readme.encode()) < 8 * 1024
+    quick = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    assert re.findall(r"^make (\w+)", quick, re.M) == ["run", "test"]
+    links = re.findall(r"\]\(([^)#]+)\)", readme)
+    assert any(link.startswith("docs/tutorials/") for link in links)
+    assert [link for link in links if not (REPO / link).exists()] == []

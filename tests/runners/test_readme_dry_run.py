@@ -1,4 +1,5 @@
-"""The `--dry-run` output quoted in README.md and runners/README.md is what `--dry-run` prints:
+"""The `--dry-run` output quoted in the docs (the clusters guide, which holds what README.md
+quoted) and runners/README.md is what `--dry-run` prints:
 every quoted section (`# ---- <file> ----`, `# ---- submission ... ----`) equals the same
 section of a fresh dry run of that site and campaign."""
 
@@ -15,7 +16,7 @@ from fairhep.sites import load_site
 from fairhep.tasks import TaskContext
 
 REPO = Path(__file__).resolve().parents[2]
-READMES = ("README.md", "runners/README.md")
+READMES = ("README.md", "docs/guides/clusters.md", "runners/README.md")
 BLOCK = re.compile(r"```bash\n(# ---- .*?)```", re.DOTALL)
 
 
@@ -38,6 +39,7 @@ def quoted_blocks() -> list[tuple[str, str]]:
 
 def test_the_readmes_quote_dry_runs() -> None:
     assert len([r for r, _ in quoted_blocks() if r == "runners/README.md"]) >= 3
+    assert len([r for r, _ in quoted_blocks() if r == "docs/guides/clusters.md"]) >= 3
 
 
 @pytest.mark.parametrize(("readme", "block"), quoted_blocks())
