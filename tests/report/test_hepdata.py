@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from fairhep.cli import main
-from fairhep.report import Context, build_sections, load_record_set
+from fairhep.report import Context, Section, Table, build_sections, load_record_set
 from fairhep.report.hepdata.cells import parse, same
 from fairhep.report.hepdata.read import read_submission
 from fairhep.report.hepdata.write import PublishError, validate_folder, write_submission
@@ -26,7 +26,9 @@ QUALIFIERS = ("Platform", "GPU", "Stack", "Image digest", "fairhep", "git", "Rec
 
 
 @pytest.fixture(scope="module")
-def published(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, object]]:
+def published(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, dict[str, Table], list[Section]]:
     """A submission written by the command from the smoke campaign's records, and the
     sections it was written from."""
     tmp = tmp_path_factory.mktemp("publish")
@@ -36,11 +38,11 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
     assert main(["publish", "--results", str(REAL), "--out", str(tmp / "sub"),
                  "--bundle", str(bundle)]) == 0
     sections = build_sections(Context(load_record_set([REAL]), tmp / "figures"))
-    return tmp / "sub", {t.name: t for s in sections for t in s.tables}
+    return tmp / "sub", {t.name: t for s in sections for t in s.tables}, sections
 
 
 def test_submission_is_valid_hepdata_with_units_qualifiers_and_bundle(published) -> None:
-    sub, _ = published
+    sub = published[0]
     assert validate_folder(sub) == []
     docs = [d for d in yaml.safe_load_all((sub / "submission.yaml").read_text()) if d]
     resources = docs[0]["additional_resources"]
@@ -60,7 +62,7 @@ def test_submission_is_valid_hepdata_with_units_qualifiers_and_bundle(published)
 
 
 def test_round_trip_gives_the_same_table_values(published, tmp_path: Path) -> None:
-    sub, local = published
+    sub, local, _ = published
     # HEPData serves a zip with the submission one folder down
     served = tmp_path / "HEPData-ins0-v1-yaml.zip"
     with zipfile.ZipFile(served, "w") as zf:
@@ -92,7 +94,7 @@ def test_cells_keep_numbers_and_uncertainties() -> None:
 
 def test_invalid_submission_is_refused_and_nothing_written(published, tmp_path: Path,
                                                           monkeypatch) -> None:
-    sub, _ = published
+    sub = published[0]
     broken = tmp_path / "broken"
     shutil.copytree(sub, broken)
     data = yaml.safe_load((broken / "table9.yaml").read_text())
@@ -102,15 +104,14 @@ def test_invalid_submission_is_refused_and_nothing_written(published, tmp_path: 
     # the writer validates before anything appears at --out
     from fairhep.report.hepdata import write
 
-    monkeypatch.setattr(write, "validate_folder", lambda folder: ["table9.yaml: broken"])
-    sections = build_sections(Context(load_record_set([REAL]), tmp_path / "figs"))
+    monkeypatch.setattr(write, "validate_folder", lambda _folder: ["table9.yaml: broken"])
     with pytest.raises(PublishError, match="nothing was written"):
-        write_submission(sections, tmp_path / "out")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken", "figs"]
+        write_submission(published[2], tmp_path / "out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken"]
 
 
 def test_report_published_shows_the_cross_platform_summary(published, tmp_path: Path) -> None:
-    sub, _ = published
+    sub = published[0]
     out = tmp_path / "report"
     assert main(["report", "--results", str(RECORDS / "dgx"), "--published", str(sub),
                  "--out", str(out)]) == 0
@@ -139,3 +140,19 @@ def test_bad_submission_and_reference_are_one_line_errors(tmp_path: Path, capsys
     err = capsys.readouterr().err.strip()
     assert "no submission.yaml" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "r").exists()
+
+
+def test_scaling_and_latency_sections_are_published_where_present() -> None:
+    from fairhep.report.hepdata.write import hepdata_tables
+    from fairhep.report.section import Section, Table, row
+
+    headers = ("Platform", "Scenario", "p99 [ms]")
+    latency = Section("latency", "Latency", tables=(Table("latency", headers, (
+        row(headers, ["vm", "SingleStream", "1.25"]), row(headers, ["dgx", "Server", "0.5"]),
+    )),))
+    other = Section("campaign", "Campaign tasks", tables=(Table("campaign", headers, (
+        row(headers, ["vm", "x", "1"]),)),))
+    tables = hepdata_tables([latency, other])
+    assert sorted(t.name for t in tables) == ["latency dgx", "latency vm"]
+    p99 = next(v for v in tables[0].variables if v.name == "p99")
+    assert p99.units == "ms" and p99.values == [1.25]
