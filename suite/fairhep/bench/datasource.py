@@ -50,6 +50,7 @@ class DefaultSettings:
     lr: float = 1e-3
     batch_size: int = 128
     difficulty: float | None = None  # None = the generator's default
+    generator: str | None = None  # None = fairhep.data.synth_options.DEFAULT_GENERATOR
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -87,7 +88,7 @@ class _Data:
 def settings(opts: BenchOptions) -> DefaultSettings:
     """DEFAULTS, overridden by $FAIRHEP_BENCH_DEFAULTS (a JSON object), then by
     opts.defaults, then by --epochs; the generator's difficulty filled in."""
-    from fairhep.data.synth_options import DEFAULT_DIFFICULTY
+    from fairhep.data.synth_options import DEFAULT_DIFFICULTY, DEFAULT_GENERATOR, GENERATORS
 
     overrides: dict[str, Any] = {}
     env = os.environ.get(ENV_DEFAULTS)
@@ -106,6 +107,11 @@ def settings(opts: BenchOptions) -> DefaultSettings:
         chosen = dataclasses.replace(chosen, epochs=opts.epochs)
     if chosen.difficulty is None:
         chosen = dataclasses.replace(chosen, difficulty=DEFAULT_DIFFICULTY)
+    if chosen.generator is None:
+        chosen = dataclasses.replace(chosen, generator=DEFAULT_GENERATOR)
+    if chosen.generator not in GENERATORS:
+        raise ConfigError(f"{ENV_DEFAULTS}: generator {chosen.generator!r} is not one of "
+                          f"{list(GENERATORS)}")
     return chosen
 
 
@@ -137,9 +143,13 @@ def _prepare_data(opts: BenchOptions, chosen: DefaultSettings) -> _Data:
         # Train on the user's files except the first, and test on that held-out file.
         return _Data(data_dir, data_dir, test_files=(load.list_files(data_dir)[0],))
 
-    from fairhep.data.synth import GENERATOR_VERSION
+    from fairhep.data.synth import VERSIONS
 
-    key = (f"synth-g{GENERATOR_VERSION}-s{opts.seed}-{chosen.train_files}x"
+    generator = chosen.generator or ""
+    # v1 keeps its earlier key, so caches made before v2 existed are still found.
+    tag = (f"g{VERSIONS[generator]}" if generator == "v1"
+           else f"{generator}g{VERSIONS[generator]}")
+    key = (f"synth-{tag}-s{opts.seed}-{chosen.train_files}x"
            f"{chosen.jets_per_file}-t{chosen.test_jets}-d{chosen.difficulty}")
     root = opts.cache / "data" / key
     default = chosen.as_dict()
@@ -207,9 +217,11 @@ def _synthesize_default(opts: BenchOptions, root: Path, chosen: DefaultSettings)
 
         t0 = time.perf_counter()
         synthesize(tmp / "train", chosen.train_files, chosen.jets_per_file, opts.seed,
-                   chosen.difficulty, split="train", progress=advance)
+                   chosen.difficulty, split="train", progress=advance,
+                   generator=chosen.generator)
         synthesize(tmp / "test", 1, chosen.test_jets, opts.seed + TEST_SEED_OFFSET,
-                   chosen.difficulty, split="test", progress=advance)
+                   chosen.difficulty, split="test", progress=advance,
+                   generator=chosen.generator)
         seconds = time.perf_counter() - t0
     rate = total / seconds
     info = {"synth_jets_per_s": rate, **chosen.as_dict()}

@@ -27,6 +27,7 @@ def register(sub: Subparsers) -> None:
     _register_synth(dsub)
     _register_convert(dsub)
     _register_check(dsub)
+    _register_realism(dsub)
 
 
 def _register_synth(dsub: Subparsers) -> None:
@@ -43,7 +44,7 @@ def _register_synth(dsub: Subparsers) -> None:
         + "\n\n" + synth.DIFFICULTY_DOC,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--out", type=Path, required=True, help="output directory")
+    p.add_argument("--out", type=Path, help="output directory (required unless --describe)")
     p.add_argument("--files", type=positive_int, default=1, help="number of files (default 1)")
     p.add_argument("--jets-per-file", type=positive_int, default=10_000,
                    help="jets in each file (default 10000; the FAIR files hold 100000)")
@@ -59,8 +60,39 @@ def _register_synth(dsub: Subparsers) -> None:
                    "test_<k>_features_2.npy, _3, test_<k>_truth_0.npy, test_<k>_spectators_0.npy")
     p.add_argument("--channels-last", action="store_true",
                    help="npy layout only: store (N, 60, 30) / (N, 5, 14) like the older files")
+    p.add_argument("--generator", choices=list(synth.GENERATORS), default=None,
+                   help=f"v2: realistic jets, every number cited (see --describe); v1: the "
+                   f"first generator (default {synth.DEFAULT_GENERATOR})")
+    p.add_argument("--describe", action="store_true",
+                   help="print every distribution and number of the v2 generator with its "
+                   "source, and exit")
     add_progress_option(p)
     p.set_defaults(func=_synth)
+
+
+def _register_realism(dsub: Subparsers) -> None:
+    p = dsub.add_parser(
+        "realism",
+        help="how real jets look to a model trained on CMS jets (AUC, per-feature changes)",
+        description="Score DIR's jets with a model trained on real jets (default: the paper's "
+        "published baseline from ../shared/published/, or --checkpoint / --run) and, per input "
+        "feature, the AUC change when the feature is shuffled across jets or set to its mean. "
+        "The model is an instrument: never tune a generator against it.",
+    )
+    p.add_argument("directory", type=Path, metavar="DIR", help="dataset directory")
+    p.add_argument("--checkpoint", type=Path, metavar="FILE.pth",
+                   help="a published state_dict (default: $FAIRHEP_PUBLISHED_BASELINE or "
+                   "../shared/published/gnn_baseline_best.pth)")
+    p.add_argument("--metadata", type=Path, metavar="META.json",
+                   help="the checkpoint's FAIR metadata file (needed when it dropped features)")
+    p.add_argument("--run", type=Path, metavar="RUN_DIR",
+                   help="an imported or trained run directory instead of a checkpoint")
+    p.add_argument("--max-jets", type=positive_int, default=2000,
+                   help="jets to score (default 2000; each feature costs two passes)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the shuffles (default 0)")
+    p.add_argument("--json", action="store_true", help="print a JSON object instead")
+    add_progress_option(p)
+    p.set_defaults(func=_realism)
 
 
 def _add_split_option(p: argparse.ArgumentParser) -> None:
@@ -107,7 +139,7 @@ def _register_check(dsub: Subparsers) -> None:
 
 
 @contextmanager
-def progress_bar(description: str, total: int, enabled: bool = True
+def progress_bar(description: str, total: int, enabled: bool = True, unit: str = "jets"
                  ) -> Iterator[ProgressFn]:
     """A rich progress bar counting jets; yields the ``advance(n)`` callback. The bar is
     drawn at the first jets, not before: a command that refuses its input (an existing
@@ -128,7 +160,7 @@ def progress_bar(description: str, total: int, enabled: bool = True
             if not started:
                 bar = stack.enter_context(Progress(
                     TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("jets"), TimeElapsedColumn(), TimeRemainingColumn(),
+                    TextColumn(unit), TimeElapsedColumn(), TimeRemainingColumn(),
                     disable=not enabled, transient=False))
                 started.append((bar, bar.add_task(description, total=total)))
             bar, task = started[0]
@@ -138,6 +170,16 @@ def progress_bar(description: str, total: int, enabled: bool = True
 
 
 def _synth(args: argparse.Namespace) -> int:
+    if args.describe:
+        from fairhep.data.jetphysics import describe_lines
+
+        print("\n".join(describe_lines()))
+        return 0
+    if args.out is None:
+        from fairhep.errors import ConfigError
+
+        raise ConfigError("data synth: --out DIR is required (or --describe to list the "
+                          "generator's sources)")
     from fairhep.data.synth import synthesize
 
     total = args.files * args.jets_per_file
@@ -145,14 +187,16 @@ def _synth(args: argparse.Namespace) -> int:
     with progress_bar("synthesising", total, args.progress) as advance:
         manifest = synthesize(args.out, args.files, args.jets_per_file, args.seed,
                               difficulty=args.difficulty, split=args.split, layout=args.layout,
-                              channels_last=args.channels_last, progress=advance)
+                              channels_last=args.channels_last, progress=advance,
+                              generator=args.generator)
     dt = time.perf_counter() - t0
     # A NumPy test set is four files per set of jets (tracks, SVs, truth, spectators).
     where = (f"{args.files} file{'s' if args.files != 1 else ''}" if args.layout == "h5" else
              f"{args.files} NumPy test set{'s' if args.files != 1 else ''} "
              f"({len(manifest.files)} files)")
     print(f"wrote {manifest.n_jets} generated jets in {where} to {args.out} "
-          f"({manifest.n_jets / dt:,.0f} jets/s, difficulty {manifest.generator['difficulty']})")
+          f"({manifest.n_jets / dt:,.0f} jets/s, generator {manifest.generator['generator']}, "
+          f"difficulty {manifest.generator['difficulty']})")
     return 0
 
 
@@ -179,3 +223,24 @@ def _check(args: argparse.Namespace) -> int:
     report = check_dataset(args.directory, checksums=args.checksums)
     print_report(report)
     return 0 if report.ok else 1
+
+
+def _realism(args: argparse.Namespace) -> int:
+    import json
+
+    from fairhep.errors import ConfigError
+    from fairhep.xai.realism import load_instrument, realism_study, table_lines
+
+    if args.run is not None and (args.checkpoint is not None or args.metadata is not None):
+        raise ConfigError("data realism: --run and --checkpoint/--metadata both name the model; "
+                          "give one")
+    net, name = load_instrument(args.checkpoint, args.metadata, args.run)
+    total = len(net.config.track_features) + len(net.config.sv_features)
+    with progress_bar("realism", total, args.progress, unit="features") as advance:
+        result = realism_study(net, args.directory, name, max_jets=args.max_jets,
+                               seed=args.seed, progress=advance)
+    if args.json:
+        print(json.dumps(result.as_dict(), indent=2))
+    else:
+        print("\n".join(table_lines(result)))
+    return 0
