@@ -252,3 +252,27 @@ def test_sigint_ends_the_server_quietly(run_bundle, tmp_path):
     log = s.log.read_text()
     assert "Traceback" not in log and "CancelledError" not in log
     assert log.rstrip().endswith(f"stopped serving {run_bundle.model_id}")
+
+
+@needs_serve
+def test_bench_loadgen_measures_the_served_model_over_http_and_grpc(srv, run_bundle, tmp_path):
+    pytest.importorskip("mlperf_loadgen", reason="mlcommons-loadgen not installed")
+    from fairhep.cli import main
+    from fairhep.results import kinds, load_records
+
+    for url in (srv.http, srv.grpc):
+        assert main(["bench", "--loadgen", "SingleStream,Offline", "--url", url,
+                     "--data", str(run_bundle.root / "validation"), "--results",
+                     str(tmp_path), "--loadgen-seconds", "0.2", "--loadgen-queries", "16",
+                     "--loadgen-batch", "16", "--no-report", "--model", srv.model_id]) == 0
+    recs = load_records(tmp_path, kinds.BENCH_LOADGEN)
+    got = {(r.config["label"], r.config["scenario"]): r for r in recs}
+    assert set(got) == {(f"kserve-v2-{p}", s) for p in ("http", "grpc")
+                        for s in ("SingleStream", "Offline")}
+    for r in got.values():
+        assert r.config["model"] == run_bundle.model_id
+        assert r.metrics["latency_ns"]["p50"] > 0 and r.metrics["result"] in ("VALID", "INVALID")
+    # a model the server does not serve is one line naming what it serves
+    assert main(["bench", "--loadgen", "SingleStream", "--url", srv.http, "--model", "nope",
+                 "--data", str(run_bundle.root / "validation"), "--results",
+                 str(tmp_path)]) == 1

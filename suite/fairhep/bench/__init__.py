@@ -3,8 +3,10 @@
 :func:`run` prepares the inputs (:mod:`.inputs`: the embedded default unless
 ``--data``/``--run`` are given) and runs the selected modes: the default evaluation
 (:mod:`.default`), framework parity and time per batch (:mod:`.frameworks`, Table 8) and the
-batch-size sweep (:mod:`.sweep`, Figure 4); the last two run each backend through one shared
-loop (:mod:`.backend_loop`) on one :mod:`.workload`.
+batch-size sweep (:mod:`.sweep`, Figure 4) and latency under load by MLPerf LoadGen's rules
+(:mod:`.loadgen`); each mode is one object of the registry in :mod:`.modes`. The portability
+modes run each backend through one shared loop (:mod:`.backend_loop`) on one
+:mod:`.workload`.
 Nothing here builds a report: the CLI or the campaign task does, after the bench.
 
 Before any work, the output locations are checked (one line naming the folder when one is
@@ -23,35 +25,27 @@ __all__ = ["BenchOptions", "run"]
 
 
 def run(opts: BenchOptions) -> list[Path]:
-    """Run the selected modes and return the result records written."""
+    """Run the selected modes (:mod:`fairhep.bench.modes`) and return the records written."""
     from fairhep.bench.datasource import prepare_inputs
-    from fairhep.results import ensure_record_dirs, kinds
+    from fairhep.bench.modes import selected_modes
+    from fairhep.results import ensure_record_dirs
     from fairhep.writable import ensure_writable
 
-    ensure_record_dirs(Path(opts.results), *(
-        ([kinds.BENCH_FRAMEWORKS] if opts.frameworks else [])
-        + ([kinds.BENCH_SWEEP] if opts.batch_sweep else [])
-        + ([] if opts.frameworks or opts.batch_sweep else [kinds.BENCH_DEFAULT])))
-    if opts.run is None or opts.data is None or opts.frameworks or opts.batch_sweep:
+    modes = selected_modes(opts)
+    ensure_record_dirs(Path(opts.results), *(m.kind for m in modes))
+    needs_run = any(m.needs_run(opts) for m in modes)
+    portability = any(m.portability for m in modes)
+    if (needs_run and (opts.run is None or opts.data is None or portability)) \
+            or opts.data is None:
         # the embedded default's data and run, ONNX exports and engines are kept there
         ensure_writable(opts.cache, "cache directory",
                         "choose another with --cache-dir or $FAIRHEP_CACHE")
-    if opts.frameworks or opts.batch_sweep:
+    if portability and needs_run:
         from fairhep.backends.tf32 import disable_tf32_for_this_process
 
         disable_tf32_for_this_process()
-    inputs = prepare_inputs(opts)
+    inputs = prepare_inputs(opts) if needs_run or opts.data is None else None
     written: list[Path] = []
-    if opts.frameworks:
-        from fairhep.bench.frameworks import run_frameworks
-
-        written += run_frameworks(opts, inputs.data_dir, inputs.run_dir)
-    if opts.batch_sweep:
-        from fairhep.bench.sweep import run_sweep
-
-        written += run_sweep(opts, inputs.data_dir, inputs.run_dir)
-    if not (opts.frameworks or opts.batch_sweep):
-        from fairhep.bench.default import run_default
-
-        written += run_default(opts, inputs)
+    for mode in modes:
+        written += mode.run(opts, inputs)
     return written

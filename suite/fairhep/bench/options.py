@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fairhep.bench.loadgen_driver import LoadgenSettings
 from fairhep.cache import default_cache_dir
 from fairhep.errors import ConfigError
 from fairhep.results.location import default_results_dir
@@ -45,6 +46,12 @@ class BenchOptions:
     repeat_s: float | None = None
     # Host memory of GPU backends' inputs and outputs: auto = pinned on GPU backends.
     host_memory: str = "auto"
+    # LoadGen scenarios (--loadgen SingleStream,Server,...; empty: not this mode), on the
+    # backends or, with url, on a KServe v2 server (model_name: which of its models).
+    loadgen: tuple[str, ...] = ()
+    url: str | None = None
+    model_name: str | None = None
+    loadgen_settings: LoadgenSettings = field(default_factory=LoadgenSettings)
 
     def __post_init__(self) -> None:
         """Refuse what no mode can run, in one line naming the option, before any work."""
@@ -63,6 +70,9 @@ class BenchOptions:
         if self.host_memory not in HOST_MEMORY:
             raise ConfigError(f"--host-memory must be one of {', '.join(HOST_MEMORY)}, got "
                               f"{self.host_memory!r}")
+        if self.url and not self.loadgen:
+            raise ConfigError("--url measures a server with LoadGen: give --loadgen "
+                              "SCENARIO[,...] too")
         if self.device not in DEVICES:
             raise ConfigError(f"--device must be one of {', '.join(DEVICES)}, got "
                               f"{self.device!r}")

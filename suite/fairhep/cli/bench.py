@@ -17,7 +17,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Without --data/--run: synthesise a small dataset, train the baseline IN "
         "briefly, evaluate, and write result records. --frameworks: parity and time per batch "
         "for every backend (Table 8). --batch-sweep: throughput and GPU utilisation vs batch "
-        "size (Figure 4).",
+        "size (Figure 4). --loadgen: latency percentiles, QPS at a latency bound and throughput "
+        "by MLPerf LoadGen's rules, on every backend or a served model (--url).",
     )
     p.add_argument("--data", type=Path,
                    help="existing dataset directory (HDF5 or NumPy test layout)")
@@ -32,6 +33,27 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="framework parity and time per batch (paper Table 8)")
     p.add_argument("--batch-sweep", action="store_true",
                    help="throughput / GPU-utilisation sweep over batch sizes (paper Figure 4)")
+    p.add_argument("--loadgen", type=_scenarios, default=(), metavar="SCENARIO[,...]",
+                   help="latency under load with MLPerf LoadGen: SingleStream, MultiStream, "
+                   "Server, Offline (e.g. SingleStream,Server,Offline), on every backend or "
+                   "with --url on a KServe v2 server")
+    p.add_argument("--url", help="with --loadgen: a KServe v2 server, http://HOST:PORT or "
+                   "grpc://HOST:PORT (e.g. `fairhep serve`), measured through tritonclient")
+    p.add_argument("--model", dest="model_name", help="with --url: the served model (default: "
+                   "the server's only model)")
+    p.add_argument("--loadgen-seconds", type=positive_float, default=10.0,
+                   help="LoadGen minimum duration per run (default 10; MLPerf: 600, "
+                   "--mlperf-conformant)")
+    p.add_argument("--loadgen-queries", type=positive_int, default=64,
+                   help="LoadGen minimum query count (default 64)")
+    p.add_argument("--latency-bound-ms", type=positive_float, default=10.0,
+                   help="Server scenario: p99 latency bound of one jet (default 10 ms)")
+    p.add_argument("--loadgen-batch", type=positive_int, default=128,
+                   help="most jets scored at once (Offline; queued Server queries)")
+    p.add_argument("--server-trials", type=positive_int, default=5,
+                   help="LoadGen runs of the Server scenario's search for its highest rate")
+    p.add_argument("--mlperf-conformant", action="store_true",
+                   help="MLPerf Inference's minimum durations and query counts")
     p.add_argument("--backends", type=lambda s: tuple(x for x in s.split(",") if x),
                    default=(), help="comma-separated backends (default: all; absent ones are "
                    "reported as skipped)")
@@ -61,6 +83,7 @@ INTERRUPTED = ("run the same command again to continue: what is already recorded
 
 def _run(args: argparse.Namespace) -> int:
     from fairhep.bench import BenchOptions, run
+    from fairhep.bench.loadgen_driver import LoadgenSettings
 
     opts = BenchOptions(
         data=args.data, run=args.run, results=args.results, device=args.device,
@@ -69,11 +92,22 @@ def _run(args: argparse.Namespace) -> int:
         batch_sizes=args.batch_sizes,
         repeats=args.repeats, cache_dir=args.cache_dir, repeat_s=args.repeat_s,
         host_memory=args.host_memory, engine=args.engine,
+        loadgen=args.loadgen, url=args.url, model_name=args.model_name,
+        loadgen_settings=LoadgenSettings(
+            min_duration_s=args.loadgen_seconds, min_queries=args.loadgen_queries,
+            latency_bound_ms=args.latency_bound_ms, max_batch=args.loadgen_batch,
+            server_trials=args.server_trials, conformant=args.mlperf_conformant),
     )
     written = run(opts)
     if args.report and written:
         write_report(opts.results)
     return 0
+
+
+def _scenarios(text: str) -> tuple[str, ...]:
+    from fairhep.bench.loadgen_driver import parse_scenarios
+
+    return parse_scenarios(text)
 
 
 def write_report(results: Path) -> Path:

@@ -14,11 +14,13 @@ EVALUATE: Final = "evaluate"
 BENCH_DEFAULT: Final = "bench.default"
 BENCH_FRAMEWORKS: Final = "bench.frameworks"
 BENCH_SWEEP: Final = "bench.sweep"
+BENCH_LOADGEN: Final = "bench.loadgen"  # one MLPerf LoadGen scenario on one backend or server
 CAMPAIGN_TASK: Final = "campaign.task"
 VALIDATE: Final = "validate"  # a model bundle on every runtime (fairhep validate)
 
 # The kinds a report reads and counts (in the order its summary lists them).
-REPORTED: Final[tuple[str, ...]] = (TRAIN, EVALUATE, BENCH_DEFAULT, BENCH_FRAMEWORKS, BENCH_SWEEP)
+REPORTED: Final[tuple[str, ...]] = (TRAIN, EVALUATE, BENCH_DEFAULT, BENCH_FRAMEWORKS, BENCH_SWEEP,
+                                    BENCH_LOADGEN)
 
 # The metrics a record with status "ok" cannot do without: one lacking them is valid
 # JSON-Schema-wise but useless to a report, which names it under Problems and leaves it out.
@@ -28,6 +30,7 @@ REQUIRED_METRICS: Final[dict[str, tuple[str, ...]]] = {
     BENCH_DEFAULT: ("accuracy",),
     BENCH_FRAMEWORKS: ("accuracy",),  # AUC is None when the test jets hold one class
     VALIDATE: ("passed", "runtimes"),
+    BENCH_LOADGEN: ("p50_ms", "p99_ms"),
 }
 
 # Kinds that count only runs that finished; frameworks and sweeps list their skipped and
