@@ -12,6 +12,7 @@ not report to the job's rendezvous store (rank 0's) within a grace period.
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 import os
 import subprocess
 import time
@@ -179,15 +180,17 @@ class Comm:
         """After a failed collective: the ranks that did not report within ``wait_s`` (None
         when the store itself, on rank 0, is gone)."""
         try:
-            self._store.set(f"alive/{self.rank}", "1")
+            # Counters, not Store.check (which torch < 2.2's PrefixStore lacks): adding 0
+            # reads one without waiting for it.
+            self._store.add(f"alive/{self.rank}", 1)
             deadline = time.monotonic() + wait_s
             while True:
                 missing = [r for r in range(self.world_size)
-                           if not self._store.check([f"alive/{r}"])]
+                           if self._store.add(f"alive/{r}", 0) == 0]
                 if not missing or time.monotonic() > deadline:
                     return missing
                 time.sleep(0.2)
-        except (RuntimeError, dist.DistError):
+        except RuntimeError:  # torch's DistError (>= 2.2) is one
             return None
 
     def data_parallel(self, net: torch.nn.Module,
@@ -241,21 +244,23 @@ def process_group(launch: Launch, device: torch.device,
         # torchrun's agent may already host the store: rendezvous knows (and joins it).
         store, _, _ = next(rendezvous("env://", launch.rank, launch.world_size,
                                            timeout=timeout))
-    except (RuntimeError, dist.DistError) as exc:
+    except RuntimeError as exc:  # torch's DistError (>= 2.2) is one
         raise RankFailed(f"rank {launch.rank}: no rendezvous with rank 0 at "
                          f"{launch.master_addr}:{launch.master_port} within {timeout_s:g} s "
                          f"({str(exc).splitlines()[0]}); check that every task started and "
                          "MASTER_ADDR/MASTER_PORT") from None
     backend = "nccl" if device.type == "cuda" else "gloo"
+    # device_id (torch >= 2.3) binds NCCL's communicator to this rank's GPU at once.
+    accepts = "device_id" in inspect.signature(dist.init_process_group).parameters
+    bind: dict[str, Any] = {"device_id": device} if backend == "nccl" and accepts else {}
     dist.init_process_group(backend, store=store, rank=launch.rank,
-                            world_size=launch.world_size, timeout=timeout,
-                            device_id=device if backend == "nccl" else None)
+                            world_size=launch.world_size, timeout=timeout, **bind)
     comm = Comm(launch, device, store, timeout_s)
     ok = False
     try:
         yield comm
         ok = True
-    except (RuntimeError, dist.DistError) as exc:
+    except RuntimeError as exc:  # torch's DistError (>= 2.2) is one
         missing = comm.failed()
         if missing == []:
             raise  # every rank is alive: not a lost peer
