@@ -40,8 +40,18 @@ ROOT = Path(__file__).resolve().parent
 STACKS = tomllib.loads((ROOT / "containers" / "stacks.toml").read_text())["stacks"]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 # Test tools only: never a package a stack pins (the constraints below keep those fixed).
-TEST_TOOLS = [t for t in PYPROJECT["project"]["optional-dependencies"]["test"]
-              if not t.startswith("nox")]
+EXTRAS = PYPROJECT["project"]["optional-dependencies"]
+# fairhep's features a stack carries or not (its tests then skip, naming the extra): what the
+# `test` extra lists of them is not a test tool; nor is nox itself.
+STACK_DECIDES = ("publish", "serve", "loadgen")
+
+
+def _name(req: str) -> str:
+    return req.split(";")[0].split("[")[0].split(">")[0].split("=")[0].split("<")[0].strip()
+
+
+_FEATURES = {_name(req) for extra in STACK_DECIDES for req in EXTRAS.get(extra, [])}
+TEST_TOOLS = [t for t in EXTRAS["test"] if _name(t) not in _FEATURES | {"nox"}]
 
 nox.options.default_venv_backend = "venv"
 nox.options.error_on_missing_interpreters = True
