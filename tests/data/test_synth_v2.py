@@ -137,3 +137,23 @@ def test_files_name_their_generator_and_are_deterministic(tmp_path: Path,
                  "--generator", "v2", "--no-progress"]) == 0
     assert "generator v2" in capsys.readouterr().out
     assert Manifest.read(tmp_path / "d").generator["generator"] == "v2"
+
+
+def test_records_name_the_generator_and_its_version(tmp_path: Path) -> None:
+    from fairhep.results import ResultRecord, write_record
+    from fairhep.results.provenance import dataset_generator
+    from fairhep.results.store import read_record
+
+    synthesize(tmp_path / "d", files=1, jets_per_file=16, seed=0, generator="v2")
+    path = write_record(tmp_path / "results", ResultRecord(kind="evaluate"),
+                        tmp_path / "d" / schema.MANIFEST_NAME)
+    prov = read_record(path).provenance
+    assert prov["dataset_generator"] == {"generator": "v2", "version": VERSIONS["v2"]}
+    # A manifest from before the second generator names only the module: v1.
+    old = tmp_path / "old.json"
+    old.write_text('{"origin": "synthetic", "generator": {"module": "fairhep.data.synth", '
+                   '"version": "3"}}')
+    assert dataset_generator(old) == {"generator": "v1", "version": "3"}
+    real = tmp_path / "real.json"
+    real.write_text('{"origin": "cms-open-data", "generator": {"module": "fairhep.data.convert"}}')
+    assert dataset_generator(real) is None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import getpass
+import json
 import os
 import platform
 import socket
@@ -215,7 +216,26 @@ def collect_provenance(dataset_manifest: Path | None = None) -> dict[str, Any]:
             prov["dataset_mismatch"] = str(exc)
         else:
             prov["dataset_manifest_sha256"] = sha256_file(dataset_manifest)
+        generator = dataset_generator(dataset_manifest)
+        if generator is not None:
+            prov["dataset_generator"] = generator
     return prov
+
+
+def dataset_generator(manifest: Path) -> dict[str, str] | None:
+    """Which generator (and byte version) made a generated dataset; None for real data.
+    Manifests written before there were two generators name only the module: that was v1."""
+    try:
+        raw = json.loads(Path(manifest).read_text())
+    except (OSError, ValueError):
+        return None
+    gen = raw.get("generator") if isinstance(raw, dict) else None
+    if not isinstance(gen, dict) or raw.get("origin") != "synthetic":
+        return None
+    name = gen.get("generator") or ("v1" if gen.get("module") == "fairhep.data.synth" else None)
+    if name is None:
+        return None
+    return {"generator": str(name), "version": str(gen.get("version"))}
 
 
 def _user() -> str | None:
