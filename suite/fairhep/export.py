@@ -48,6 +48,14 @@ DEFAULT_OPSET = schema.ONNX_OPSET
 EXPORTERS = ("auto", "dynamo", "torchscript")
 META_PREFIX = "fairhep."
 GRAPH_HASH = "graph_sha256"  # metadata key (after META_PREFIX): see graph_sha256()
+# The two graphs of one set of weights (metadata ``graph_form``): same inputs, outputs and
+# scores (within 1e-5); the dense one stays the reference the paper published.
+FORMS = {
+    "dense": "the published network as the paper exported it: every track pair evaluated",
+    "fast": "the same weights computed the fast way (fairhep.model.fast_onnx): padded tracks "
+            "and SVs in closed form, edges only among the batch's real tracks; same scores "
+            "as the dense form within 1e-5",
+}
 # torch.onnx.export gained ``dynamo=`` (and torch.export.Dim its use here) in torch 2.5; the
 # ppc64le stack has torch 2.1.2, where only the plain TorchScript exporter exists.
 DYNAMO_MIN_TORCH = (2, 5)
@@ -81,9 +89,11 @@ def model_id(net: InteractionNetwork) -> str:
 
 
 def onnx_metadata(
-    net: InteractionNetwork, opset: int, weights: str = BEST_WEIGHTS, exporter: str = "auto"
+    net: InteractionNetwork, opset: int, weights: str = BEST_WEIGHTS, exporter: str = "auto",
+    form: str = "dense",
 ) -> dict[str, str]:
-    """The metadata_props written into the .onnx (all values are strings, as ONNX wants)."""
+    """The metadata_props written into the .onnx (all values are strings, as ONNX wants);
+    ``form`` is :data:`FORMS`' dense (the paper's graph) or fast (:func:`export_fast_onnx`)."""
     desc = schema.describe()
     c = net.config
     d = c.to_dict()
@@ -93,6 +103,8 @@ def onnx_metadata(
         "model_weights": weights,
         "model_config": json.dumps(d),
         "exporter": exporter,
+        "graph_form": form,
+        "graph_form_meaning": FORMS[form],
         "model_parameters": net.n_parameters(),
         "model_reference": schema.MODEL_REFERENCE,
         "paper_doi": schema.PAPER_DOI,
@@ -165,8 +177,43 @@ def export_onnx(
             f"{DEFAULT_OPSET} (the default)"
             + (" or --exporter torchscript" if used != "torchscript" else ""))
 
+    return _finish(proto, net, run_dir, out, opset, weights, used, "dense")
+
+
+def default_fast_onnx_path(run_dir: Path) -> Path:
+    return Path(run_dir) / "model-fast.onnx"
+
+
+def export_fast_onnx(run_dir: Path, out: Path | None = None, opset: int = DEFAULT_OPSET,
+                     weights: str = BEST_WEIGHTS) -> Path:
+    """The run's model as the fast graph (:mod:`fairhep.model.fast_onnx`): the dense
+    export's interface, metadata and checks, plus ``graph_form = fast``; its
+    ``model_version`` is the weights hash it was built from."""
+    import onnx
+
+    from fairhep.model.fast_onnx import BUILDER, MIN_OPSET, build_fast_graph
+
+    run_dir = Path(run_dir)
+    out = Path(out) if out is not None else default_fast_onnx_path(run_dir)
+    net = load_run_model(run_dir, weights)
+    ensure_writable(out.parent, "ONNX output directory", "choose another file with --out")
+    newest = onnx.defs.onnx_opset_version()
+    if not MIN_OPSET <= opset <= newest:
+        raise ExportError(f"opset {opset}: the fast graph is written in opsets {MIN_OPSET} to "
+                          f"{newest} (ONNX {onnx.__version__}); choose one of them "
+                          f"(default {DEFAULT_OPSET})")
+    proto = build_fast_graph(net, opset)
+    return _finish(proto, net, run_dir, out, opset, weights, BUILDER, "fast")
+
+
+def _finish(proto: onnx.ModelProto, net: InteractionNetwork, run_dir: Path, out: Path,
+            opset: int, weights: str, exporter: str, form: str) -> Path:
+    """Describe, check and write ``proto`` (either form) to ``out`` atomically."""
+    import onnx
+
     proto.doc_string = (
-        f"H->bb vs QCD interaction network ({schema.MODEL_REFERENCE}); softmax scores. "
+        f"H->bb vs QCD interaction network ({schema.MODEL_REFERENCE}); softmax scores; "
+        f"{form} form: {FORMS[form]}. "
         f"Exported by fairhep {__version__}; see metadata_props '{META_PREFIX}*'."
     )
     proto.producer_name = "fairhep"
@@ -181,7 +228,7 @@ def export_onnx(
     for value in list(proto.graph.input) + list(proto.graph.output):
         value.doc_string = docs.get(value.name, "")
     del proto.metadata_props[:]
-    for key, value in onnx_metadata(net, opset, weights, used).items():
+    for key, value in onnx_metadata(net, opset, weights, exporter, form).items():
         proto.metadata_props.add(key=key, value=value)
     # Binds the graph (its weights included) to the metadata naming the torch weights, so a
     # cached file whose weights were altered is not taken for the export (cached_onnx).
@@ -307,7 +354,7 @@ def read_metadata(path: Path) -> dict[str, str]:
 
 
 def cached_onnx(run_dir: Path, cache_dir: Path, opset: int = DEFAULT_OPSET,
-                exporter: str = "auto") -> Path:
+                exporter: str = "auto", form: str = "dense") -> Path:
     """The run's ONNX file in ``cache_dir``, exported once per set of weights.
 
     Keyed by the weights hash, so a retrained run never reuses a stale export and a
@@ -315,19 +362,27 @@ def cached_onnx(run_dir: Path, cache_dir: Path, opset: int = DEFAULT_OPSET,
     trusted only when its own ``fairhep.*`` metadata names these weights, its graph is the
     one that metadata was written with (:func:`graph_sha256`) and it passes onnx.checker;
     anything else (a truncated file, another model's export, altered weights) is rebuilt."""
+    if form not in FORMS:
+        raise ExportError(f"unknown graph form {form!r}: choose {' or '.join(FORMS)}")
     net = load_run_model(Path(run_dir))
-    path = Path(cache_dir) / f"{model_id(net)}-opset{opset}.onnx"
-    if path.is_file() and cached_file_problem(path, net) is None:
+    suffix = "" if form == "dense" else f"-{form}"
+    path = Path(cache_dir) / f"{model_id(net)}-opset{opset}{suffix}.onnx"
+    if path.is_file() and cached_file_problem(path, net, form) is None:
         return path
-    export_onnx(run_dir, path, opset=opset, exporter=exporter)
-    problem = cached_file_problem(path, net)
+    if form == "fast":
+        export_fast_onnx(run_dir, path, opset=opset)
+    else:
+        export_onnx(run_dir, path, opset=opset, exporter=exporter)
+    problem = cached_file_problem(path, net, form)
     if problem is not None:  # the file just written: nothing else should be in the way
         raise ExportError(f"{path}: the fresh export does not verify ({problem})")
     return path
 
 
-def cached_file_problem(path: Path, net: InteractionNetwork) -> str | None:
-    """Why the ONNX file at ``path`` is not the export of ``net`` (None when it is)."""
+def cached_file_problem(path: Path, net: InteractionNetwork,
+                        form: str = "dense") -> str | None:
+    """Why the ONNX file at ``path`` is not the ``form`` export of ``net`` (None when it
+    is); files written before the metadata named a form are dense."""
     import onnx
 
     try:
@@ -340,6 +395,8 @@ def cached_file_problem(path: Path, net: InteractionNetwork) -> str | None:
     if meta.get("model_version") != weights_hash(net):
         return (f"its metadata names weights {str(meta.get('model_version'))[:16]}, "
                 f"not {weights_hash(net)[:16]}")
+    if meta.get("graph_form", "dense") != form:
+        return f"it is the {meta.get('graph_form')} form, not the {form} one"
     if meta.get("model_config") != json.dumps(net.config.to_dict()):
         return "its metadata names another model configuration"
     if meta.get(GRAPH_HASH) != graph_sha256(proto):

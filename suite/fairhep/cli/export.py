@@ -29,6 +29,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--exporter", choices=["auto", "dynamo", "torchscript"], default="auto",
                    help="torch.onnx exporter (default: auto = dynamo from torch 2.13 on, "
                    "torchscript before; torch < 2.5 has only torchscript, which is then used)")
+    p.add_argument("--engine", choices=["reference", "fast"], default="reference",
+                   help="which graph: reference (default) = the dense network as the paper "
+                   "exported it; fast = the same weights computed the fast way (padded tracks "
+                   "and SVs in closed form, edges among real tracks only; same inputs, "
+                   "outputs and scores within 1e-5), written by fairhep's own graph builder "
+                   "(--exporter does not apply), default file RUN/model-fast.onnx")
     p.add_argument("--precision", choices=["fp32", "fp16"], default="fp32",
                    help="TensorRT engine precision")
     p.add_argument("--batch-sizes", type=int_list, default=None,
@@ -41,14 +47,28 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from fairhep.data.manifest import sha256_file
-    from fairhep.export import DEFAULT_OPSET, export_onnx, read_metadata
+    from fairhep.export import (
+        DEFAULT_OPSET,
+        default_fast_onnx_path,
+        default_onnx_path,
+        export_fast_onnx,
+        export_onnx,
+        read_metadata,
+    )
 
     opset = args.opset or DEFAULT_OPSET
+    fast = args.engine == "fast"
+
+    def onnx_file(out: Path | None) -> Path:
+        if fast:
+            return export_fast_onnx(args.run, out, opset=opset)
+        return export_onnx(args.run, out, opset=opset, exporter=args.exporter)
+
     if args.format == "onnx":
-        path = export_onnx(args.run, args.out, opset=opset, exporter=args.exporter)
+        path = onnx_file(args.out)
         meta = read_metadata(path)
-        print(f"wrote {path} (opset {meta['opset']}, model {meta['model_id']}, "
-              f"sha256 {sha256_file(path)[:16]})")
+        print(f"wrote {path} ({meta['graph_form']} form, opset {meta['opset']}, model "
+              f"{meta['model_id']}, sha256 {sha256_file(path)[:16]})")
         return 0
 
     from fairhep.backends.tensorrt_backend import build_engine, tensorrt_unavailable_reason
@@ -62,9 +82,8 @@ def _run(args: argparse.Namespace) -> int:
     if reason:
         raise BackendUnavailable(f"--format tensorrt: {reason}")
     cache = args.cache_dir or default_cache_dir()
-    onnx_path = export_onnx(args.run, Path(args.run) / "model.onnx", opset=opset,
-                            exporter=args.exporter)
-    out = args.out or Path(args.run) / f"model-{args.precision}.engine"
+    onnx_path = onnx_file((default_fast_onnx_path if fast else default_onnx_path)(args.run))
+    out = args.out or Path(args.run) / f"model{'-fast' if fast else ''}-{args.precision}.engine"
     engine = build_engine(onnx_path, args.precision, sizes, cache, out)
     print(f"wrote {engine} ({args.precision}, batch {min(sizes)}-{max(sizes)})")
     return 0
