@@ -33,8 +33,9 @@ SCHEDULERS = ("slurm", "local")
 # Task kinds a time limit can be given for (see fairhep.campaign.KINDS); "default" covers the rest.
 TIME_LIMIT_KEYS = (
     "default", "data", "train", "evaluate", "export", "frameworks", "sweep", "xai", "ablate",
-    "aggregate",
+    "scaling", "aggregate",
 )
+GPU_REQUESTS = ("gres", "gpus-per-node")  # how a multi-node job asks Slurm for its GPUs
 
 # What may appear on an #SBATCH line: no whitespace, quotes, '$', ';', backslashes or newlines.
 _SBATCH_TOKEN = re.compile(r"^[A-Za-z0-9_.,:+=@/\[\]|&!*-]*$")
@@ -98,6 +99,59 @@ class EnvironmentSettings:
 
 
 @dataclass(frozen=True)
+class DistributedSettings:
+    """How one training spreads over processes (``fairhep train --distributed``): one task
+    per GPU on GPU nodes, ``tasks_per_node`` on CPU nodes (one per socket, say)."""
+
+    nodes: int = 1  # the most nodes one distributed task may take
+    tasks_per_node: int = 0  # 0 = one per GPU (gpus_per_node) on GPU nodes, 1 on CPU nodes
+    gpu_request: str = "gres"  # --gres=gpu:N per node, or --gpus-per-node=N (Slurm >= 19.05)
+    # The partition of distributed jobs ("" = slurm.partition); {gpus}, {nodes} and {tasks}
+    # stand for the job's totals, for sites with a partition per size (HAL's gpux1..gpux16).
+    partition: str = ""
+
+    def partition_for(self, shape: JobShape) -> str:
+        return self.partition.format(gpus=shape.gpus_per_node * shape.nodes,
+                                     nodes=shape.nodes, tasks=shape.world_size)
+
+    def __post_init__(self) -> None:
+        try:
+            sample = self.partition.format(gpus=1, nodes=1, tasks=1)
+        except (KeyError, IndexError, ValueError):
+            raise ValueError(f"distributed.partition = {self.partition!r} may name only "
+                             "{gpus}, {nodes} and {tasks}") from None
+        if not _SBATCH_TOKEN.match(sample):
+            raise ValueError(f"distributed.partition = {self.partition!r} may only contain "
+                             "letters, digits, _.,:+=@/- and {gpus} {nodes} {tasks}")
+        if self.nodes < 1 or self.tasks_per_node < 0:
+            raise ValueError("distributed.nodes must be at least 1 and "
+                             "distributed.tasks_per_node must not be negative")
+        if self.gpu_request not in GPU_REQUESTS:
+            raise ValueError(f"distributed.gpu_request must be one of {', '.join(GPU_REQUESTS)}"
+                             f", got {self.gpu_request!r}")
+
+
+@dataclass(frozen=True)
+class JobShape:
+    """Where the ranks of one distributed task go: ``nodes`` x ``tasks_per_node`` ranks,
+    each with ``gpus_per_task`` GPUs (0 on the CPU)."""
+
+    world_size: int
+    nodes: int
+    tasks_per_node: int
+    gpus_per_task: int
+
+    @property
+    def gpus_per_node(self) -> int:
+        return self.tasks_per_node * self.gpus_per_task
+
+    @property
+    def name(self) -> str:
+        """A short name for files and job names: ``n2x8`` (2 nodes of 8 tasks)."""
+        return f"n{self.nodes}x{self.tasks_per_node}"
+
+
+@dataclass(frozen=True)
 class PathSettings:
     data: str = ""  # training/validation HDF5 directory (campaigns with data.source = "site")
     test_data: str = ""  # test set (HDF5 or the NumPy test layout); empty = data
@@ -119,6 +173,7 @@ class Site:
     container: ContainerSettings = field(default_factory=ContainerSettings)
     environment: EnvironmentSettings = field(default_factory=EnvironmentSettings)
     paths: PathSettings = field(default_factory=PathSettings)
+    distributed: DistributedSettings = field(default_factory=DistributedSettings)
     source: Path | None = field(default=None, compare=False, init=False)
 
     def __post_init__(self) -> None:
@@ -132,6 +187,9 @@ class Site:
         if self.slurm.gpus_per_task > max(self.gpus_per_node, 0) and self.gpus_per_node:
             raise ValueError(f"slurm.gpus_per_task ({self.slurm.gpus_per_task}) exceeds "
                              f"gpus_per_node ({self.gpus_per_node})")
+        if self.scheduler == "local" and self.distributed.nodes > 1:
+            raise ValueError("distributed.nodes must be 1 with scheduler 'local' (this one "
+                             "machine)")
         for kind, limit in self.time_limits.items():
             if kind not in TIME_LIMIT_KEYS:
                 raise ValueError(f"time_limits.{kind}: unknown task kind; known: "
@@ -142,6 +200,34 @@ class Site:
 
     def time_limit(self, kind: str) -> str:
         return self.time_limits.get(kind) or self.time_limits.get("default") or ""
+
+    def job_shape(self, world_size: int, gpu: bool) -> JobShape:
+        """The nodes and tasks per node of a distributed task of ``world_size`` ranks (one
+        GPU each when ``gpu``): one node while it holds them all, else whole nodes."""
+        where = self.source or self.name
+        per_task = max(self.slurm.gpus_per_task, 1) if gpu else 0
+        if gpu and not self.gpus_per_node:
+            raise ConfigError(f"{where}: a distributed GPU task needs gpus_per_node, which this "
+                              "site does not set: set it (and distributed.tasks_per_node), or "
+                              'train on the CPU (scaling.device = "cpu")')
+        fits = self.gpus_per_node // per_task if gpu else 0
+        per_node = self.distributed.tasks_per_node or fits or 1
+        if gpu and per_node > fits:
+            raise ConfigError(f"{where}: distributed.tasks_per_node = {per_node} ranks of "
+                              f"{per_task} GPU(s) do not fit gpus_per_node = "
+                              f"{self.gpus_per_node}: lower distributed.tasks_per_node")
+        if world_size <= per_node:
+            return JobShape(world_size, 1, world_size, per_task)
+        if world_size % per_node:
+            raise ConfigError(f"{where}: {world_size} ranks do not fill whole nodes of "
+                              f"{per_node} (distributed.tasks_per_node): ask for at most "
+                              f"{per_node} or a multiple of it")
+        nodes = world_size // per_node
+        if nodes > self.distributed.nodes:
+            raise ConfigError(f"{where}: {world_size} ranks need {nodes} nodes of {per_node}, "
+                              f"more than distributed.nodes = {self.distributed.nodes}: raise "
+                              "it, or ask for fewer ranks")
+        return JobShape(world_size, nodes, per_node, per_task)
 
     def placeholders(self) -> list[str]:
         """Dotted keys whose value still contains the CHANGE-ME placeholder."""
