@@ -23,10 +23,11 @@ from fairhep.errors import ConfigError
 
 # The task kinds, in execution order: one section of a campaign file each.
 KINDS = ("data", "train", "evaluate", "export", "frameworks", "sweep", "xai", "ablate",
-         "aggregate")
+         "scaling", "aggregate")
 # Sections that run on some of the trained runs (``runs = [...]``, default: one run).
 RUN_SECTIONS = ("export", "frameworks", "sweep")
 SPLITS = ("kfold", "files", "points")
+SCALING_MODES = ("strong", "weak")
 DEVICES = ("auto", "cpu", "cuda")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
@@ -50,6 +51,9 @@ class DataSpec:
 
 @dataclass(frozen=True)
 class TrainSpec:
+    # False: no training tasks (a campaign of the scaling study alone); the recipe below
+    # still applies to the sections that train (scaling).
+    enabled: bool = True
     seeds: tuple[int, ...] = (0,)
     splits: tuple[str, ...] = SPLITS
     folds: tuple[int, ...] = (0,)  # validation folds for the k-fold split; other splits use fold 0
@@ -169,6 +173,47 @@ class AblateSpec:
 
 
 @dataclass(frozen=True)
+class ScalingSpec:
+    """The same training at several world sizes (``fairhep train --distributed``), timed:
+    strong scaling keeps the global batch (``batch_size``) at every size, weak scaling keeps
+    each rank's batch (``batch_size`` per rank, the global batch grows with the ranks). The
+    recipe otherwise is the train section's (model, lr, data). Off unless asked for."""
+
+    enabled: bool = False
+    modes: tuple[str, ...] = ("strong",)
+    world_sizes: tuple[int, ...] = (1, 2)  # ranks (GPUs, or CPU tasks) per training
+    epochs: int = 2  # each run trains exactly this many epochs (no early stopping)
+    batch_size: int = 128  # strong: the global batch; weak: per rank
+    seed: int = 0
+    split: str = "points"
+    device: str = "auto"  # auto: one GPU per rank where the site has GPUs, else the CPU
+
+    def __post_init__(self) -> None:
+        bad = [m for m in self.modes if m not in SCALING_MODES]
+        if bad or not self.modes or len(set(self.modes)) != len(self.modes):
+            raise ValueError(f"scaling.modes must be distinct values of {', '.join(SCALING_MODES)}"
+                             f", got {list(self.modes)}")
+        sizes = self.world_sizes
+        if 1 not in sizes or min(sizes) < 1 or len(set(sizes)) != len(sizes):
+            raise ValueError(f"scaling.world_sizes must be distinct positive numbers including 1 "
+                             f"(speed-up is against the one-rank run), got {list(sizes)}")
+        if min(self.epochs, self.batch_size) < 1:
+            raise ValueError("scaling.epochs and scaling.batch_size must be >= 1")
+        if "strong" in self.modes:
+            odd = [w for w in sizes if self.batch_size % w]
+            if odd:
+                raise ValueError(f"scaling.batch_size {self.batch_size} (strong scaling: the "
+                                 f"global batch) is not a multiple of world size {odd[0]}: "
+                                 "choose a batch that every world size divides")
+        if self.split not in SPLITS or self.device not in DEVICES:
+            raise ValueError(f"scaling.split must be one of {', '.join(SPLITS)} and "
+                             f"scaling.device one of {', '.join(DEVICES)}")
+
+    def global_batch(self, mode: str, world_size: int) -> int:
+        return self.batch_size if mode == "strong" else self.batch_size * world_size
+
+
+@dataclass(frozen=True)
 class AggregateSpec:
     enabled: bool = True
 
@@ -185,15 +230,24 @@ class Campaign:
     sweep: BenchSpec = field(default_factory=BenchSpec)
     xai: XaiSpec = field(default_factory=XaiSpec)
     ablate: AblateSpec = field(default_factory=AblateSpec)
+    scaling: ScalingSpec = field(default_factory=ScalingSpec)
     aggregate: AggregateSpec = field(default_factory=AggregateSpec)
     source: Path | None = field(default=None, compare=False, init=False)
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
             raise ValueError(f"name {self.name!r} must be lower-case letters, digits, - or _")
+        if not self.train.enabled:
+            need = [s for s in ("evaluate", *RUN_SECTIONS, "xai", "ablate")
+                    if getattr(self, s).enabled]
+            if need:
+                raise ValueError(f"train.enabled = false, but {', '.join(need)} need the "
+                                 "trained runs: set enabled = false in those sections too")
 
     def train_runs(self) -> list[TrainRun]:
         """Every training, in the order of the file: splits, then seeds, then folds."""
+        if not self.train.enabled:
+            return []
         return [TrainRun(seed, split, fold)
                 for split in self.train.splits for seed in self.train.seeds
                 # Folds only mean something for the k-fold split; the other two draw a

@@ -181,6 +181,8 @@ def _task_run(args: argparse.Namespace) -> int:
         print(f"{task.id}: interrupted; checkpoint kept, run it again to continue",
               file=sys.stderr)
         return EXIT_INTERRUPTED
+    elif outcome.record is None:  # a rank other than 0 of a distributed task
+        print(f"{task.id}: done (rank 0 writes the record)")
     else:
         print(f"{task.id}: done ({outcome.record})")
     return 0

@@ -16,6 +16,7 @@ BENCH_FRAMEWORKS: Final = "bench.frameworks"
 BENCH_SWEEP: Final = "bench.sweep"
 BENCH_LOADGEN: Final = "bench.loadgen"  # one MLPerf LoadGen scenario on one backend or server
 CAMPAIGN_TASK: Final = "campaign.task"
+TRAIN_SCALING: Final = "train.scaling"  # one timed training of a campaign's scaling study
 VALIDATE: Final = "validate"  # a model bundle on every runtime (fairhep validate)
 
 # The kinds a report reads and counts (in the order its summary lists them).
@@ -30,6 +31,7 @@ REQUIRED_METRICS: Final[dict[str, tuple[str, ...]]] = {
     BENCH_DEFAULT: ("accuracy",),
     BENCH_FRAMEWORKS: ("accuracy",),  # AUC is None when the test jets hold one class
     VALIDATE: ("passed", "runtimes"),
+    TRAIN_SCALING: ("train_s_per_epoch", "jets_per_s"),
     BENCH_LOADGEN: ("p50_ms", "p99_ms"),
 }
 

@@ -116,3 +116,13 @@ def command_args(site: Site, campaign: Campaign, layout: Layout) -> list[str]:
     if layout.root != layout_for(site, campaign).root:
         args += ["--results", str(layout.root.parent.parent)]
     return args
+
+
+def require_data(ctx: TaskContext, *dirs: Path) -> None:
+    """Refuse, in one line, a task whose dataset directory is not there (yet)."""
+    for d in dirs:
+        if not d.is_dir():
+            hint = ("the data task has not finished: run it first"
+                    if ctx.campaign.data.source == "synthetic"
+                    else f"check paths in {ctx.site.source}")
+            raise TaskError(f"{d}: dataset directory not found ({hint})")

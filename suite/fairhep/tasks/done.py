@@ -4,6 +4,8 @@ is not done: rerunning it writes the record from the run directory)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fairhep.results import ResultRecord, kinds, load_records
 from fairhep.tasks.context import Layout, TaskContext
 from fairhep.tasks.tasklist import Task
@@ -41,3 +43,19 @@ def finished_tasks(layout: Layout) -> dict[str, ResultRecord]:
 def pending_tasks(ctx: TaskContext) -> list[Task]:
     done = finished_tasks(ctx.layout)
     return [t for t in ctx.tasks.all() if t.id not in done]
+
+
+def written_by(ctx: TaskContext, task: Task, *record_kinds: str) -> dict[str, Path]:
+    """The records of these kinds that ``task`` already wrote (an attempt killed after a
+    study but before its task record): reused, not written twice."""
+    from fairhep.results import RecordError, iter_record_files, read_record
+
+    out: dict[str, Path] = {}
+    for kind in record_kinds:
+        for path in iter_record_files(ctx.layout.records, kind):
+            try:
+                if read_record(path).task_id == task.id:
+                    out[kind] = path
+            except RecordError:  # listed by the report; not this task's
+                continue
+    return out

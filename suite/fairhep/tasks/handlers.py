@@ -1,6 +1,7 @@
 """Task-kind handlers: what a task of each kind runs (data, train, evaluate, export, the
-bench modes, aggregate). Each returns its outputs, which become the metrics of the task's
-``campaign.task`` record; ``interrupted`` in them means "checkpointed, run me again".
+bench modes, the scaling study (:mod:`.scaling`), aggregate). Each returns its outputs,
+which become the metrics of the task's ``campaign.task`` record; ``interrupted`` in them
+means "checkpointed, run me again".
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 from fairhep.campaign import AblateSpec, BenchSpec, XaiSpec
 from fairhep.tasks.context import TaskContext, TaskError
+from fairhep.tasks.context import require_data as _require_data
 from fairhep.tasks.done import finished_tasks, recorded_trainings
+from fairhep.tasks.done import written_by as _written_by
+from fairhep.tasks.scaling import handle_scaling
 from fairhep.tasks.tasklist import Task
 
 if TYPE_CHECKING:
@@ -27,15 +31,6 @@ def _require_trained(ctx: TaskContext, task: Task) -> Path:
         raise TaskError(f"task {task.id} needs the trained run of {run_id}, which has no result "
                         f"yet: run it first (`fairhep submit --resume` does)")
     return ctx.layout.run_dir(run_id)
-
-
-def _require_data(ctx: TaskContext, *dirs: Path) -> None:
-    for d in dirs:
-        if not d.is_dir():
-            hint = ("the data task has not finished: run it first"
-                    if ctx.campaign.data.source == "synthetic"
-                    else f"check paths in {ctx.site.source}")
-            raise TaskError(f"{d}: dataset directory not found ({hint})")
 
 
 def _handle_data(ctx: TaskContext, _task: Task) -> dict[str, Any]:
@@ -152,22 +147,6 @@ def _xai_options(ctx: TaskContext, run_dir: Path, spec: XaiSpec | AblateSpec,
                         progress=False, extra=extra)
 
 
-def _written_by(ctx: TaskContext, task: Task, *record_kinds: str) -> dict[str, Path]:
-    """The records of these kinds that ``task`` already wrote (an attempt killed after a
-    study but before its task record): reused, not written twice."""
-    from fairhep.results import RecordError, iter_record_files, read_record
-
-    out: dict[str, Path] = {}
-    for kind in record_kinds:
-        for path in iter_record_files(ctx.layout.records, kind):
-            try:
-                if read_record(path).task_id == task.id:
-                    out[kind] = path
-            except RecordError:  # listed by the report; not this task's
-                continue
-    return out
-
-
 def _handle_xai(ctx: TaskContext, task: Task) -> dict[str, Any]:
     """Masking, LRP and neural activity of a trained run; a study whose record this task
     already wrote (an attempt killed before its task record) is not run again."""
@@ -249,5 +228,6 @@ HANDLERS: Mapping[str, Handler] = {
     "sweep": _handle_sweep,
     "xai": _handle_xai,
     "ablate": _handle_ablate,
+    "scaling": handle_scaling,
     "aggregate": _handle_aggregate,
 }

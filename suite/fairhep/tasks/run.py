@@ -6,7 +6,10 @@ record: that record is what makes the task "done", so running it again is a no-o
 time limit or ``scancel`` continues where it stopped when it is run again.
 
 One process per task: the lock (``locks/<task>.lock``) is taken first and "already done" is
-decided under it, so two ``task run`` of one task never both run it.
+decided under it, so two ``task run`` of one task never both run it. A distributed task (the
+scaling study's trainings) runs as several processes, its ranks: rank 0 takes the lock and
+writes the record; the other ranks run beside it, and see the same records, so every rank
+decides "already done" alike.
 """
 
 from __future__ import annotations
@@ -68,8 +71,24 @@ def _task_environment(ctx: TaskContext, task: Task) -> Iterator[None]:
                 os.environ[k] = v
 
 
+def _helper_rank(task: Task) -> bool:
+    """Whether this process is a rank other than 0 of a distributed task."""
+    if task.world_size is None:
+        return False
+    from fairhep.train.distributed import launch_from_environment
+
+    return launch_from_environment().rank != 0
+
+
 def run_task(ctx: TaskContext, task: Task, force: bool = False) -> TaskOutcome:
     """Run one task unless its result exists; write its ``campaign.task`` record when done."""
+    if _helper_rank(task):
+        if not force and task.id in finished_tasks(ctx.layout):
+            return TaskOutcome(task, "already-done")
+        with _task_environment(ctx, task):
+            outputs = HANDLERS[task.kind](ctx, task)
+        status = "interrupted" if outputs.pop("interrupted", False) else "done"
+        return TaskOutcome(task, status, outputs=outputs)
     ensure_record_dirs(ctx.layout.records, TASK_RECORD_KIND,
                        what="the campaign's results directory",
                        fix=f"choose another with --results or fix paths.results in "

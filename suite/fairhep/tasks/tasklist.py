@@ -12,6 +12,8 @@ the order of the lists in the campaign file::
     xai-s0-kfold-f0           masking, LRP and neural activity of that run (§3.4)
     ablate-baseline-s0-kfold-f0, ablate-h32-de16-do16-s0-kfold-f0
                               Table 10: the baseline's row, a re-optimised IN trained and compared
+    scaling-strong-w4         the scaling study: one training on 4 ranks (strong: the global
+                              batch of 1 rank; weak: 4 times it), timed
     aggregate                 the report over everything above
 """
 
@@ -34,7 +36,9 @@ DEPENDS_ON: dict[str, tuple[str, ...]] = {
     "sweep": ("data", "train", "export"),
     "xai": ("data", "train"),
     "ablate": ("data", "train"),
-    "aggregate": ("data", "train", "evaluate", "export", "frameworks", "sweep", "xai", "ablate"),
+    "scaling": ("data",),
+    "aggregate": ("data", "train", "evaluate", "export", "frameworks", "sweep", "xai", "ablate",
+                  "scaling"),
 }
 
 
@@ -44,6 +48,13 @@ class Task:
     index: int  # position within its kind: the Slurm array index
     id: str
     params: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def world_size(self) -> int | None:
+        """The ranks of a distributed task (one training over several processes); None for a
+        task that runs as one process."""
+        size = self.params.get("world_size")
+        return None if size is None else int(size)
 
 
 @dataclass(frozen=True)
@@ -108,6 +119,12 @@ def expand(c: Campaign) -> TaskList:
             add("ablate", f"ablate-h{v.hidden}-de{v.de}-do{v.do}-{suffix}", run=base.id,
                 seed=base.seed, split=base.split, fold=base.fold,
                 hidden=v.hidden, de=v.de, do=v.do)
+    if c.scaling.enabled:
+        s = c.scaling
+        for mode in s.modes:
+            for w in sorted(s.world_sizes):
+                add("scaling", f"scaling-{mode}-w{w}", mode=mode, world_size=w,
+                    batch_size=s.global_batch(mode, w), seed=s.seed, split=s.split)
     if c.aggregate.enabled:
         add("aggregate", "aggregate")
     return TaskList(c.name, {k: tuple(v) for k, v in kinds.items() if v})
