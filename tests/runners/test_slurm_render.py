@@ -1,7 +1,8 @@
 """Rendered sbatch scripts: recorded expected scripts per site, array splitting, quoting.
 
-The expected scripts in tests/expected/<site>/ are what `fairhep submit --dry-run` writes for
-the paper campaign (hal, dgx, thetagpu) and the smoke campaign (ci-slurm). After an intended
+The expected scripts in tests/expected/<case>/ are what `fairhep submit --dry-run` writes for
+the paper campaign (hal, dgx, thetagpu), the smoke campaign (ci-slurm) and the scaling study
+(dgx-scaling: up to 2 nodes of 8 A100s; hal-scaling: up to 4 nodes of 4 V100s). After an intended
 change to the templates or the site files, regenerate them and review the diff:
 
     FAIRHEP_REGENERATE_EXPECTED=1 .venv/bin/python -m pytest tests/runners/test_slurm_render.py
@@ -37,7 +38,8 @@ from fairhep.tasks import TaskContext
 
 EXPECTED = Path(__file__).parents[1] / "expected"
 REGENERATE = os.environ.get("FAIRHEP_REGENERATE_EXPECTED") == "1"
-CASES = {"hal": "paper", "dgx": "paper", "thetagpu": "paper", "ci-slurm": "smoke"}
+CASES = {"hal": "paper", "dgx": "paper", "thetagpu": "paper", "ci-slurm": "smoke",
+         "dgx-scaling": "scaling", "hal-scaling": "scaling"}
 # ci-slurm's results path is relative (machine-dependent once resolved): pin it for the record.
 RESULTS = {"ci-slurm": Path("/srv/fairhep-results")}
 
@@ -48,7 +50,7 @@ def context(site: str, campaign: str, results: Path | None = None) -> TaskContex
 
 @pytest.mark.parametrize("site", sorted(CASES))
 def test_rendered_scripts_match_the_recorded_ones(site: str) -> None:
-    ctx = context(site, CASES[site], RESULTS.get(site))
+    ctx = context(site.removesuffix("-scaling"), CASES[site], RESULTS.get(site))
     rendered = dict(render_scripts(ctx))
     chunks = plan_chunks(ctx, {k: [t.index for t in v] for k, v in ctx.tasks.by_kind.items()},
                         DEFAULT_MAX_ARRAY_SIZE)

@@ -51,6 +51,9 @@ class Launch:
     # pass the environment itself.
     env: tuple[str, ...] = ()
     fairhep: str = "fairhep"  # the command outside a container (runtime "none")
+    # One rank of a distributed training: its peers on other nodes reach it at the host's
+    # address, and NCCL shares memory with the ranks beside it.
+    host_network: bool = False
 
 
 @dataclass(frozen=True)
@@ -223,6 +226,8 @@ class _DockerCommandLine(ContainerRuntime):
         lines: list[list[Word]] = [[self.name, "run", "--rm", *self.run_options]]
         if job.gpus:
             lines.append(list(self.gpu_options))
+        if job.host_network:
+            lines.append(["--network=host", "--ipc=host"])
         lines += [["--volume", b if ":" in b else f"{b}:{b}"] for b in job.binds]
         names = dict.fromkeys([*job.env, *(self.gpu_env if job.gpus else ())])
         if names:

@@ -3,10 +3,11 @@ after kind.
 
 With one worker the tasks run in this process; with more (site ``max_concurrent_tasks``)
 each task runs as ``python -m fairhep task run ...`` in a small pool of subprocesses (an
-argument list, no shell), its output in ``logs/<kind>_local_<index>.out``. A kind starts
-when the kinds it needs are through; a failed task is reported and its dependants fail on
-their own missing inputs, exactly as under Slurm's ``afterany``. Each task's last outcome is
-kept in ``jobs/local.json`` for ``fairhep status``.
+argument list, no shell), its output in ``logs/<kind>_local_<index>.out``. A distributed
+task (the scaling study's trainings) runs as its ranks, one process each, one task at a time.
+A kind starts when the kinds it needs are through; a failed task is reported and its
+dependants fail on their own missing inputs, exactly as under Slurm's ``afterany``. Each
+task's last outcome is kept in ``jobs/local.json`` for ``fairhep status``.
 
 SIGTERM (or Ctrl-C) stops the whole campaign: no further task starts, running subprocesses
 get SIGTERM too and are waited for (a training checkpoints), and the result lists what was
@@ -34,10 +35,12 @@ from fairhep.errors import FairhepError
 from fairhep.runners.base import JobState, SubmitOptions, SubmitResult
 from fairhep.sites import Site
 from fairhep.tasks import Task, TaskContext, finished_tasks, pending_tasks, run_task
+from fairhep.tasks.scaling import job_shape
 
 LOCAL_STATE = "local.json"
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 _STOPPED = ("interrupted", "not-started")  # what a stop signal leaves undone
+RANK_GRACE_S = 30.0  # how long the other ranks of a failed one get to stop
 
 
 @dataclass
@@ -72,11 +75,12 @@ class _Stop:
         if self.inside_task and first:
             raise _Interrupted
 
-    def start(self, argv: list[str], log: Any) -> subprocess.Popen[bytes] | None:
+    def start(self, argv: list[str], log: Any,
+              env: dict[str, str] | None = None) -> subprocess.Popen[bytes] | None:
         with self.lock:
             if self.signum is not None:
                 return None
-            child = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+            child = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
             self.children.add(child)
             return child
 
@@ -119,14 +123,18 @@ def _in_process(ctx: TaskContext, task: Task, stop: _Stop) -> LocalResult:
     return LocalResult(task, outcome.status, "", time.perf_counter() - started)
 
 
-def _subprocess(ctx: TaskContext, task: Task, stop: _Stop) -> LocalResult:
-    ctx.layout.logs.mkdir(parents=True, exist_ok=True)
-    log = ctx.layout.logs / f"{task.kind}_local_{task.index}.out"
+def _task_argv(ctx: TaskContext, task: Task) -> list[str]:
     args = ctx.command_args()
     if "--results" not in args:
         args += ["--results", str(ctx.layout.root.parent.parent)]
-    argv = [sys.executable, "-m", "fairhep", "task", "run", *args, "--kind", task.kind,
+    return [sys.executable, "-m", "fairhep", "task", "run", *args, "--kind", task.kind,
             str(task.index)]
+
+
+def _subprocess(ctx: TaskContext, task: Task, stop: _Stop) -> LocalResult:
+    ctx.layout.logs.mkdir(parents=True, exist_ok=True)
+    log = ctx.layout.logs / f"{task.kind}_local_{task.index}.out"
+    argv = _task_argv(ctx, task)
     started = time.perf_counter()
     with open(log, "a") as fh:
         child = stop.start(argv, fh)
@@ -144,6 +152,85 @@ def _subprocess(ctx: TaskContext, task: Task, stop: _Stop) -> LocalResult:
                            seconds, stop.signum)
     tail = log.read_text(errors="replace").strip().splitlines()[-1:] or [""]
     return LocalResult(task, "failed", f"exit {rc}: {tail[0]} (log {log})", seconds)
+
+
+def _distributed(ctx: TaskContext, task: Task, stop: _Stop) -> LocalResult:
+    """A distributed task as its ranks: one process each, started as torchrun starts them
+    (RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR/PORT), this machine's cores shared out; rank
+    0 logs to the task's log, rank r to ``.rank<r>.out`` beside it. A rank that fails ends
+    the others (SIGTERM), so that none waits for it until its timeout."""
+    started = time.perf_counter()
+    try:
+        shape = job_shape(ctx, task)
+    except FairhepError as exc:
+        return LocalResult(task, "failed", str(exc))
+    world = shape.world_size if shape else 1
+    ctx.layout.logs.mkdir(parents=True, exist_ok=True)
+    base = ctx.layout.logs / f"{task.kind}_local_{task.index}"
+    logs = [base.with_suffix(".out" if r == 0 else f".rank{r}.out") for r in range(world)]
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    common = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()),
+              "WORLD_SIZE": str(world), "LOCAL_WORLD_SIZE": str(world)}
+    # torch would start one thread per core in every rank: share the cores out instead.
+    common.setdefault("OMP_NUM_THREADS", str(max(1, (cores or 1) // world)))
+    children: list[subprocess.Popen[bytes]] = []
+    with contextlib.ExitStack() as files:
+        for rank, log in enumerate(logs):
+            env = {**common, "RANK": str(rank), "LOCAL_RANK": str(rank)}
+            child = stop.start(_task_argv(ctx, task), files.enter_context(open(log, "a")), env)
+            if child is None:
+                break
+            children.append(child)
+        codes = _wait_all(children, stop)
+    seconds = time.perf_counter() - started
+    if len(children) < world:
+        return LocalResult(task, "not-started" if not children else "interrupted",
+                           signal=stop.signum, seconds=seconds)
+    if all(rc == 0 for rc in codes):
+        return LocalResult(task, "done", "", seconds)
+    if stop.signum is not None:
+        return LocalResult(task, "interrupted", f"stopped by a signal (exits {codes}; log "
+                           f"{logs[0]})", seconds, stop.signum)
+    rank = next(r for r, rc in enumerate(codes) if rc != 0)
+    tail = logs[rank].read_text(errors="replace").strip().splitlines()[-1:] or [""]
+    return LocalResult(task, "failed", f"rank {rank} exit {codes[rank]}: {tail[0]} (log "
+                       f"{logs[rank]})", seconds)
+
+
+def _wait_all(children: list[subprocess.Popen[bytes]], stop: _Stop) -> list[int]:
+    """Every child's exit status; the first failure sends SIGTERM to those still running, and
+    SIGKILL to those still running after RANK_GRACE_S (a rank blocked in a collective with
+    the dead one would wait for its --dist-timeout)."""
+    try:
+        while True:
+            codes = [c.poll() for c in children]  # every child's, each time round
+            if None not in codes:
+                break
+            if any(rc not in (None, 0) for rc in codes):
+                for c in children:
+                    if c.poll() is None:
+                        c.send_signal(signal.SIGTERM)
+                break
+            time.sleep(0.1)
+        deadline = time.monotonic() + RANK_GRACE_S
+        for c in children:
+            try:
+                c.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                c.kill()
+        return [c.wait() for c in children]
+    finally:
+        for c in children:
+            stop.done(c)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
 
 
 def run_local(ctx: TaskContext, tasks: list[Task], workers: int = 1,
@@ -172,7 +259,13 @@ def run_local(ctx: TaskContext, tasks: list[Task], workers: int = 1,
                 continue
             if stop.signum is None:
                 bar.update(overall, description=f"{ctx.campaign.name}: {kind} ({len(batch)})")
-            if workers <= 1 or len(batch) == 1:
+            if any(t.world_size is not None for t in batch):
+                # One at a time: the ranks of one training share the machine, and timings
+                # of trainings that overlap would measure each other.
+                for t in batch:
+                    through(LocalResult(t, "not-started", signal=stop.signum)
+                            if stop.signum is not None else _distributed(ctx, t, stop))
+            elif workers <= 1 or len(batch) == 1:
                 for t in batch:
                     stopped = stop.signum is not None or any(
                         r.status == "interrupted" for r in results)

@@ -71,11 +71,10 @@ class SlurmRunner:
         chunks = plan_chunks(ctx, by_kind, size)
         echo = opts.echo
         if opts.dry_run:
-            for kind in ctx.tasks.kinds():
-                if kind in by_kind:
-                    echo(f"# ---- {script_path(ctx, kind)} ----")
-                    echo(scripts[kind].rstrip("\n"))
-                    echo("")
+            for name in dict.fromkeys(c.script_name for c in chunks):
+                echo(f"# ---- {script_path(ctx, name)} ----")
+                echo(scripts[name].rstrip("\n"))
+                echo("")
             echo(f"# ---- submission (MaxArraySize {size}; job ids are kept in "
                  f"{ctx.layout.jobs / SUBMISSIONS}) ----")
             echo(submission_listing(ctx, chunks).rstrip("\n") if chunks
@@ -84,7 +83,7 @@ class SlurmRunner:
         if not chunks:
             echo("nothing to submit: every task has a result (or is queued)")
             return SubmitResult([])
-        jobs.write_job_files(ctx, {k: scripts[k] for k in by_kind})
+        jobs.write_job_files(ctx, {c.script_name: scripts[c.script_name] for c in chunks})
         submitted = jobs.submit(ctx, chunks, opts.resume)
         job_ids: dict[str, list[str]] = {}
         for c in submitted:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from fairhep.runners.slurm.command import SlurmError, run_slurm
-from fairhep.runners.slurm.script import log_pattern, script_path
+from fairhep.runners.slurm.script import log_pattern, script_of, script_path
 from fairhep.tasks import TaskContext
 
 DEFAULT_MAX_ARRAY_SIZE = 1001  # Slurm's default MaxArraySize
@@ -29,6 +29,11 @@ class Chunk:
     indices: list[int]  # task indices within the kind
     depends_on: list[str] = field(default_factory=list)  # names of earlier chunks
     job_id: str | None = None
+    script: str = ""  # its job file (script_path); "" = the kind's
+
+    @property
+    def script_name(self) -> str:
+        return self.script or self.kind
 
     def array_spec(self, throttle: int) -> str:
         spec = compress([i - self.offset for i in self.indices])
@@ -68,13 +73,18 @@ def plan_chunks(ctx: TaskContext, todo: dict[str, list[int]], array_size: int) -
         if not indices:
             continue
         deps = [c.name for k in ctx.tasks.dependencies(kind) for c in by_kind.get(k, [])]
-        groups: dict[int, list[int]] = {}
+        groups: dict[tuple[str, int], list[int]] = {}
+        tasks = ctx.tasks.by_kind[kind]
         for i in indices:
             # An array index must stay below MaxArraySize: chunk k covers [k*size, (k+1)*size).
-            groups.setdefault(i // array_size, []).append(i)
+            # A distributed kind has one script per job shape, so one array per shape too.
+            script = script_of(ctx, tasks[i])
+            groups.setdefault((script, i // array_size), []).append(i)
+        order = sorted(groups, key=lambda g: (groups[g][0], g[1]))
         kind_chunks = [
-            Chunk(kind, f"{kind}_{n}", k * array_size, idx, list(deps))
-            for n, (k, idx) in enumerate(sorted(groups.items()))
+            Chunk(kind, f"{kind}_{n}", k * array_size, groups[(script, k)], list(deps),
+                  script="" if script == kind else script)
+            for n, (script, k) in enumerate(order)
         ]
         by_kind[kind] = kind_chunks
         chunks += kind_chunks
@@ -88,7 +98,7 @@ def sbatch_argv(ctx: TaskContext, chunk: Chunk, dep_ids: Sequence[str]) -> list[
         argv.append(f"--export=ALL,FAIRHEP_INDEX_OFFSET={chunk.offset}")
     if dep_ids:
         argv += [f"--dependency=afterany:{':'.join(dep_ids)}", "--kill-on-invalid-dep=yes"]
-    argv.append(str(script_path(ctx, chunk.kind)))
+    argv.append(str(script_path(ctx, chunk.script_name)))
     return argv
 
 

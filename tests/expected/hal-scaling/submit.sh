@@ -1,0 +1,6 @@
+scaling_0=$(sbatch --parsable --array=0,5%8 --output=/CHANGE-ME/fairhep-results/hal/scaling/logs/scaling_%A_%a.out /CHANGE-ME/fairhep-results/hal/scaling/jobs/scaling-n1x1.sbatch)
+scaling_1=$(sbatch --parsable --array=1,6%8 --output=/CHANGE-ME/fairhep-results/hal/scaling/logs/scaling_%A_%a.out /CHANGE-ME/fairhep-results/hal/scaling/jobs/scaling-n1x2.sbatch)
+scaling_2=$(sbatch --parsable --array=2,7%8 --output=/CHANGE-ME/fairhep-results/hal/scaling/logs/scaling_%A_%a.out /CHANGE-ME/fairhep-results/hal/scaling/jobs/scaling-n1x4.sbatch)
+scaling_3=$(sbatch --parsable --array=3,8%8 --output=/CHANGE-ME/fairhep-results/hal/scaling/logs/scaling_%A_%a.out /CHANGE-ME/fairhep-results/hal/scaling/jobs/scaling-n2x4.sbatch)
+scaling_4=$(sbatch --parsable --array=4,9%8 --output=/CHANGE-ME/fairhep-results/hal/scaling/logs/scaling_%A_%a.out /CHANGE-ME/fairhep-results/hal/scaling/jobs/scaling-n4x4.sbatch)
+aggregate_0=$(sbatch --parsable --array=0%8 --output=/CHANGE-ME/fairhep-results/hal/scaling/logs/aggregate_%A_%a.out "--dependency=afterany:${scaling_0}:${scaling_1}:${scaling_2}:${scaling_3}:${scaling_4}" --kill-on-invalid-dep=yes /CHANGE-ME/fairhep-results/hal/scaling/jobs/aggregate.sbatch)
