@@ -52,7 +52,7 @@ def site_of(rec: dict[str, Any]) -> str:
 def test_sections_are_listed_once_in_report_order(site_sections: dict[str, Section]) -> None:
     ids = [s.id for s in SECTIONS]
     assert ids == [
-        "table4", "table57", "table8", "figure4", "latency", "evaluate",
+        "table4", "table57", "table8", "figure4", "latency", "scaling", "evaluate",
         "bench_default", "campaign", "provenance", "xai_figures", "xai",
     ]
     assert list(site_sections) == ids
@@ -311,6 +311,10 @@ def test_make_run_shows_what_ran_and_folds_the_rest_into_one_line_per_table(
         ("figure4", "figure4"): "no bench.sweep records (`fairhep bench --batch-sweep`)",
         ("latency", "latency"): "no bench.loadgen records (`fairhep bench --loadgen "
                                 "SingleStream,Server,Offline`)",
+        ("scaling", "scaling"): "no train.scaling records (a campaign with a [scaling] "
+                                "section: `fairhep submit --site local --campaign "
+                                "scaling-smoke`)",
+        ("scaling", "throughput"): "no train records written by campaign tasks",
         ("evaluate", "evaluate"): "no evaluate records (`fairhep evaluate --run RUN --data DIR`)",
         ("campaign", "campaign"): "no campaign.task records (ad-hoc runs write none)",
         ("xai_figures", "figure5"): "no xai.mask records (`fairhep xai mask --run RUN "
