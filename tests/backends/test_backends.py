@@ -45,7 +45,8 @@ def test_registry_lists_every_backend_once_in_table_order():
     labels = [b.label for b in all_backends()]
     assert len(labels) == len(set(labels))
     assert labels[0] == "torch-cpu"  # the reference comes first
-    assert {b.name for b in all_backends()} == {"torch", "onnxruntime", "tensorrt", "fast"}
+    assert {b.name for b in all_backends()} == {"torch", "onnxruntime", "tensorrt", "fast",
+                                                 "onnxruntime-fast"}
     assert set(availability()) == set(labels)
     assert availability()["torch-cpu"] is None
     assert availability()["onnxruntime-cpu"] is None

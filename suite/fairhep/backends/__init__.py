@@ -26,6 +26,7 @@ def all_backends() -> list[Backend]:
     """Every backend fairhep knows, in Table 8 order (reference first); none is dropped."""
     from fairhep.backends.fast_backend import FastBackend
     from fairhep.backends.onnxruntime_backend import OnnxRuntimeBackend
+    from fairhep.backends.onnxruntime_fast import OnnxRuntimeFastBackend
     from fairhep.backends.tensorrt_backend import TensorRTBackend
     from fairhep.backends.torch_backend import TorchBackend
 
@@ -38,6 +39,10 @@ def all_backends() -> list[Backend]:
         TensorRTBackend("fp32"),
         TensorRTBackend("fp16"),
         FastBackend("cpu"), FastBackend("cuda"),  # this suite's engine, not a paper framework
+        # This suite's fast graph on ONNX Runtime: same weights, not the paper's graph.
+        OnnxRuntimeFastBackend("CPUExecutionProvider"),
+        OnnxRuntimeFastBackend("CUDAExecutionProvider"),
+        OnnxRuntimeFastBackend("TensorrtExecutionProvider"),
     ]
 
 
