@@ -26,7 +26,7 @@ test: install
 
 # Style, strict typing, the import layering (docs/architecture.md) and module sizes.
 lint: install
-	$(VENV)/bin/ruff check suite tests tools
+	$(VENV)/bin/ruff check suite tests tools docs
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 	$(PY) tools/module-sizes 500 suite/fairhep

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -55,6 +56,14 @@ TEST_TOOLS = [t for t in EXTRAS["test"] if _name(t) not in _FEATURES | {"nox"}]
 
 nox.options.default_venv_backend = "venv"
 nox.options.error_on_missing_interpreters = True
+
+
+def _scratch(session: nox.Session) -> Path:
+    """A folder for the session's own files, outside the work tree. (nox's create_tmp would
+    also point TMPDIR into .nox/, and the tests' temporary folders with it.)"""
+    path = Path(tempfile.gettempdir()) / f"fairhep-nox-{session.name}"
+    path.mkdir(exist_ok=True)
+    return path
 
 
 def _python_minor(stack: dict[str, object]) -> str:
@@ -98,7 +107,7 @@ def _requirements(session: nox.Session, sid: str, stack: dict[str, object],
                             "(PyPI has stubs that fetch from there), unreachable here")
             continue
         kept.append(line)
-    req = Path(session.create_tmp()) / "requirements.txt"
+    req = _scratch(session) / "requirements.txt"
     req.write_text("\n".join(kept) + "\n")
     return ["-r", str(req)], left_out
 
@@ -114,7 +123,7 @@ def _verify(session: nox.Session, pins: dict[str, object], leave: set[str]) -> N
     (its architecture and CUDA checks belong to the image, not to this machine)."""
     packages = {k: v for k, v in pins["packages"].items()  # type: ignore[attr-defined]
                 if k not in leave}
-    expected = Path(session.create_tmp()) / "expected-pins.json"
+    expected = _scratch(session) / "expected-pins.json"
     # The Python minor version: wheels are built per minor (the image's patch release may
     # differ from this machine's).
     minor = ".".join(str(pins["python"]).split(".")[:2])
@@ -137,7 +146,7 @@ def _stack_session(sid: str, stack: dict[str, object]) -> None:
         leave = {str(stack.get("tensorrt_package", "tensorrt"))}
         _verify(session, pins, leave)
         # The test tools, with every installed version held where the stack put it.
-        frozen = Path(session.create_tmp()) / "installed.txt"
+        frozen = _scratch(session) / "installed.txt"
         freeze = session.run("python", "-m", "pip", "freeze", "--exclude", "fairhep",
                              silent=True)
         frozen.write_text(str(freeze))

@@ -188,6 +188,9 @@ def tutorial_env(tmp: Path, repo: Path) -> dict[str, str]:
         "FAIRHEP_RESULTS": str(tmp / "results"),
         "FAIRHEP_CACHE": str(tmp / "cache"),
         "FAIRHEP_SRC": str(repo),
+        # The checkout's site files, as a site's staff point at theirs: an installed wheel (the
+        # images, the stack sessions) carries none, by design.
+        "FAIRHEP_SITE_CONFIGS": str(repo / "site_configs"),
         "COLUMNS": "200",
         "OMP_NUM_THREADS": "1",
         "HOME": str(tmp / "home"),

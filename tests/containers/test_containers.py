@@ -249,7 +249,7 @@ def test_check_fails_on_broken_shell_in_post_and_run(tmp_path, capsys) -> None:
 
 
 @pytest.mark.parametrize(("old", "new", "key"), [
-    ('fairhep_extra = "cpu,serve"', 'fairhep_extra = "cpu,serve"\ncolour = "blue"',
+    ('fairhep_extra = "cpu,serve,loadgen"', 'fairhep_extra = "cpu,serve,loadgen"\ncolour = "blue"',
      "key 'stacks.x86_64-cpu.colour' is not a known setting"),
     ('torch = "2.13.0+cpu"\n', "", "missing required key 'torch'"),
     ('"numpy==2.2.6"', '"numpy>=2"', "key 'pip': 'numpy>=2' is not pinned"),
