@@ -160,3 +160,15 @@ def test_scaling_and_latency_sections_are_published_where_present() -> None:
     assert sorted(t.name for t in tables) == ["latency dgx", "latency vm"]
     p99 = next(v for v in tables[0].variables if v.name == "p99")
     assert p99.units == "ms" and p99.values == [1.25]
+
+
+def test_a_relative_out_is_written_where_it_says(published, tmp_path: Path,
+                                                 monkeypatch) -> None:
+    # As a reader types it: `fairhep publish --out submission` in the working directory
+    # (hepdata_lib is run from inside the staging folder, so a relative stage went astray).
+    monkeypatch.chdir(tmp_path)
+    done = write_submission(published[2], Path("submission"))
+    assert validate_folder(tmp_path / "submission") == []
+    assert (tmp_path / "submission.tar.gz").is_file()
+    assert done.folder.resolve() == tmp_path / "submission"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["submission", "submission.tar.gz"]

@@ -248,7 +248,8 @@ def write_submission(sections: Sequence[Section], out: Path, *, bundle: Path | N
                            f"({', '.join(PUBLISHED_SECTIONS)}); run a campaign first")
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{out.name}.publishing-", dir=out.parent) as tmp:
-        stage = Path(tmp)
+        # Absolute: hepdata_lib runs with the stage as its working directory (below).
+        stage = Path(tmp).absolute()
         sub = Submission()
         sub.comment = " ".join([comment, *provenance]).strip() or f"fairhep {__version__}"
         if bundle is not None:
