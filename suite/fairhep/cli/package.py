@@ -106,5 +106,7 @@ def _run(args: argparse.Namespace) -> int:
           "in SHA256SUMS")
     print(f"  validation sample: {src['n_jets']} jets ({src['kind']}, {where}); expected scores "
           f"from {done.reference}")
+    if done.fast_note:
+        print(f"  {done.fast_note}")
     print(f"  next: fairhep validate {done.root}; fairhep serve {done.root}")
     return 0

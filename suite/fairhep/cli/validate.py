@@ -46,10 +46,10 @@ def _fmt(x: float | None, spec: str = ".2e") -> str:
 
 def _line(r: RuntimeResult) -> str:
     if r.status == "skipped":
-        return f"  {r.label:<26}skipped: {r.reason}"
+        return f"  {r.key:<26}skipped: {r.reason}"
     verdict = "PASS" if r.status == "passed" else "FAIL"
     time_s = f"{r.run_s:.3f} s" if r.run_s is not None else "-"
-    line = (f"  {r.label:<26}{_fmt(r.max_abs_diff):>10}{_fmt(r.mean_abs_diff):>11}"
+    line = (f"  {r.key:<26}{_fmt(r.max_abs_diff):>10}{_fmt(r.mean_abs_diff):>11}"
             f"{_fmt(r.tolerance, 'g'):>11}  {verdict:<6}{time_s:>10}")
     if r.jets_per_s:
         line += f"{r.jets_per_s:>12,.0f}"

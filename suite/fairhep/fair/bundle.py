@@ -4,6 +4,8 @@ Layout of a bundle (``fairhep package`` writes it, ``fairhep validate`` and ``fa
 read it)::
 
     model.onnx                      the model (graph + parameters), as exported or as given
+    model-fast.onnx                 the same weights as the fast graph (``export --engine
+                                    fast``; packaged runs only: a foreign ONNX has no weights)
     model_card.md, model_card.json  one card, several renderings:
     README.md                       ... the Markdown with Hugging Face front matter
     CITATION.cff                    how to cite the model
@@ -17,16 +19,19 @@ read it)::
     cpp/                            the C++ runner: source, CMakeLists.txt, README.md (the
                                     recipe), include/ (ONNX Runtime headers, when at hand)
     triton/<model id>/config.pbtxt, triton/<model id>/1/model.onnx   a Triton model repository
-                                    (the model with the card in its ONNX metadata_props)
+                                    (the model with the card in its ONNX metadata_props;
+                                    version 2: the fast graph, when the bundle has one)
     SHA256SUMS                      sha256 of every other file (``sha256sum -c`` reads it)
 
 Every file is a regular file inside the bundle folder: no symbolic links, no names that
 leave it, so what is checked is what the readers open (:func:`verify_sums`).
 
 The persistent identifier is the sha256 of ``model.onnx``: the AI model in the paper's sense
-(graph and parameters) and nothing else, so re-packaging the same model with another card or
-sample keeps its identity. The model id, ``hbb-in-`` and the first 16 hex digits, names the
-model wherever the bundle names it (card, citation, Triton, the server, validate records).
+(graph and parameters) as the paper published it, the dense graph, and nothing else (the fast
+graph, derived from the same weights, is listed in ``SHA256SUMS`` and the card), so
+re-packaging the same model with another card or sample keeps its identity. The model id,
+``hbb-in-`` and the first 16 hex digits, names the model wherever the bundle names it (card,
+citation, Triton, the server, validate records).
 """
 
 from __future__ import annotations
@@ -42,6 +47,9 @@ from fairhep.data.manifest import sha256_file
 from fairhep.errors import FairhepError
 
 MODEL = "model.onnx"
+FAST_MODEL = "model-fast.onnx"
+FAST_ABSENT = ("no fast graph: the model came as an ONNX file without fairhep weights, and the "
+               "fast graph is built from the weights; going on with the dense model.onnx only")
 CARD_MD = "model_card.md"
 CARD_JSON = "model_card.json"
 CITATION = "CITATION.cff"
@@ -68,8 +76,19 @@ def model_id_of(ident: str) -> str:
     return ID_PREFIX + ident.removeprefix("sha256:")[:16]
 
 
-def triton_model_path(bundle: Path, model_id: str) -> Path:
-    return bundle / TRITON_DIR / model_id / "1" / MODEL
+TRITON_DENSE_VERSION, TRITON_FAST_VERSION = 1, 2
+
+
+def triton_model_path(bundle: Path, model_id: str, version: int = TRITON_DENSE_VERSION) -> Path:
+    return bundle / TRITON_DIR / model_id / str(version) / MODEL
+
+
+def fast_version(ident: str) -> str:
+    """The served version of the fast graph: the bundle's identifier (the dense graph it
+    computes) with ``-fast``. A version that extends another sorts after it, so a server that
+    serves the newest version by default (MLServer, as Triton its highest number) serves the
+    fast one to a request that names none."""
+    return f"{ident}-fast"
 
 
 def write_sums(bundle: Path) -> Path:
@@ -173,6 +192,12 @@ class Bundle:
     @property
     def onnx(self) -> Path:
         return self.root / MODEL
+
+    @property
+    def fast_onnx(self) -> Path | None:
+        """The fast graph, when the bundle has one (checked against SHA256SUMS on opening)."""
+        path = self.root / FAST_MODEL
+        return path if path.is_file() else None
 
     @property
     def weights(self) -> Path | None:

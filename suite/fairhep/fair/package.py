@@ -107,6 +107,7 @@ class Packaged:
     files: int
     sample: dict[str, Any]
     reference: str
+    fast_note: str | None = None  # why the bundle has no fast graph (None: it has one)
 
 
 Predict = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -204,6 +205,31 @@ def _model_file(opts: PackageOptions, stage: Path) -> Path:
     return target
 
 
+def _fast_file(opts: PackageOptions, stage: Path) -> Path | None:
+    """The fast graph of the run's weights beside ``model.onnx``; none for a foreign ONNX
+    (the graph is built from weights, which it does not carry)."""
+    if opts.run is None:
+        return None
+    from fairhep.export import export_fast_onnx
+
+    return export_fast_onnx(opts.run, stage / layout.FAST_MODEL)
+
+
+def graphs(stage: Path, fast: Path | None) -> dict[str, Any]:
+    """The card's ``graphs``: each ONNX file of the bundle, its form and role."""
+    from fairhep.data.manifest import sha256_file
+    from fairhep.export import FORMS
+
+    out = {"dense": {"file": layout.MODEL, "sha256": sha256_file(stage / layout.MODEL),
+                     "meaning": FORMS["dense"], "role": "the reference the paper published "
+                     "and the bundle's identity", "triton_version": layout.TRITON_DENSE_VERSION}}
+    if fast is not None:
+        out["fast"] = {"file": fast.name, "sha256": sha256_file(fast), "meaning": FORMS["fast"],
+                       "role": "served by default (fairhep serve); validated like the dense one",
+                       "triton_version": layout.TRITON_FAST_VERSION}
+    return out
+
+
 def package(opts: PackageOptions) -> Packaged:
     """Write the bundle for ``opts.run`` or ``opts.onnx`` into ``opts.out``."""
     if (opts.run is None) == (opts.onnx is None):
@@ -227,11 +253,13 @@ def package(opts: PackageOptions) -> Packaged:
         stage.replace(out)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
-    return Packaged(out, *result)
+    return Packaged(out, *result, fast_note=None if opts.run is not None
+                    else layout.FAST_ABSENT)
 
 
 def _build(opts: PackageOptions, stage: Path) -> tuple[str, str, int, dict[str, Any], str]:
     model = _model_file(opts, stage)
+    fast = _fast_file(opts, stage)
     desc: OnnxDescription = read_onnx(model)
     check_in_interface(desc)
     ident = layout.identifier(model)
@@ -289,14 +317,19 @@ def _build(opts: PackageOptions, stage: Path) -> tuple[str, str, int, dict[str, 
     card = build_card(desc, ident, mid, opts.card, run_dir=opts.run, weights=weights,
                       validation=validation, metrics=metrics, sums_to_one=sums_to_one,
                       software=_software(), onnx_source=opts.onnx)
+    card["graphs"] = graphs(stage, fast)
     write_card(stage, card)
 
     triton = stage / layout.TRITON_DIR / mid
     layout.triton_model_path(stage, mid).parent.mkdir(parents=True)
     (triton / "config.pbtxt").write_text(triton_config(card))
     # The served copy carries the card (ONNX model-card keys); model.onnx stays as given.
-    write_carded_onnx(model, layout.triton_model_path(stage, mid),
-                      onnx_props(card, (stage / README).read_text()))
+    props = onnx_props(card, (stage / README).read_text())
+    write_carded_onnx(model, layout.triton_model_path(stage, mid), props)
+    if fast is not None:
+        path = layout.triton_model_path(stage, mid, layout.TRITON_FAST_VERSION)
+        path.parent.mkdir()
+        write_carded_onnx(fast, path, props)
     sums = layout.write_sums(stage)
     files = len(sums.read_text().splitlines())
     return mid, ident, files, source, label

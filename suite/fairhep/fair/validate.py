@@ -7,6 +7,12 @@ each runtime in the same batches: per runtime the max and mean per-jet |Δscore|
 expected scores, pass or fail against the tolerance of its precision, and the time. A runtime
 that cannot run here is skipped with its reason; one that breaks fails with its error. One
 ``validate`` record holds it all, with provenance.
+
+A bundle of a trained run holds two graphs of one set of weights: ``model.onnx`` (dense, the
+paper's form) and ``model-fast.onnx`` (:data:`fairhep.fair.bundle.FAST_MODEL`). Every runtime
+that runs an ONNX file runs both, as two rows (the fast one keyed ``<runtime>/fast``); each
+row says its ``graph_form`` (None for runtimes that run the PyTorch weights). A foreign ONNX
+has no fast graph: one line says so and the dense graph is validated alone.
 """
 
 from __future__ import annotations
@@ -42,6 +48,14 @@ class RuntimeResult:
     prepare_s: float | None = None
     run_s: float | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    graph_form: str | None = None  # dense | fast; None: the runtime ran the PyTorch weights
+    graph_file: str | None = None  # the bundle's ONNX file it ran, when it ran one
+
+    @property
+    def key(self) -> str:
+        """The row's name in records: the runtime, with ``/fast`` when it ran the bundle's
+        fast graph (the same runtime's dense row keeps the plain name)."""
+        return f"{self.label}/fast" if self.graph_file == layout.FAST_MODEL else self.label
 
     @property
     def jets_per_s(self) -> float | None:
@@ -59,6 +73,7 @@ class Validation:
     sample: dict[str, Any]
     results: tuple[RuntimeResult, ...]
     record: Path | None = None
+    fast_graph: str | None = None  # the bundle's fast graph file; None: it has none
 
     @property
     def failed(self) -> list[RuntimeResult]:
@@ -87,8 +102,26 @@ def _bundle_reason(b: Backend, bndl: layout.Bundle) -> str | None:
     return None
 
 
+def _graph_form(b: Backend, onnx: Path | None) -> str | None:
+    if onnx is not None:
+        return "fast" if onnx.name == layout.FAST_MODEL else "dense"
+    if isinstance(b, KServeBackend):  # what the server says it serves by default
+        form = b.metadata.get("parameters", {}).get("graph_form")
+    else:  # onnxruntime-fast builds its own graph from the weights
+        form = b.extra_config().get("graph_form")
+    return str(form) if form is not None else None
+
+
 def _run(b: Backend, bndl: layout.Bundle, jets: JetArrays, expected: np.ndarray,
-         cache_dir: Path) -> RuntimeResult:
+         cache_dir: Path, onnx: Path | None = None) -> RuntimeResult:
+    """``b`` on the sample; ``onnx``: the bundle's graph it runs (runtimes that need one)."""
+    result = _run_graph(b, bndl, jets, expected, cache_dir, onnx)
+    return replace(result, graph_form=_graph_form(b, onnx),
+                   graph_file=onnx.name if onnx is not None else None)
+
+
+def _run_graph(b: Backend, bndl: layout.Bundle, jets: JetArrays, expected: np.ndarray,
+               cache_dir: Path, onnx: Path | None) -> RuntimeResult:
     reason = b.available() or _bundle_reason(b, bndl)
     if reason:
         return RuntimeResult(b.label, SKIPPED, reason, b.precision)
@@ -97,7 +130,7 @@ def _run(b: Backend, bndl: layout.Bundle, jets: JetArrays, expected: np.ndarray,
         return RuntimeResult(b.label, FAILED, f"the bundle states no tolerance for "
                              f"{b.precision}; package it again", b.precision)
     tol = float(table[b.precision])
-    model = PreparedModel(run_dir=bndl.weights or bndl.root, onnx_path=bndl.onnx,
+    model = PreparedModel(run_dir=bndl.weights or bndl.root, onnx_path=onnx or bndl.onnx,
                           batch_sizes=(1, BATCH_SIZE), cache_dir=cache_dir)
     t0 = time.perf_counter()
     try:
@@ -163,15 +196,22 @@ def validate(root: Path, runtimes: Sequence[str] = (), url: str | None = None,
     if url is not None:
         known.append(KServeBackend(url, bndl.model_id, bndl.card["inputs"]))
     chosen = select(known, runtimes)
+    if bndl.fast_onnx is None and log is not None:
+        log(layout.FAST_ABSENT)
     out = []
     for b in chosen:
-        r = _run(b, bndl, jets, expected, cache)
-        out.append(r)
-        if on_result is not None:
-            on_result(r)
+        # A server runs what it serves (fairhep serve: the fast graph by default).
+        files = b.needs_onnx and not isinstance(b, KServeBackend)
+        graphs = ([bndl.onnx, *([bndl.fast_onnx] if bndl.fast_onnx else [])]
+                  if files else [None])
+        for onnx in graphs:
+            r = _run(b, bndl, jets, expected, cache, onnx)
+            out.append(r)
+            if on_result is not None:
+                on_result(r)
     v = Validation(root, bndl.model_id, bndl.identifier, bndl.files_checked, len(jets),
                    str(bndl.validation.get("reference")), dict(bndl.validation.get("source", {})),
-                   tuple(out))
+                   tuple(out), fast_graph=layout.FAST_MODEL if bndl.fast_onnx else None)
     if results is not None:
         v = replace(v, record=_write_record(results, v, url, runtimes))
     return v
@@ -191,7 +231,7 @@ def _write_record(results: Path, v: Validation, url: str | None,
                   requested: Sequence[str]) -> Path:
     from fairhep.results import ResultRecord, kinds, write_record
 
-    per = {r.label: {k: val for k, val in asdict(r).items() if k not in ("prepare_s", "run_s")}
+    per = {r.key: {k: val for k, val in asdict(r).items() if k not in ("prepare_s", "run_s")}
            for r in v.ran}
     record = ResultRecord(
         kind=kinds.VALIDATE,
@@ -199,16 +239,17 @@ def _write_record(results: Path, v: Validation, url: str | None,
         config={"bundle": str(v.bundle), "model_id": v.model_id, "identifier": v.identifier,
                 "reference": v.reference, "n_jets": v.n_jets, "batch_size": BATCH_SIZE,
                 "url": url, "runtimes_requested": list(requested), "sample": v.sample,
-                "files_checked": v.files_checked},
+                "files_checked": v.files_checked, "fast_graph": v.fast_graph,
+                "fast_graph_note": None if v.fast_graph else layout.FAST_ABSENT},
         metrics={"passed": v.passed, "runtimes": per,
                  "n_passed": sum(r.status == PASSED for r in v.results),
                  "n_failed": len(v.failed),
                  "n_skipped": sum(r.status == SKIPPED for r in v.results)},
-        timings={r.label: {"prepare_s": r.prepare_s, "run_s": r.run_s,
+        timings={r.key: {"prepare_s": r.prepare_s, "run_s": r.run_s,
                            "jets_per_s": r.jets_per_s} for r in v.ran},
     )
     for r in v.results:
         if r.status == SKIPPED:
-            record.skip(r.label, r.reason or "")
+            record.skip(r.key, r.reason or "")
     # The sample's manifest: the record's provenance names the jets it was measured on.
     return write_record(Path(results), record, v.bundle / layout.VALIDATION_DIR / "manifest.json")
