@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 
-import numpy as np
 import pytest
 
 from fairhep.cli import main
@@ -85,7 +84,8 @@ def test_validate_runs_both_graphs_on_ort_and_cpp_and_records_the_form(run_bundl
     for key, r in rows.items():
         want = None if key == "torch-cpu" else "fast" if key.endswith("/fast") else "dense"
         assert r.graph_form == want and r.status == "passed", (key, r)
-        assert r.max_abs_diff is not None and r.max_abs_diff <= r.tolerance, key
+        assert r.max_abs_diff is not None and r.tolerance is not None, key
+        assert r.max_abs_diff <= r.tolerance, key
     assert rows["cpp-onnxruntime/fast"].detail["rows"] == run_bundle.validation["n_jets"]
     (record,) = load_records(results, kinds.VALIDATE)
     per = record.metrics["runtimes"]
@@ -113,4 +113,22 @@ def test_a_wrong_fast_graph_fails_validation_by_its_own_row(run_bundle, tmp_path
     assert rows["onnxruntime-cpu"].status == "passed"
     assert rows["onnxruntime-cpu/fast"].status == "failed"
     assert "exceeds the fp32 tolerance" in str(rows["onnxruntime-cpu/fast"].reason)
-    assert not v.passed and np.isfinite(rows["onnxruntime-cpu/fast"].max_abs_diff)
+    assert not v.passed and rows["onnxruntime-cpu/fast"].max_abs_diff is not None
+
+
+@pytest.mark.parametrize("which", ["run", "foreign"])
+def test_serve_settings_advertise_exactly_the_graphs_served(which, run_bundle, foreign_bundle,
+                                                            tmp_path):
+    pytest.importorskip("mlserver", reason="mlserver not installed (pip install 'fairhep[serve]')")
+    from fairhep.fair.serve import ServeOptions, all_settings
+
+    b = run_bundle if which == "run" else foreign_bundle
+    _, models = all_settings(b, ServeOptions(), tmp_path)
+    served = [(m.parameters.version, m.parameters.extra["graph_form"],
+               m.parameters.uri.rsplit("/", 1)[-1]) for m in models]
+    if which == "run":  # the fast graph first: the default
+        assert served == [(f"{b.identifier}-fast", "fast", "model-fast.onnx"),
+                          (b.identifier, "dense", "model.onnx")]
+    else:
+        assert served == [(b.identifier, "dense", "model.onnx")]
+    assert all(m.versions == [v for v, _, _ in served] for m in models)

@@ -44,7 +44,7 @@ def _listening(port: int) -> list[str]:
 def test_metadata_endpoint_names_the_cards_inputs_and_shapes(server, run_bundle):
     meta = _get(f"{server.http}/v2/models/{server.model_id}")
     assert meta["name"] == run_bundle.model_id
-    assert meta["versions"] == [run_bundle.identifier]
+    assert meta["versions"] == [f"{run_bundle.identifier}-fast", run_bundle.identifier]
     assert [(i["name"], i["datatype"], i["shape"]) for i in meta["inputs"]] == [
         (t["name"], "FP32", t["shape"]) for t in run_bundle.card["inputs"]]
     assert [o["name"] for o in meta["outputs"]] == ["output1"]
@@ -62,6 +62,9 @@ def test_validate_through_the_server_over_http_and_grpc(server, run_bundle, tmp_
     assert set(got) == {"kserve-v2-http", "kserve-v2-grpc"}
     for r in got.values():
         assert r["status"] == "passed" and r["max_abs_diff"] <= 1e-5
+    # what the server serves by default, as its metadata says (v2 gRPC metadata carries none)
+    assert (got["kserve-v2-http"]["graph_form"], got["kserve-v2-grpc"]["graph_form"]) == (
+        "fast", None)
     assert {rec.config["url"] for rec in records} == {server.http, server.grpc}
     assert "kserve-v2-http" in out and "PASS" in out
 

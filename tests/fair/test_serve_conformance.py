@@ -73,14 +73,32 @@ def _good() -> list[dict[str, Any]]:
 
 
 @needs_serve
-def test_the_advertised_version_is_the_one_served(srv, run_bundle):
+def test_the_advertised_versions_are_the_ones_served(srv, run_bundle):
+    """Both graphs: the fast one (the default) and the dense one (the paper's), each at its
+    advertised version, each saying its form; same scores within the fp32 tolerance."""
+    fast = f"{run_bundle.identifier}-fast"
     meta = json.loads(urllib.request.urlopen(f"{srv.http}/v2/models/{srv.model_id}").read())
-    assert meta["versions"] == [run_bundle.identifier]
-    base = f"{srv.http}/v2/models/{srv.model_id}/versions/{run_bundle.identifier}"
-    assert urllib.request.urlopen(f"{base}/ready").status == 200
-    code, body = _post(f"{base}/infer", {"inputs": _good()})
-    assert code == 200 and body["model_version"] == run_bundle.identifier
-    assert np.asarray(body["outputs"][0]["data"]).reshape(2, 2).sum(axis=1) == pytest.approx(1)
+    assert meta["versions"] == [fast, run_bundle.identifier]
+    assert meta["parameters"]["graph_form"] == "fast"  # the unversioned path: the default
+    code, body = _infer(srv, _good())
+    assert code == 200 and body["model_version"] == fast
+    rng = np.random.default_rng(5)  # generated jets: 12 real tracks, 2 SVs, the rest padded
+    cpf, sv = np.zeros((2, 30, 60)), np.zeros((2, 14, 5))
+    cpf[:, :, :12], sv[:, :, :2] = rng.normal(size=(2, 30, 12)), rng.normal(size=(2, 14, 2))
+    jets = [_tensor("input_cpf", [2, 30, 60], data=cpf.ravel().tolist()),
+            _tensor("input_sv", [2, 14, 5], data=sv.ravel().tolist())]
+    scores = {}
+    for version, form in ((fast, "fast"), (run_bundle.identifier, "dense")):
+        base = f"{srv.http}/v2/models/{srv.model_id}/versions/{version}"
+        assert urllib.request.urlopen(f"{base}/ready").status == 200
+        meta = json.loads(urllib.request.urlopen(base).read())
+        assert meta["parameters"]["graph_form"] == form and meta["versions"][1] == \
+            run_bundle.identifier
+        code, body = _post(f"{base}/infer", {"inputs": jets})
+        assert code == 200 and body["model_version"] == version
+        scores[form] = np.asarray(body["outputs"][0]["data"]).reshape(2, 2)
+        assert scores[form].sum(axis=1) == pytest.approx(1)
+    assert np.abs(scores["fast"] - scores["dense"]).max() <= 1e-4
     code, body = _post(f"{srv.http}/v2/models/{srv.model_id}/versions/1/infer",
                        {"inputs": _good()})
     assert code == 404 and "version 1 not found" in body["error"]

@@ -25,7 +25,7 @@ import numpy as np
 from mlserver import MLModel
 from mlserver.codecs import NumpyCodec
 from mlserver.errors import InferenceError
-from mlserver.types import InferenceRequest, InferenceResponse
+from mlserver.types import InferenceRequest, InferenceResponse, MetadataModelResponse, Parameters
 
 from fairhep.backends.onnxruntime_backend import _ort
 
@@ -125,6 +125,16 @@ class OnnxRuntimeModel(MLModel):  # type: ignore[misc]  # mlserver ships no type
         extra = self.settings.parameters.extra or {}
         self._max_batch = int(extra.get("max_batch", 2**31 - 1))
         return True
+
+    async def metadata(self) -> MetadataModelResponse:
+        """MLServer's metadata, with ``parameters.graph_form`` (dense | fast) and
+        ``parameters.version``: which of the bundle's graphs answers at this version."""
+        meta = await super().metadata()
+        extra = (self.settings.parameters.extra if self.settings.parameters else None) or {}
+        known = meta.parameters.model_dump(exclude_none=True) if meta.parameters else {}
+        meta.parameters = Parameters(**known, graph_form=extra.get("graph_form", "dense"),
+                                     version=self.version)
+        return meta
 
     async def predict(self, payload: InferenceRequest) -> InferenceResponse:
         check_request(self.name, payload, self.settings.inputs or [],

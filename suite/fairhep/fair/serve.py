@@ -7,9 +7,17 @@ shapes, so ``GET /v2/models/<id>`` names what the card names. The server binds l
 unless told otherwise, has no authentication (the protocol runs behind any proxy that adds
 it), and keeps Prometheus metrics off unless ``--metrics-port`` is given.
 
-Conformance (the Open Inference Protocol as the metadata states it): the one version served is
-the one advertised, the bundle's identifier (``/v2/models/<id>/versions/sha256:…``; the
-unversioned paths reach it too). Every request is checked against the metadata by the model
+Two graphs, two versions: a bundle of a trained run serves its fast graph
+(``model-fast.onnx``, version ``<identifier>-fast``, :func:`fairhep.fair.bundle.fast_version`)
+and its dense graph (``model.onnx``, version ``<identifier>``, the paper's form); a request that
+names no version gets the fast one (MLServer serves the newest version by default, and the fast
+version sorts after the dense one). A foreign ONNX has no fast graph: one line says so and
+the dense graph is served alone. The metadata's ``parameters.graph_form`` says which form
+answers.
+
+Conformance (the Open Inference Protocol as the metadata states it): the versions served are
+the ones advertised (``/v2/models/<id>/versions/sha256:…``; the unversioned paths reach the
+default one). Every request is checked against the metadata by the model
 class (:func:`fairhep.backends.kserve_model.check_request`), at most ``max_batch`` jets each
 (the bundle's Triton ``max_batch_size`` unless ``--max-batch`` says otherwise). A request the
 protocol layer cannot parse (not JSON, or tritonclient's binary tensor data extension, which
@@ -148,8 +156,25 @@ def _tensors(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
              "shape": list(t["shape"])} for t in entries]
 
 
+def served_graphs(bndl: layout.Bundle) -> list[tuple[str, str, Path]]:
+    """(version, graph form, file) of each graph served, the default (the fast one when the
+    bundle has it) first."""
+    dense = (bndl.identifier, "dense", bndl.onnx)
+    if bndl.fast_onnx is None:
+        return [dense]
+    return [(layout.fast_version(bndl.identifier), "fast", bndl.fast_onnx), dense]
+
+
 def settings(bndl: layout.Bundle, opts: ServeOptions, workdir: Path) -> tuple[Any, Any]:
-    """MLServer's server settings and the model's settings for ``bndl``."""
+    """MLServer's server settings and the default model's settings for ``bndl``
+    (:func:`all_settings` gives every version's)."""
+    server, models = all_settings(bndl, opts, workdir)
+    return server, models[0]
+
+
+def all_settings(bndl: layout.Bundle, opts: ServeOptions,
+                 workdir: Path) -> tuple[Any, list[Any]]:
+    """MLServer's server settings and one model settings per served graph, default first."""
     from mlserver.settings import ModelParameters, ModelSettings, Settings
 
     opts.check()
@@ -161,16 +186,18 @@ def settings(bndl: layout.Bundle, opts: ServeOptions, workdir: Path) -> tuple[An
         environments_dir=str(workdir / "envs"), metrics_dir=str(workdir / "metrics"),
         server_name="fairhep-mlserver",
     )
-    model = ModelSettings(
+    graphs = served_graphs(bndl)
+    # The versions advertised are the ones served: the identifier, and its fast form.
+    versions = [v for v, _, _ in graphs]
+    models = [ModelSettings(
         name=bndl.model_id, implementation=MODEL_CLASS,
-        platform="onnxruntime", versions=[bndl.identifier],
+        platform="onnxruntime", versions=versions,
         inputs=_tensors(bndl.card["inputs"]), outputs=_tensors(bndl.card["outputs"]),
-        # The version served is the one advertised: the persistent identifier.
-        parameters=ModelParameters(uri=str(bndl.onnx.resolve()), version=bndl.identifier,
-                                   extra={"identifier": bndl.identifier,
+        parameters=ModelParameters(uri=str(path.resolve()), version=version,
+                                   extra={"identifier": bndl.identifier, "graph_form": form,
                                           "max_batch": opts.max_batch or max_batch_of(bndl)}),
-    )
-    return server, model
+    ) for version, form, path in graphs]
+    return server, models
 
 
 def serve(root: Path, opts: ServeOptions) -> int:
@@ -189,13 +216,19 @@ def serve(root: Path, opts: ServeOptions) -> int:
 
     install_error_bodies()
     with tempfile.TemporaryDirectory(prefix="fairhep-serve-") as tmp:
-        server_settings, model_settings = settings(bndl, opts, Path(tmp))
+        server_settings, models = all_settings(bndl, opts, Path(tmp))
         where = f"http://{opts.host}:{opts.port}"
         print(f"serving {bndl.model_id} ({bndl.identifier}) from {root} over the KServe v2 "
               f"protocol: {where}/v2/models/{bndl.model_id} and gRPC {opts.host}:{opts.grpc}, "
-              f"at most {model_settings.parameters.extra['max_batch']} jets per request"
+              f"at most {models[0].parameters.extra['max_batch']} jets per request"
               + (f"; metrics on :{opts.metrics_port}/metrics" if opts.metrics_port else ""),
               flush=True)
+        print("  versions: " + "; ".join(
+            f"{m.parameters.version} ({m.parameters.extra['graph_form']} graph, "
+            f"{Path(m.parameters.uri).name}{', the default' if i == 0 else ''})"
+            for i, m in enumerate(models)), flush=True)
+        if bndl.fast_onnx is None:
+            print(f"  {layout.FAST_ABSENT}", flush=True)
         if not is_loopback(opts.host):
             print(f"warning: --host {opts.host} is reachable from other machines and the server "
                   "has no authentication", file=sys.stderr, flush=True)
@@ -206,7 +239,7 @@ def serve(root: Path, opts: ServeOptions) -> int:
         async def main() -> None:
             # Built inside the running loop: MLServer ties its SIGINT/SIGTERM handlers to
             # the loop current at construction, and asyncio.run makes a new one.
-            await MLServer(server_settings).start([model_settings])
+            await MLServer(server_settings).start(models)
 
         # MLServer stops itself on SIGINT/SIGTERM; what is still pending then is cancelled,
         # which is the end asked for, not an error to show.

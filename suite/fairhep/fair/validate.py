@@ -105,7 +105,9 @@ def _bundle_reason(b: Backend, bndl: layout.Bundle) -> str | None:
 def _graph_form(b: Backend, onnx: Path | None) -> str | None:
     if onnx is not None:
         return "fast" if onnx.name == layout.FAST_MODEL else "dense"
-    if isinstance(b, KServeBackend):  # what the server says it serves by default
+    if isinstance(b, KServeBackend):
+        # What the server's metadata says it serves by default (fairhep serve: over HTTP; the
+        # v2 gRPC metadata message has no parameters, so a gRPC row says None: not known).
         form = b.metadata.get("parameters", {}).get("graph_form")
     else:  # onnxruntime-fast builds its own graph from the weights
         form = b.extra_config().get("graph_form")
