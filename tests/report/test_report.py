@@ -150,8 +150,8 @@ def test_records_that_cannot_be_used_are_named_and_not_counted(tmp_path: Path) -
     assert empty_metrics.name in problems and "val_accuracy" in problems
     assert failed_path.name in problems and "status failed (training: CUDA error" in problems
     assert "every record was read" not in md
-    read = (f"bench.default 0, bench.frameworks 0, bench.loadgen 0, bench.sweep 0, evaluate 0, "
-            f"train {n_good}.")
+    read = (f"bench.concurrency 0, bench.default 0, bench.frameworks 0, bench.loadgen 0, "
+            f"bench.sweep 0, evaluate 0, train {n_good}.")
     assert f"Records read: {read}" in md
     assert "Not counted: 4 record files that could not be read or used" in md
     assert "broken_schema.json" in out.read_text()
@@ -221,8 +221,8 @@ def test_campaign_directory_and_bad_arguments(
     assert results_dirs([RECORDS / "hal", RECORDS / "hal"]) == [RECORDS / "hal"]
     counts = {
         k: len(fixture_records(k))
-        for k in ("bench.default", "bench.frameworks", "bench.loadgen", "bench.sweep",
-                  "evaluate", "train")
+        for k in ("bench.concurrency", "bench.default", "bench.frameworks", "bench.loadgen",
+                  "bench.sweep", "evaluate", "train")
     }
     assert ("Records read: " + ", ".join(f"{k} {n}" for k, n in counts.items())) in replay[1]
     assert "Not counted" not in replay[1]

@@ -311,6 +311,8 @@ def test_make_run_shows_what_ran_and_folds_the_rest_into_one_line_per_table(
         ("figure4", "figure4"): "no bench.sweep records (`fairhep bench --batch-sweep`)",
         ("latency", "latency"): "no bench.loadgen records (`fairhep bench --loadgen "
                                 "SingleStream,Server,Offline`)",
+        ("latency", "throughput_latency"): "no bench.concurrency records (`fairhep bench "
+                                           "--concurrency-sweep --url URL`)",
         ("scaling", "scaling"): "no train.scaling records (a campaign with a [scaling] "
                                 "section: `fairhep submit --site local --campaign "
                                 "scaling-smoke`)",

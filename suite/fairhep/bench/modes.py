@@ -1,7 +1,8 @@
 """The bench modes, each one object behind one interface, in one registry.
 
 A mode says when the options select it (the CLI flags stay as they were: ``--frameworks``,
-``--batch-sweep``, ``--loadgen``; none of them: the default), the record kind it writes,
+``--batch-sweep``, ``--loadgen``, ``--concurrency-sweep``; none of them: the default), the
+record kind it writes,
 whether it compares backends (TF32 off for the whole process, the ONNX cache written), the
 report section that reads its records, and runs. :func:`fairhep.bench.run` asks the registry
 instead of testing flags; a new mode is one class and one line in :data:`MODES`.
@@ -81,6 +82,27 @@ class Loadgen(BenchMode):
         return run_loadgen(opts, inputs.data_dir, None if opts.url else inputs.run_dir)
 
 
+class Concurrency(BenchMode):
+    """A server's throughput and latency against concurrent clients (perf_analyzer-like)."""
+
+    name, kind, section = "concurrency_sweep", kinds.BENCH_CONCURRENCY, "latency"
+    portability = False
+
+    def selected(self, opts: BenchOptions) -> bool:
+        return opts.concurrency_sweep
+
+    def needs_run(self, opts: BenchOptions) -> bool:  # noqa: ARG002 - the interface's
+        return False
+
+    def run(self, opts: BenchOptions, inputs: Inputs | None) -> list[Path]:
+        from fairhep.bench.concurrency import run_concurrency
+
+        assert opts.url is not None  # BenchOptions refuses a sweep without one
+        return run_concurrency(opts.url, opts.model_name, opts.concurrency, opts.metrics_url,
+                               inputs.data_dir if inputs else Path(str(opts.data)),
+                               opts.max_jets, opts.results)
+
+
 class Default(BenchMode):
     """Evaluate the run: what `fairhep bench` does when no other mode is asked for."""
 
@@ -97,7 +119,7 @@ class Default(BenchMode):
         return run_default(opts, inputs)
 
 
-MODES: tuple[BenchMode, ...] = (Frameworks(), Sweep(), Loadgen(), Default())
+MODES: tuple[BenchMode, ...] = (Frameworks(), Sweep(), Loadgen(), Concurrency(), Default())
 
 
 def selected_modes(opts: BenchOptions) -> list[BenchMode]:

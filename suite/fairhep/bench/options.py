@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,29 @@ from fairhep.results.location import default_results_dir
 
 HOST_MEMORY = ("auto", "pinned", "pageable")  # fairhep.backends.pinned.CHOICES
 DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class ConcurrencySettings:
+    """``--concurrency-sweep``'s levels (:mod:`fairhep.bench.concurrency`)."""
+
+    seconds: float = 2.0  # measured time per concurrency level
+    batch: int = 1  # jets per request
+    max_concurrency: int = 64
+    min_gain: float = 0.05  # a level must beat the best throughput by this fraction
+
+    def __post_init__(self) -> None:
+        if not (self.seconds > 0 and self.batch >= 1 and self.max_concurrency >= 1
+                and self.min_gain >= 0):
+            raise ConfigError(f"--concurrency settings must be positive, got {asdict(self)}")
+
+    def levels(self) -> list[int]:
+        """1, 2, 4, ... up to ``max_concurrency`` (itself the last when not a power of 2)."""
+        out, n = [], 1
+        while n < self.max_concurrency:
+            out.append(n)
+            n *= 2
+        return [*out, self.max_concurrency]
 
 
 @dataclass(frozen=True)
@@ -52,6 +75,11 @@ class BenchOptions:
     url: str | None = None
     model_name: str | None = None
     loadgen_settings: LoadgenSettings = field(default_factory=LoadgenSettings)
+    # --concurrency-sweep: throughput against 1, 2, 4, ... clients of the server at url;
+    # metrics_url: its Prometheus endpoint, for the server-side time of a request.
+    concurrency_sweep: bool = False
+    concurrency: ConcurrencySettings = field(default_factory=ConcurrencySettings)
+    metrics_url: str | None = None
 
     def __post_init__(self) -> None:
         """Refuse what no mode can run, in one line naming the option, before any work."""
@@ -70,9 +98,12 @@ class BenchOptions:
         if self.host_memory not in HOST_MEMORY:
             raise ConfigError(f"--host-memory must be one of {', '.join(HOST_MEMORY)}, got "
                               f"{self.host_memory!r}")
-        if self.url and not self.loadgen:
+        if self.url and not (self.loadgen or self.concurrency_sweep):
             raise ConfigError("--url measures a server with LoadGen: give --loadgen "
-                              "SCENARIO[,...] too")
+                              "SCENARIO[,...] or --concurrency-sweep too")
+        if self.concurrency_sweep and not self.url:
+            raise ConfigError("--concurrency-sweep measures a server: give --url "
+                              "http://HOST:PORT or grpc://HOST:PORT (e.g. `fairhep serve`)")
         if self.device not in DEVICES:
             raise ConfigError(f"--device must be one of {', '.join(DEVICES)}, got "
                               f"{self.device!r}")

@@ -37,8 +37,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="latency under load with MLPerf LoadGen: SingleStream, MultiStream, "
                    "Server, Offline (e.g. SingleStream,Server,Offline), on every backend or "
                    "with --url on a KServe v2 server")
-    p.add_argument("--url", help="with --loadgen: a KServe v2 server, http://HOST:PORT or "
-                   "grpc://HOST:PORT (e.g. `fairhep serve`), measured through tritonclient")
+    p.add_argument("--concurrency-sweep", action="store_true",
+                   help="with --url: throughput and p50/p90/p95/p99 latency at 1, 2, 4, ... "
+                   "concurrent clients until throughput stops rising (as perf_analyzer)")
+    p.add_argument("--concurrency-seconds", type=positive_float, default=2.0,
+                   help="measured seconds per concurrency level (default 2)")
+    p.add_argument("--concurrency-max", type=positive_int, default=64,
+                   help="most concurrent clients (default 64)")
+    p.add_argument("--concurrency-batch", type=positive_int, default=1,
+                   help="jets per request of the concurrency sweep (default 1)")
+    p.add_argument("--metrics-url", help="with --concurrency-sweep: the server's Prometheus "
+                   "metrics (`fairhep serve --metrics-port P`: http://HOST:P/metrics) for "
+                   "the server-side time of a request")
+    p.add_argument("--url", help="with --loadgen or --concurrency-sweep: a KServe v2 server, "
+                   "http://HOST:PORT or grpc://HOST:PORT (e.g. `fairhep serve`), measured "
+                   "through tritonclient")
     p.add_argument("--model", dest="model_name", help="with --url: the served model (default: "
                    "the server's only model)")
     p.add_argument("--loadgen-seconds", type=positive_float, default=10.0,
@@ -84,6 +97,7 @@ INTERRUPTED = ("run the same command again to continue: what is already recorded
 def _run(args: argparse.Namespace) -> int:
     from fairhep.bench import BenchOptions, run
     from fairhep.bench.loadgen_driver import LoadgenSettings
+    from fairhep.bench.options import ConcurrencySettings
 
     opts = BenchOptions(
         data=args.data, run=args.run, results=args.results, device=args.device,
@@ -97,6 +111,10 @@ def _run(args: argparse.Namespace) -> int:
             min_duration_s=args.loadgen_seconds, min_queries=args.loadgen_queries,
             latency_bound_ms=args.latency_bound_ms, max_batch=args.loadgen_batch,
             server_trials=args.server_trials, conformant=args.mlperf_conformant),
+        concurrency_sweep=args.concurrency_sweep, metrics_url=args.metrics_url,
+        concurrency=ConcurrencySettings(seconds=args.concurrency_seconds,
+                                        batch=args.concurrency_batch,
+                                        max_concurrency=args.concurrency_max),
     )
     written = run(opts)
     if args.report and written:

@@ -15,13 +15,14 @@ BENCH_DEFAULT: Final = "bench.default"
 BENCH_FRAMEWORKS: Final = "bench.frameworks"
 BENCH_SWEEP: Final = "bench.sweep"
 BENCH_LOADGEN: Final = "bench.loadgen"  # one MLPerf LoadGen scenario on one backend or server
+BENCH_CONCURRENCY: Final = "bench.concurrency"  # a server's throughput vs concurrent clients
 CAMPAIGN_TASK: Final = "campaign.task"
 TRAIN_SCALING: Final = "train.scaling"  # one timed training of a campaign's scaling study
 VALIDATE: Final = "validate"  # a model bundle on every runtime (fairhep validate)
 
 # The kinds a report reads and counts (in the order its summary lists them).
 REPORTED: Final[tuple[str, ...]] = (TRAIN, EVALUATE, BENCH_DEFAULT, BENCH_FRAMEWORKS, BENCH_SWEEP,
-                                    BENCH_LOADGEN)
+                                    BENCH_LOADGEN, BENCH_CONCURRENCY)
 
 # The metrics a record with status "ok" cannot do without: one lacking them is valid
 # JSON-Schema-wise but useless to a report, which names it under Problems and leaves it out.
@@ -33,6 +34,7 @@ REQUIRED_METRICS: Final[dict[str, tuple[str, ...]]] = {
     VALIDATE: ("passed", "runtimes"),
     TRAIN_SCALING: ("train_s_per_epoch", "jets_per_s"),
     BENCH_LOADGEN: ("p50_ms", "p99_ms"),
+    BENCH_CONCURRENCY: ("best_jets_per_s", "best_concurrency"),
 }
 
 # Kinds that count only runs that finished; frameworks and sweeps list their skipped and

@@ -1,7 +1,8 @@
 """Latency under load (``fairhep bench --loadgen``): MLPerf LoadGen scenarios per backend or
 served model and platform: latency percentiles, the Server scenario's rate at its bound,
 Offline throughput, and LoadGen's verdict (an INVALID run is listed with its reasons, never
-as a result; its figures stay out of the plots)."""
+as a result; its figures stay out of the plots); and a server's throughput against concurrent
+clients (``fairhep bench --concurrency-sweep``) as a table and a throughput-latency curve."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Sequence
 
 from fairhep.plots import grouped_bars
 from fairhep.plots.base import Figure
+from fairhep.plots.throughput_latency import throughput_latency_figure
 from fairhep.report.context import Context
 from fairhep.report.grouping import model_label, platform_sort
 from fairhep.report.recordset import Record
@@ -70,6 +72,34 @@ def _figure(ctx: Context, recs: Sequence[Record]) -> Figure | None:
                         "latency per query (ms)", series, log=True)
 
 
+SWEEP_ID = "throughput_latency"
+SWEEP_HEADERS = ("Platform", "Model", "Target", "Jets/request", "Clients", "Jets/s",
+                 "p50 ms", "p90 ms", "p95 ms", "p99 ms", "Server ms")
+
+
+def _sweep_rows(recs: Sequence[Record]) -> tuple[tuple[str, ...], ...]:
+    out = []
+    for r in recs:
+        for lv in r.metrics.get("levels") or ():
+            server = lv.get("server_mean_ms")
+            out.append((r.platform, model_label(r), str(r.config.get("label")),
+                        str((r.config.get("sweep") or {}).get("batch", "?")),
+                        str(lv["concurrency"]), f"{lv['jets_per_s']:,.0f}",
+                        *(f"{lv[f'p{p}_ms']:.3f}" for p in (50, 90, 95, 99)),
+                        NONE if server is None else f"{server:.3f}"))
+    return tuple(out)
+
+
+def _sweep_figure(ctx: Context, recs: Sequence[Record]) -> Figure | None:
+    series = {f"{r.config.get('label')} {r.config.get('model')} ({r.platform})":
+              r.metrics["levels"] for r in recs if r.metrics.get("levels")}
+    if not series:
+        return None
+    return throughput_latency_figure(ctx.fig_dir, SWEEP_ID,
+                                     "Throughput against latency as concurrent clients grow",
+                                     series)
+
+
 def build(ctx: Context) -> Section:
     recs = sorted(ctx.records.of(kinds.BENCH_LOADGEN),
                   key=lambda r: (platform_sort(r.platform), model_label(r),
@@ -79,6 +109,10 @@ def build(ctx: Context) -> Section:
     skipped = sorted({f"{s['what']}: {s['reason']}" for r in recs if not
                       r.metrics.get("latency_ns") for s in r.record.skipped})
     fig = _figure(ctx, ran)
+    sweeps = sorted((r for r in ctx.records.of(kinds.BENCH_CONCURRENCY)
+                     if r.record.status == "ok"),
+                    key=lambda r: (platform_sort(r.platform), str(r.config.get("label"))))
+    sweep_fig = _sweep_figure(ctx, sweeps)
     return Section(
         ID,
         "Latency under load (MLPerf LoadGen)",
@@ -90,6 +124,14 @@ def build(ctx: Context) -> Section:
         tables=(Table(ID, HEADERS, rows,
                       not_run="; ".join(skipped) if rows else
                       "no bench.loadgen records (`fairhep bench --loadgen "
-                      "SingleStream,Server,Offline`)"),),
-        figures=() if fig is None else (fig,),
+                      "SingleStream,Server,Offline`)"),
+                Table(SWEEP_ID, SWEEP_HEADERS,
+                      tuple(row(SWEEP_HEADERS, c) for c in _sweep_rows(sweeps)),
+                      caption="Throughput against concurrent clients: closed-loop clients "
+                      "doubled until throughput stops rising (`fairhep bench "
+                      "--concurrency-sweep --url ...`); client-side latency percentiles and, "
+                      "with --metrics-url, the server's own mean time per request.",
+                      not_run="" if sweeps else "no bench.concurrency records (`fairhep "
+                      "bench --concurrency-sweep --url URL`)")),
+        figures=tuple(f for f in (fig, sweep_fig) if f is not None),
     )
