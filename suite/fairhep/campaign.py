@@ -2,7 +2,8 @@
 :func:`load_campaign`).
 
 A campaign names what to run (training over seeds x split methods x folds, evaluation,
-ONNX export, framework parity/timing, the batch sweep, and the aggregation into a report)
+ONNX export, framework parity/timing, the batch sweep, latency under load (MLPerf LoadGen),
+interpretability, the scaling study, and the aggregation into a report)
 but not where: the site supplies data paths, GPUs and time limits. Built-in campaigns live
 in ``fairhep/campaigns/*.toml`` (``paper``, ``smoke``); a path to any .toml works too.
 
@@ -22,10 +23,10 @@ from fairhep.configfile import build, read_toml
 from fairhep.errors import ConfigError
 
 # The task kinds, in execution order: one section of a campaign file each.
-KINDS = ("data", "train", "evaluate", "export", "frameworks", "sweep", "xai", "ablate",
-         "scaling", "aggregate")
+KINDS = ("data", "train", "evaluate", "export", "frameworks", "sweep", "loadgen", "xai",
+         "ablate", "scaling", "aggregate")
 # Sections that run on some of the trained runs (``runs = [...]``, default: one run).
-RUN_SECTIONS = ("export", "frameworks", "sweep")
+RUN_SECTIONS = ("export", "frameworks", "sweep", "loadgen")
 SPLITS = ("kfold", "files", "points")
 SCALING_MODES = ("strong", "weak")
 DEVICES = ("auto", "cpu", "cuda")
@@ -110,6 +111,36 @@ class BenchSpec:
     backends: tuple[str, ...] = ()  # empty = every backend (absent ones are recorded as skipped)
     batch_sizes: tuple[int, ...] = ()  # sweep only; empty = the mode's default grid
     repeats: int = 10
+
+
+@dataclass(frozen=True)
+class LoadgenSpec:
+    """Latency under load (``fairhep bench --loadgen``): MLPerf LoadGen's scenarios on the
+    backends, on some of the trained runs. Off unless a campaign asks for it (LoadGen is an
+    extra, ``fairhep[loadgen]``); the keys are the command's options."""
+
+    enabled: bool = False
+    runs: tuple[str, ...] = ()  # train task ids; empty = k-fold, lowest seed and fold
+    scenarios: tuple[str, ...] = ("SingleStream", "Server", "Offline")
+    device: str = "auto"
+    max_jets: int | None = None
+    backends: tuple[str, ...] = ()  # empty = every backend (absent ones are recorded as skipped)
+    seconds: float = 10.0  # LoadGen's minimum duration per run (--loadgen-seconds)
+    queries: int = 64  # --loadgen-queries
+    latency_bound_ms: float = 10.0  # the Server scenario's p99 bound
+    batch: int = 128  # --loadgen-batch
+    server_trials: int = 5
+    conformant: bool = False  # MLPerf's minimum durations (600 s per run)
+
+    def __post_init__(self) -> None:
+        from fairhep.bench.loadgen_driver import SCENARIOS
+
+        bad = [s for s in self.scenarios if s not in SCENARIOS]
+        if bad or not self.scenarios:
+            raise ValueError(f"loadgen.scenarios: unknown scenario {bad[0] if bad else '(none)'}"
+                             f"; choose from {', '.join(SCENARIOS)}")
+        if self.device not in DEVICES:
+            raise ValueError(f"loadgen.device must be one of {', '.join(DEVICES)}")
 
 
 @dataclass(frozen=True)
@@ -228,6 +259,7 @@ class Campaign:
     export: ExportSpec = field(default_factory=ExportSpec)
     frameworks: BenchSpec = field(default_factory=BenchSpec)
     sweep: BenchSpec = field(default_factory=BenchSpec)
+    loadgen: LoadgenSpec = field(default_factory=LoadgenSpec)
     xai: XaiSpec = field(default_factory=XaiSpec)
     ablate: AblateSpec = field(default_factory=AblateSpec)
     scaling: ScalingSpec = field(default_factory=ScalingSpec)

@@ -32,8 +32,8 @@ PLACEHOLDER = "CHANGE-ME"
 SCHEDULERS = ("slurm", "local")
 # Task kinds a time limit can be given for (see fairhep.campaign.KINDS); "default" covers the rest.
 TIME_LIMIT_KEYS = (
-    "default", "data", "train", "evaluate", "export", "frameworks", "sweep", "xai", "ablate",
-    "scaling", "aggregate",
+    "default", "data", "train", "evaluate", "export", "frameworks", "sweep", "loadgen", "xai",
+    "ablate", "scaling", "aggregate",
 )
 GPU_REQUESTS = ("gres", "gpus-per-node")  # how a multi-node job asks Slurm for its GPUs
 

@@ -25,7 +25,8 @@ def test_sections_run_on_the_default_run_unless_they_name_theirs(tmp_path: Path)
         "train-s2-points-f0", "train-s1-points-f0", "train-s2-kfold-f1", "train-s2-kfold-f0",
         "train-s1-kfold-f1", "train-s1-kfold-f0"]
     assert campaign.default_run() == "train-s1-kfold-f0"
-    assert set(RUN_SECTIONS) == {"export", "frameworks", "sweep"}
+    assert set(RUN_SECTIONS) == {"export", "frameworks", "sweep", "loadgen"}
+    assert campaign.runs_of("loadgen") == ["train-s1-kfold-f0"]  # when enabled
     assert campaign.runs_of("export") == ["train-s1-kfold-f0"]
     tasks = expand(campaign)
     assert [t.id for t in tasks.by_kind["sweep"]] == ["sweep-s2-points-f0", "sweep-s1-kfold-f1"]

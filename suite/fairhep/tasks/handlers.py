@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fairhep.campaign import AblateSpec, BenchSpec, XaiSpec
+from fairhep.campaign import AblateSpec, BenchSpec, LoadgenSpec, XaiSpec
 from fairhep.tasks.context import TaskContext, TaskError
 from fairhep.tasks.context import require_data as _require_data
 from fairhep.tasks.done import finished_tasks, recorded_trainings
@@ -110,19 +110,29 @@ def _handle_export(ctx: TaskContext, task: Task) -> dict[str, Any]:
     return {"onnx": export_onnx(run_dir)}
 
 
-def _handle_bench(ctx: TaskContext, task: Task, spec: BenchSpec, mode: str) -> dict[str, Any]:
-    """A portability mode (``frameworks`` or ``batch_sweep``) on the task's trained run."""
+def _handle_bench(ctx: TaskContext, task: Task, spec: BenchSpec | LoadgenSpec, mode: str
+                  ) -> dict[str, Any]:
+    """A bench mode (``frameworks``, ``batch_sweep`` or ``loadgen``) on the task's trained
+    run, with the options the command line would give it."""
     run_dir = _require_trained(ctx, task)
     _, test_dir = ctx.data_dirs()
     _require_data(ctx, test_dir)
     from fairhep.bench import BenchOptions, run
+    from fairhep.bench.loadgen_driver import LoadgenSettings
 
+    mode_opts: dict[str, Any]
+    if isinstance(spec, LoadgenSpec):
+        mode_opts = {"loadgen": tuple(spec.scenarios), "loadgen_settings": LoadgenSettings(
+            min_duration_s=spec.seconds, min_queries=spec.queries,
+            latency_bound_ms=spec.latency_bound_ms, max_batch=spec.batch,
+            server_trials=spec.server_trials, conformant=spec.conformant)}
+    else:
+        mode_opts = {"batch_sizes": tuple(spec.batch_sizes) or None, "repeats": spec.repeats,
+                     "frameworks": mode == "frameworks", "batch_sweep": mode == "batch_sweep"}
     opts = BenchOptions(
         data=test_dir, run=run_dir, results=ctx.layout.records, device=spec.device,
         max_jets=spec.max_jets, backends=tuple(spec.backends),
-        batch_sizes=tuple(spec.batch_sizes) or None, repeats=spec.repeats,
-        cache_dir=ctx.layout.root / "cache",
-        frameworks=mode == "frameworks", batch_sweep=mode == "batch_sweep",
+        cache_dir=ctx.layout.root / "cache", **mode_opts,
     )
     return {"records": run(opts)}
 
@@ -133,6 +143,10 @@ def _handle_frameworks(ctx: TaskContext, task: Task) -> dict[str, Any]:
 
 def _handle_sweep(ctx: TaskContext, task: Task) -> dict[str, Any]:
     return _handle_bench(ctx, task, ctx.campaign.sweep, "batch_sweep")
+
+
+def _handle_loadgen(ctx: TaskContext, task: Task) -> dict[str, Any]:
+    return _handle_bench(ctx, task, ctx.campaign.loadgen, "loadgen")
 
 
 def _xai_options(ctx: TaskContext, run_dir: Path, spec: XaiSpec | AblateSpec,
@@ -226,6 +240,7 @@ HANDLERS: Mapping[str, Handler] = {
     "export": _handle_export,
     "frameworks": _handle_frameworks,
     "sweep": _handle_sweep,
+    "loadgen": _handle_loadgen,
     "xai": _handle_xai,
     "ablate": _handle_ablate,
     "scaling": handle_scaling,

@@ -9,6 +9,7 @@ the order of the lists in the campaign file::
     export-s0-kfold-f0        its ONNX export
     frameworks-s0-kfold-f0    framework parity and time per batch (Table 8)
     sweep-s0-kfold-f0         throughput vs batch size (Figure 4)
+    loadgen-s0-kfold-f0       latency under load: MLPerf LoadGen scenarios on the backends
     xai-s0-kfold-f0           masking, LRP and neural activity of that run (§3.4)
     ablate-baseline-s0-kfold-f0, ablate-h32-de16-do16-s0-kfold-f0
                               Table 10: the baseline's row, a re-optimised IN trained and compared
@@ -34,11 +35,12 @@ DEPENDS_ON: dict[str, tuple[str, ...]] = {
     "export": ("train",),
     "frameworks": ("data", "train", "export"),
     "sweep": ("data", "train", "export"),
+    "loadgen": ("data", "train", "export"),
     "xai": ("data", "train"),
     "ablate": ("data", "train"),
     "scaling": ("data",),
-    "aggregate": ("data", "train", "evaluate", "export", "frameworks", "sweep", "xai", "ablate",
-                  "scaling"),
+    "aggregate": ("data", "train", "evaluate", "export", "frameworks", "sweep", "loadgen", "xai",
+                  "ablate", "scaling"),
 }
 
 

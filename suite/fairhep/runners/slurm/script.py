@@ -21,7 +21,8 @@ from fairhep.sites import JobShape
 from fairhep.tasks import Task, TaskContext
 from fairhep.tasks.scaling import job_shape
 
-GPU_KINDS = ("train", "evaluate", "frameworks", "sweep", "xai", "ablate", "scaling")
+GPU_KINDS = ("train", "evaluate", "frameworks", "sweep", "loadgen", "xai", "ablate",
+             "scaling")
 # Provenance wants the Slurm ids inside the container too (see fairhep.results.slurm_info).
 _SLURM_PASS = ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID",
                "SLURM_CLUSTER_NAME", "SLURM_JOB_PARTITION")
