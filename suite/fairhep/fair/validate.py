@@ -208,9 +208,13 @@ def validate(root: Path, runtimes: Sequence[str] = (), url: str | None = None,
                   if files else [None])
         for onnx in graphs:
             r = _run(b, bndl, jets, expected, cache, onnx)
+            if r.status == SKIPPED:  # a runtime absent here: one row, not one per graph
+                r = replace(r, graph_form=None, graph_file=None)
             out.append(r)
             if on_result is not None:
                 on_result(r)
+            if r.status == SKIPPED:
+                break
     v = Validation(root, bndl.model_id, bndl.identifier, bndl.files_checked, len(jets),
                    str(bndl.validation.get("reference")), dict(bndl.validation.get("source", {})),
                    tuple(out), fast_graph=layout.FAST_MODEL if bndl.fast_onnx else None)
