@@ -450,6 +450,50 @@ def test_table8_never_compares_rows_of_different_models_as_one(tmp_path: Path) -
         assert {r["series"] for r in csv.DictReader(fh)} == {"vm, IN 60/20/24", "vm, IN 8/4/4"}
 
 
+def test_rows_of_this_suites_forms_are_marked_not_the_papers(tmp_path: Path) -> None:
+    """onnxruntime-fast and fast records (paper_framework = false, graph_form = fast) get a
+    marked Form cell and the footnote in Table 8, its bars and the sweep; the paper's
+    frameworks stay 'paper' and a table of those alone has no footnote."""
+    suite: dict[str, dict[str, Any]] = {
+        "onnxruntime-fast": {"paper_framework": False, "graph_form": "fast"},
+             "fast": {"paper_framework": False}}
+    base = _framework_record((8, 4, 4), "/r/runs/a", "torch", 0.9, 10.0)
+    for backend in ("torch", "onnxruntime", *suite):
+        rec = _framework_record((8, 4, 4), "/r/runs/a", backend, 0.9, 10.0)
+        write_record(tmp_path, ResultRecord(
+            "bench.frameworks", config={**rec.config, **suite.get(backend, {})},
+            metrics=rec.metrics, provenance=rec.provenance))
+    for backend in ("torch", "onnxruntime-fast"):
+        write_record(tmp_path, ResultRecord(
+            "bench.sweep",
+            config={**base.config, "backend": backend, **suite.get(backend, {})},
+            metrics={"points": [{"batch_size": b, "jets_per_s": 100.0 * b} for b in (64, 128)],
+                     "nvml": {"available": False, "reason": "no GPU"}},
+            provenance=base.provenance))
+    secs = {s.id: s for s in build_sections(Context(load_record_set([tmp_path]),
+                                                    tmp_path / "figs"))}
+    t8 = secs["table8"].table("table8")
+    assert {r["Backend"]: r["Form"] for r in t8.rows} == {
+        "torch": "paper", "onnxruntime": "paper", "onnxruntime-fast": "suite †",
+        "fast": "suite †"}
+    assert "† this suite's form, not the paper's" in t8.caption
+    (bars,) = secs["table8"].figures
+    assert "this suite's form" in bars.title
+    bars_csv = Path(str(bars.csv)).read_text(encoding="utf-8")
+    assert "onnxruntime-fast/cpu †" in bars_csv and "onnxruntime/cpu †" not in bars_csv
+    f4 = secs["figure4"].table("figure4")
+    assert {r["Backend"]: r["Form"] for r in f4.rows} == {
+        "torch": "paper", "onnxruntime-fast": "suite †"}
+    assert "not the paper's" in f4.caption
+    titles = sorted(f.title for f in secs["figure4"].figures)
+    assert [("not the paper's" in t) for t in titles] == [True, False]  # 'onnx..' < 'torch'
+    # The paper's frameworks alone: no footnote anywhere.
+    only = tmp_path / "paper"
+    write_record(only, base)
+    paper = {s.id: s for s in build_sections(Context(load_record_set([only]), only / "f"))}
+    assert "not the paper's" not in paper["table8"].table("table8").caption
+
+
 def test_figure4_gives_each_models_sweep_its_own_row_and_figure(tmp_path: Path) -> None:
     for model, rate in (((60, 20, 24), 96.0), ((8, 4, 4), 2460.0)):
         write_record(tmp_path, ResultRecord(

@@ -129,6 +129,27 @@ def model_label(r: Record) -> str:
     return f"{text} −{dropped} features" if dropped else text
 
 
+# The mark and footnote for rows of a form this suite added (the fast engine, the fast graph).
+SUITE_FORM_MARK = "†"
+SUITE_FORM_NOTE = (
+    "† this suite's form, not the paper's: the fast engine or the fast graph (records say "
+    "paper_framework = false or graph_form = fast); same weights and scores within tolerance, "
+    "but not a framework the paper measured, so its timings are not the paper's rows."
+)
+
+
+def suite_form(r: Record) -> bool:
+    """Whether a record measured a form this suite added rather than one the paper ran: its
+    backend says ``paper_framework = false`` (fast, fast-cuda, onnxruntime-fast-*) or
+    ``graph_form = fast``."""
+    return r.config.get("paper_framework") is False or r.config.get("graph_form") == "fast"
+
+
+def form_cell(r: Record) -> str:
+    """The Form column: "paper" or the marked suite form the footnote explains."""
+    return f"suite {SUITE_FORM_MARK}" if suite_form(r) else "paper"
+
+
 def measured_thing(r: Record) -> tuple[str, str, str, str]:
     """What two records must share to be compared as one measurement of different backends:
     platform, model (its whole config), trained run and dataset. Rows that differ in any of

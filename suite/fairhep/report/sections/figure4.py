@@ -10,7 +10,15 @@ from typing import Any
 from fairhep.plots import Figure, SweepSeries, sweep_figure, write_sweep_csv
 from fairhep.report.context import Context
 from fairhep.report.format import NONE, finite, num
-from fairhep.report.grouping import model_label, platform_sort, skipped_backends
+from fairhep.report.grouping import (
+    SUITE_FORM_MARK,
+    SUITE_FORM_NOTE,
+    form_cell,
+    model_label,
+    platform_sort,
+    skipped_backends,
+    suite_form,
+)
 from fairhep.report.recordset import Record
 from fairhep.report.section import Row, Section, Table, row
 from fairhep.results import kinds
@@ -21,6 +29,7 @@ HEADERS = (
     "Model",
     "GPU",
     "Backend",
+    "Form",
     "Precision",
     "Batch sizes",
     "Repeats",
@@ -89,7 +98,9 @@ def build(ctx: Context) -> Section:
             str(r.config.get("precision") or ""),
             points,
         )
-        title = f"{backend} on {r.platform} ({r.gpu}), {model}"
+        form = (f" {SUITE_FORM_MARK} (this suite's form, not the paper's)"
+                if suite_form(r) else "")
+        title = f"{backend}{form} on {r.platform} ({r.gpu}), {model}"
         nvml = r.metrics.get("nvml") or {}
         png = sweep_figure(
             ctx.fig_dir / f"{safe}.png",
@@ -112,7 +123,9 @@ def build(ctx: Context) -> Section:
         f"{f4['saturation']['batch_size']}. Verdict only for TensorRT on an A100: "
         f"peak within a factor 0.8–1.25 of the paper's. One row and figure per sweep: "
         f"rows of different models are not one platform's faster and slower runs.",
-        tables=(Table("figure4", HEADERS, tuple(rows), not_run=not_run),),
+        tables=(Table("figure4", HEADERS, tuple(rows),
+                      SUITE_FORM_NOTE if any(suite_form(r) for r in recs) else "",
+                      not_run=not_run),),
         figures=tuple(figures),
         problems=tuple(problems),
     )
@@ -150,6 +163,7 @@ def _measured(r: Record, points: Sequence[dict[str, Any]], paper: Point) -> Row:
         model_label(r),
         r.gpu,
         backend,
+        form_cell(r),
         str(r.config.get("precision") or NONE),
         f"{sizes[0]}–{sizes[-1]} ({len(sizes)})",
         str(reps),

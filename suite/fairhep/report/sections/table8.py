@@ -15,13 +15,17 @@ from fairhep.report.context import Context
 from fairhep.report.format import MISSING, NONE, finite, fmt, num
 from fairhep.report.grouping import (
     FULL_TEST_SET_MIN_JETS,
+    SUITE_FORM_MARK,
+    SUITE_FORM_NOTE,
     backend_sort,
+    form_cell,
     group_names,
     latest_per,
     measured_thing,
     model_label,
     platform_sort,
     skipped_backends,
+    suite_form,
 )
 from fairhep.report.recordset import Record
 from fairhep.report.section import Row, Section, Table, row
@@ -33,6 +37,7 @@ HEADERS = (
     "Model",
     "Run",
     "Backend",
+    "Form",
     "Device",
     "Provider",
     "Precision",
@@ -80,6 +85,7 @@ def build(ctx: Context) -> Section:
     names = group_names(groups)
     rows: list[Row] = []
     t128: Bars = defaultdict(dict)
+    any_suite = False
     for key in sorted(groups, key=lambda k: (platform_sort(k[0]), names[k])):
         prs = latest_per(
             groups[key],
@@ -94,8 +100,11 @@ def build(ctx: Context) -> Section:
         for r in sorted(prs, key=backend_sort):
             measured = _ours(r, ref, pub_all)
             rows.append(measured)
+            any_suite = any_suite or suite_form(r)
             if "time_per_batch_128_s" in measured.values:
                 label = f"{r.config.get('backend')}/{r.config.get('device')}"
+                if suite_form(r):
+                    label += f" {SUITE_FORM_MARK}"
                 t128[names[key]][label] = (1e3 * measured.values["time_per_batch_128_s"],
                                            math.nan)
     not_run = skipped_backends(recs)
@@ -108,7 +117,8 @@ def build(ctx: Context) -> Section:
             HEADERS,
             tuple(rows),
             "vs paper: accuracy/AUC within 1e-3 of the paper's all-data row "
-            "(different trained weights differ by about that much).",
+            "(different trained weights differ by about that much)."
+            + (f" {SUITE_FORM_NOTE}" if any_suite else ""),
             not_run=not_run,
         ),
     ]
@@ -118,7 +128,9 @@ def build(ctx: Context) -> Section:
             grouped_bars(
                 ctx.fig_dir,
                 "table8_time_per_batch128",
-                "Median time per batch of 128 jets",
+                "Median time per batch of 128 jets"
+                + (f" ({SUITE_FORM_MARK}: this suite's form, not the paper's)"
+                   if any_suite else ""),
                 "time per batch [ms]",
                 dict(t128),
                 log=True,
@@ -203,6 +215,7 @@ def _ours(r: Record, ref: Record | None, pub_all: Mapping[str, Mapping[str, Any]
         model_label(r),
         Path(str(r.config.get("run") or "")).name or NONE,
         backend,
+        form_cell(r),
         str(r.config.get("device")),
         str(r.config.get("provider") or NONE),
         str(r.config.get("precision") or NONE),
