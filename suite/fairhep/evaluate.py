@@ -20,8 +20,7 @@ from fairhep.errors import ConfigError, DataError
 from fairhep.hostmem import retain_freed_memory
 from fairhep.metrics import RocPoints, accuracy, defined_auc, roc_points
 from fairhep.model import BEST_WEIGHTS, InteractionNetwork, load_run_model
-from fairhep.model.fast import DEFAULT_ENGINE, FAST_READ_JETS
-from fairhep.model.fast_engine import engine_record, make_forward
+from fairhep.model.fast import DEFAULT_ENGINE, FAST_READ_JETS, engine_record, make_forward
 
 
 @dataclass

@@ -52,7 +52,7 @@ GRAPH_HASH = "graph_sha256"  # metadata key (after META_PREFIX): see graph_sha25
 # scores (within 1e-5); the dense one stays the reference the paper published.
 FORMS = {
     "dense": "the published network as the paper exported it: every track pair evaluated",
-    "fast": "the same weights computed the fast way (fairhep.model.fast_onnx): padded tracks "
+    "fast": "the same weights computed the fast way (fairhep.model.fast.onnx_graph): padded tracks "
             "and SVs in closed form, edges only among the batch's real tracks; same scores "
             "as the dense form within 1e-5",
 }
@@ -186,12 +186,12 @@ def default_fast_onnx_path(run_dir: Path) -> Path:
 
 def export_fast_onnx(run_dir: Path, out: Path | None = None, opset: int = DEFAULT_OPSET,
                      weights: str = BEST_WEIGHTS) -> Path:
-    """The run's model as the fast graph (:mod:`fairhep.model.fast_onnx`): the dense
+    """The run's model as the fast graph (:mod:`fairhep.model.fast.onnx_graph`): the dense
     export's interface, metadata and checks, plus ``graph_form = fast``; its
     ``model_version`` is the weights hash it was built from."""
     import onnx
 
-    from fairhep.model.fast_onnx import BUILDER, MIN_OPSET, build_fast_graph
+    from fairhep.model.fast.onnx_graph import BUILDER, MIN_OPSET, build_fast_graph
 
     run_dir = Path(run_dir)
     out = Path(out) if out is not None else default_fast_onnx_path(run_dir)

@@ -82,7 +82,7 @@ def _worker(mode: str, kind: str, engines: list[str], rounds: int) -> dict[str, 
 
     from fairhep.hostmem import retain_freed_memory
     from fairhep.model import InteractionNetwork
-    from fairhep.model.fast_engine import make_forward
+    from fairhep.model.fast import make_forward
 
     retain_freed_memory()
     n = N_JETS[mode]

@@ -50,7 +50,7 @@ def test_fast_graph_on_ort_vs_dense_and_the_torch_engine(benchmark, tmp_path, re
 
     from fairhep.export import export_fast_onnx, export_onnx
     from fairhep.model import InteractionNetwork, save_run_model
-    from fairhep.model.fast_engine import FastEngine
+    from fairhep.model.fast import FastEngine
 
     torch.manual_seed(0)
     net = InteractionNetwork().eval()

@@ -26,7 +26,7 @@ from fairhep.export import (
     weights_hash,
 )
 from fairhep.model import InteractionNetwork, ModelConfig, load_run_model, save_run_model
-from fairhep.model.fast_onnx import build_fast_graph
+from fairhep.model.fast.onnx_graph import build_fast_graph
 from jet_helpers import random_jets
 
 pytest.importorskip("onnxruntime", reason="onnxruntime: module not installed")

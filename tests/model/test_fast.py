@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from fairhep.metrics import auc
-from fairhep.model import InteractionNetwork, ModelConfig, fast_linear, fast_plan, reference_forward
-from fairhep.model.fast import ENGINES, EngineOptions, fast_logits, scores
-from fairhep.model.fast_engine import make_forward
+from fairhep.model import InteractionNetwork, ModelConfig, reference_forward
+from fairhep.model.fast import ENGINES, EngineOptions, fast_logits, make_forward, scores
+from fairhep.model.fast import linear as fast_linear
+from fairhep.model.fast import plan as fast_plan
 from jet_helpers import random_jets
 
 # One intra-op thread: on a busy 2-core machine spinning OpenMP threads slow small ops ~30x.

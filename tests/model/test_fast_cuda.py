@@ -15,8 +15,7 @@ from fairhep.data import load
 from fairhep.data.resident import ResidentJets
 from fairhep.data.synth import synthesize
 from fairhep.model import InteractionNetwork, ModelConfig, reference_forward
-from fairhep.model.fast import EngineOptions, fast_logits
-from fairhep.model.fast_engine import FastEngine
+from fairhep.model.fast import EngineOptions, FastEngine, fast_logits
 from jet_helpers import random_jets
 
 pytestmark = pytest.mark.gpu

@@ -73,7 +73,7 @@ class FastBackend(TorchBackend):
         import torch
 
         from fairhep.model import load_run_model
-        from fairhep.model.fast_engine import FastEngine
+        from fairhep.model.fast import FastEngine
 
         net = load_run_model(model.run_dir).to(self.device).eval()
         self._engine = FastEngine(net, self._options())

@@ -1,7 +1,7 @@
 """ONNX Runtime on the fast graph (``onnxruntime-fast-cpu``, ``-cuda``, ``-tensorrt-ep``).
 
 Not one of the paper's frameworks: the same published weights, as the graph of
-:mod:`fairhep.model.fast_onnx` (``fairhep export --engine fast``), whose scores agree with the
+:mod:`fairhep.model.fast.onnx_graph` (``fairhep export --engine fast``), whose scores agree with the
 dense graph's within the fp32 tolerance. Records say so (``config.graph_form = fast``,
 ``config.paper_framework = false``); Table 8's ``onnxruntime`` rows stay the dense graph.
 

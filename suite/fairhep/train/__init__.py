@@ -53,7 +53,7 @@ from fairhep.evaluate import predict
 from fairhep.hostmem import retain_freed_memory
 from fairhep.metrics import accuracy, auc
 from fairhep.model import BEST_WEIGHTS, LAST_WEIGHTS, InteractionNetwork, save_run_model
-from fairhep.model.fast_engine import check_engine, make_forward
+from fairhep.model.fast import check_engine, make_forward
 from fairhep.results import ensure_record_dirs, kinds
 from fairhep.splits import Split, make_split
 from fairhep.train.distributed import (

@@ -33,7 +33,7 @@ from fairhep.model import (
     ModelConfig,
     read_run_config,
 )
-from fairhep.model.fast_engine import engine_record
+from fairhep.model.fast import engine_record
 from fairhep.splits import Split
 from fairhep.train.state import TrainConfig, TrainResult, TrainState
 

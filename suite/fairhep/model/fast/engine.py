@@ -23,10 +23,11 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from fairhep import schema
 from fairhep.errors import SettingError
-from fairhep.model import fast_plan
-from fairhep.model.fast import ENGINES, EngineOptions, fast_logits
-from fairhep.model.fast_math import masked_chunk
+from fairhep.model.fast import plan as fast_plan
+from fairhep.model.fast.algebra import masked_chunk
+from fairhep.model.fast.forward import ENGINES, EngineOptions, fast_logits
 from fairhep.model.network import InteractionNetwork
 
 # Jets per host->device slice: ~7.5 KB each, so 64k jets are ~0.5 GB of pinned memory.
@@ -113,9 +114,10 @@ class FastEngine:
         for size in {min(b, cfg.n_tracks) for b in (*buckets, cfg.n_tracks)}:
             full = fast_plan.full_chunk_jets(size, cfg.n_svs, max_edges)
             n = full + full // fast_plan.TAIL_FRACTION  # one chunk of each size
-            tracks = torch.zeros(n, 30, cfg.n_tracks, device=self.device)
-            tracks[:, :, :size] = torch.randn(n, 30, size, generator=g, device=self.device)
-            svs = torch.randn(n, 14, cfg.n_svs, generator=g, device=self.device)
+            p, s = schema.N_TRACK_FEATURES, schema.N_SV_FEATURES
+            tracks = torch.zeros(n, p, cfg.n_tracks, device=self.device)
+            tracks[:, :, :size] = torch.randn(n, p, size, generator=g, device=self.device)
+            svs = torch.randn(n, s, cfg.n_svs, generator=g, device=self.device)
             self.scores(tracks, svs)
 
     def logits(self, tracks: torch.Tensor, svs: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""The fast engine as one ONNX graph: :mod:`fairhep.model.fast_math`'s masked closed form,
+"""The fast engine as one ONNX graph: :mod:`fairhep.model.fast.algebra`'s masked closed form,
 written node by node for the portable runtimes (ONNX Runtime, TensorRT, Triton, the C++
 runner).
 
@@ -12,7 +12,7 @@ they stand), moves each jet's real tracks to the front with a TopK on
 the first ``n = max real tracks in the batch`` of them: every edge tensor is (B, n, n, h)
 instead of (B, 60, 60, h). Tracks of a jet beyond its own count, and its padded SVs (all 5
 SV slots are kept: there are few), are masked, and the padded slots among the network's
-N_p / N_v come back in closed form exactly as in :func:`fairhep.model.fast_math.masked_chunk`.
+N_p / N_v come back in closed form exactly as in :func:`fairhep.model.fast.algebra.masked_chunk`.
 
 Why not one graph per real-track bucket plus a router: the router would have to live in
 every consumer (the backend, the server's model class, the C++ runner, a Triton ensemble),

@@ -10,7 +10,7 @@ bit for bit.
 Two plans:
 
 * exact (CPU inference): one group per real-track count n, jets within it by descending SV
-  count (:func:`fairhep.model.fast_math.exact_chunk` evaluates only real pairs);
+  count (:func:`fairhep.model.fast.algebra.exact_chunk` evaluates only real pairs);
 * buckets (GPU): a few fixed sizes N ≥ n; every chunk of a bucket holds one of two numbers
   of jets (the full size, or an eighth of it for the rest of a group), the last one topped
   up with all-zero jets whose outputs are dropped, so the chunk function sees two shapes per

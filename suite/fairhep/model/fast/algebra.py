@@ -17,7 +17,7 @@ network's N_p / N_v slots, and ``f_R(z) = relu(fr3(relu(fr2(relu(z)))))`` on the
 layer's pre-activation ``z`` (``g`` the same with the ``_pv`` layers).
 
 A chunk holds J jets whose real tracks and SVs were moved to the first slots
-(:mod:`fairhep.model.fast_plan`). Two forms of the same sums:
+(:mod:`fairhep.model.fast.plan`). Two forms of the same sums:
 
 * :func:`exact_chunk` (CPU): every jet of the chunk has exactly N real tracks, so no track
   mask is needed; jets are sorted by descending SV count, so the jets that have a v-th real
@@ -35,7 +35,7 @@ import torch
 from torch import nn
 from torch.nn import functional as nnf
 
-from fairhep.model.fast_linear import linear_relu
+from fairhep.model.fast.linear import linear_relu
 from fairhep.model.network import InteractionNetwork
 
 

@@ -1,17 +1,18 @@
-"""The fast IN engine: the published network, exactly, at the cost of its real tracks.
+"""The fast forward (:func:`fast_logits`): the published network, exactly, at the cost of its
+real tracks.
 
 The IN has no masking: padded tracks (and SVs) are ordinary all-zero nodes, and the dense
 forward pays N_p(N_p − 1) = 3,540 edge-MLP evaluations per jet however few tracks are real.
 Because a padded node's half of the first edge layer is exactly zero, every edge that touches
-one has a closed form (:mod:`fairhep.model.fast_math`), and the work drops to n(n − 1) + O(n)
+one has a closed form (:mod:`fairhep.model.fast.algebra`), and the work drops to n(n − 1) + O(n)
 for n real tracks, with no approximation beyond the order of float additions.
 
 :func:`fast_logits` is differentiable (training uses it) and batched: padded slots are found
-from the data wherever they are (:mod:`fairhep.model.fast_plan`), jets are grouped by
+from the data wherever they are (:mod:`fairhep.model.fast.plan`), jets are grouped by
 real-track count (exact counts for CPU inference, coarse buckets for CPU training, a few fixed
 bucket sizes on the GPU, so that ``torch.compile`` and CUDA graphs apply), each group is cut
 into chunks that fit a memory budget, the chunks run side by side on the CPU's threads
-(:mod:`fairhep.model.fast_parallel`), and the logits are put back in the batch's order.
+(:mod:`fairhep.model.fast.parallel`), and the logits are put back in the batch's order.
 There is a Python loop over chunks, never over jets.
 
 ``reference`` names the factored dense forward (:class:`InteractionNetwork`), which export,
@@ -32,9 +33,9 @@ import torch
 
 from fairhep import schema
 from fairhep.errors import SettingError
-from fairhep.model import fast_plan
-from fairhep.model.fast_math import exact_chunk, masked_chunk
-from fairhep.model.fast_parallel import map_chunks
+from fairhep.model.fast import plan as fast_plan
+from fairhep.model.fast.algebra import exact_chunk, masked_chunk
+from fairhep.model.fast.parallel import map_chunks
 from fairhep.model.network import InteractionNetwork
 
 ENGINES = ("fast", "reference")
