@@ -115,3 +115,28 @@ def start_server(bundle: Path, log: Path, *extra: str) -> Server:
         proc.terminate()
         raise AssertionError(f"fairhep serve not ready after 90 s: {log.read_text()}")
     return Server(proc, url, f"grpc://127.0.0.1:{grpc}", open_bundle(bundle).model_id, log)
+
+
+_PARSE_TRITON_CONFIG = (
+    "import json, sys; from google.protobuf import json_format, text_format; "
+    "from tritonclient.grpc import model_config_pb2 as m; "
+    "c = text_format.Parse(sys.stdin.read(), m.ModelConfig()); "
+    "print(json.dumps(json_format.MessageToDict(c, preserving_proto_field_name=True)))")
+
+
+def triton_config(bundle_root: Path, model_id: str) -> dict[str, Any]:
+    """A bundle's Triton ``config.pbtxt`` parsed by tritonclient's own protobuf, as a dict, in a
+    child process: MLServer and tritonclient.grpc register the same protobuf package, and an
+    earlier test of the session may hold MLServer's."""
+    import importlib.util
+    import json
+
+    import pytest
+
+    if importlib.util.find_spec("tritonclient") is None:
+        pytest.skip("tritonclient not installed (pip install 'fairhep[serve]')")
+    text = (bundle_root / "triton" / model_id / "config.pbtxt").read_text()
+    done = subprocess.run([sys.executable, "-c", _PARSE_TRITON_CONFIG], input=text,
+                          capture_output=True, text=True, check=True, timeout=120)
+    parsed: dict[str, Any] = json.loads(done.stdout)
+    return parsed
