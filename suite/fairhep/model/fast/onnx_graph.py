@@ -142,8 +142,10 @@ def build_fast_graph(net: InteractionNetwork, opset: int = schema.ONNX_OPSET) ->
     key = g.op("Add", g.op("Mul", real_t, g.const(float(n_slots))),
                g.const(np.arange(n_slots - 1, -1, -1, dtype=np.float32)[None], "rank"))
     _, order = g.op("TopK", key, g.ints(n_slots), n_out=2, axis=1, largest=1, sorted=1)
-    width = g.op("Reshape", g.op("Cast", g.reduce("ReduceMax", count, (0,)), to=7),
-                 g.ints(1))  # int64 [n]
+    # At least one slot: a batch of empty jets keeps one (masked, as a shorter jet's are), since
+    # ONNX Runtime < 1.17 (the ppc64le stack's 1.16.3) cannot reduce over an empty axis.
+    widest = g.op("Max", g.reduce("ReduceMax", count, (0,)), g.const(1.0, "one"))
+    width = g.op("Reshape", g.op("Cast", widest, to=7), g.ints(1))  # int64 [n]
     order = g.op("Slice", order, g.ints(0), width, g.ints(1))  # (B, n)
     tmask = g.op("GatherElements", real_t, order, axis=1)  # (B, n)
     rows = g.op("Expand", g.unsqueeze(order, 2),
