@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from fair_helpers import free_port
 from fairhep.cli import main
 from fairhep.data.synth import synthesize
 from slurm_helpers import single_node_slurm
@@ -34,7 +35,10 @@ def test_two_srun_tasks_train_the_weights_of_one_process(tmp_path: Path) -> None
             ["srun", "-n", "2", "--cpus-per-task=1", "--time=5", "--kill-on-bad-exit=1",
              sys.executable, "-m", "fairhep", "train", "--distributed", "--dist-timeout", "60",
              *common, "--out", str(tmp_path / "two")],
-            env={**env, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=300,
+            # A free port, not the one derived from the job id: every test's Slurm numbers its
+            # jobs from 1, and a port an earlier test's step left behind would be taken.
+            env={**env, "OMP_NUM_THREADS": "1", "MASTER_PORT": str(free_port())},
+            capture_output=True, text=True, timeout=300,
             check=False)
     assert proc.returncode == 0, proc.stderr
     assert main(["train", *common, "--out", str(tmp_path / "one")]) == 0
