@@ -52,3 +52,19 @@ def single_node_slurm(root: Path, **settings: str) -> Iterator[dict[str, str]]:
         stop = subprocess.run(["bash", str(SCRIPT), "stop"], env=env, capture_output=True,
                               text=True, timeout=120, check=False)
         assert stop.returncode == 0, f"single-node Slurm did not stop cleanly: {stop.stderr}"
+
+
+def _torch_release() -> tuple[int, int]:
+    import torch
+
+    major, minor = torch.__version__.split(".")[:2]
+    return int(major), int("".join(ch for ch in minor if ch.isdigit()) or 0)
+
+
+# Known and not yet understood: under torch 2.1 (the ppc64le stack's session) an `srun -n 2`
+# gloo training hung here in 2 of 4 runs, past its --dist-timeout, until the test's 300 s
+# limit; torch 2.8 and 2.13 never did. Skipped there, by name, until it is found.
+SRUN_GLOO_SKIP = pytest.mark.skipif(
+    _torch_release() < (2, 2),
+    reason="torch < 2.2: srun-launched gloo training hangs intermittently here (ppc64le "
+           "stack session, 2 of 4 runs); see the issue note")

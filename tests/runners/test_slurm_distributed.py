@@ -17,9 +17,9 @@ import torch
 from fair_helpers import free_port
 from fairhep.cli import main
 from fairhep.data.synth import synthesize
-from slurm_helpers import single_node_slurm
+from slurm_helpers import SRUN_GLOO_SKIP, single_node_slurm
 
-pytestmark = pytest.mark.slurm
+pytestmark = [pytest.mark.slurm, SRUN_GLOO_SKIP]
 
 TINY = ["--split", "points", "--epochs", "1", "--batch-size", "32", "--hidden", "8", "--de", "4",
         "--do", "4", "--no-progress", "--device", "cpu"]

@@ -19,9 +19,10 @@ from fairhep.results import kinds, load_records
 from fairhep.runners.slurm.command import run_slurm
 from fairhep.sites import load_site
 from fairhep.tasks import TaskContext, finished_tasks
-from slurm_helpers import single_node_slurm
+from slurm_helpers import SRUN_GLOO_SKIP, single_node_slurm
 
-pytestmark = pytest.mark.slurm  # 22 s on 2 busy cores: a Slurm of its own, three jobs
+# 22 s on 2 busy cores: a Slurm of its own, three jobs
+pytestmark = [pytest.mark.slurm, SRUN_GLOO_SKIP]
 
 
 def _idle(env: dict[str, str], timeout: float = 300) -> None:
