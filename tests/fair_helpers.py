@@ -90,6 +90,15 @@ class Server:
     model_id: str
     log: Path
 
+    def stop(self) -> None:
+        """SIGTERM, and SIGKILL if it does not stop within 30 s."""
+        self.process.terminate()
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
 
 def start_server(bundle: Path, log: Path, *extra: str) -> Server:
     """`fairhep serve` (with ``extra`` options) as its own process on free loopback ports,

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import subprocess
 import time
 import urllib.request
 from pathlib import Path
@@ -98,11 +97,7 @@ def test_served_offline_throughput_against_in_process(benchmark, tmp_path, tiny_
             finally:
                 close()
     finally:
-        srv.process.terminate()
-        try:
-            srv.process.wait(30)
-        except subprocess.TimeoutExpired:
-            srv.process.kill()
+        srv.stop()
     base = figures["in_process"]["jets_per_s"]
     for label in ("http", "grpc"):
         got = figures[label]["jets_per_s"]

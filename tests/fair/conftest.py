@@ -5,7 +5,6 @@ and its bundle, the compiled runner, and a KServe v2 server on a free loopback p
 from __future__ import annotations
 
 import importlib.util
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -117,10 +116,5 @@ def server(run_bundle: Bundle, fair_root: Path) -> Iterator[Server]:
     try:
         yield srv
     finally:
-        if srv.process.poll() is None:
-            srv.process.terminate()
-            try:
-                srv.process.wait(30)
-            except subprocess.TimeoutExpired:  # never leave a server behind the tests
-                srv.process.kill()
-                srv.process.wait()
+        if srv.process.poll() is None:  # never leave a server behind the tests
+            srv.stop()

@@ -5,7 +5,6 @@ throughput-latency curve and its CSV. Short levels (0.3 s, at most 4 clients).""
 from __future__ import annotations
 
 import csv
-import subprocess
 
 import pytest
 
@@ -26,11 +25,7 @@ def test_concurrency_sweep_on_the_served_model_with_server_time(run_bundle, tmp_
                      "--concurrency-batch", "4",
                      "--metrics-url", f"http://127.0.0.1:{metrics}/metrics"]) == 0
     finally:
-        s.process.terminate()
-        try:
-            s.process.wait(30)
-        except subprocess.TimeoutExpired:
-            s.process.kill()
+        s.stop()
     (rec,) = load_records(results, kinds.BENCH_CONCURRENCY)
     assert rec.status == "ok" and rec.config["model"] == run_bundle.model_id
     assert rec.config["sweep"]["batch"] == 4

@@ -36,12 +36,7 @@ def srv(run_bundle: Bundle, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     try:
         yield s
     finally:
-        s.process.terminate()
-        try:
-            s.process.wait(30)
-        except subprocess.TimeoutExpired:
-            s.process.kill()
-            s.process.wait()
+        s.stop()
 
 
 def _tensor(name: str, shape: list[Any], datatype: str = "FP32",
