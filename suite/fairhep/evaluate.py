@@ -20,7 +20,13 @@ from fairhep.errors import ConfigError, DataError
 from fairhep.hostmem import retain_freed_memory
 from fairhep.metrics import RocPoints, accuracy, defined_auc, roc_points
 from fairhep.model import BEST_WEIGHTS, InteractionNetwork, load_run_model
-from fairhep.model.fast import DEFAULT_ENGINE, FAST_READ_JETS, engine_record, make_forward
+from fairhep.model.fast import (
+    DEFAULT_ENGINE,
+    FAST_READ_JETS,
+    EngineSettings,
+    engine_record,
+    make_forward,
+)
 
 
 @dataclass
@@ -37,13 +43,15 @@ class Predictions:
 def predict(
     net: InteractionNetwork, batches: Iterable[JetArrays], device: torch.device,
     engine: str = DEFAULT_ENGINE, precision: str = "fp32", during_training: bool = False,
+    settings: EngineSettings | None = None,
 ) -> Predictions:
     """Scores and mean loss of ``net`` over a stream of batches (no gradients).
     ``during_training``: the engine set up as training's (on CUDA its quick compile mode,
-    not inference's minutes of autotuning at every epoch's validation)."""
+    not inference's minutes of autotuning at every epoch's validation); ``settings``: the
+    fast engine's (the commands' ``--engine-*``; None: the device's defaults)."""
     was_training = net.training
     net.eval()
-    forward = make_forward(engine, net, precision, training=during_training)
+    forward = make_forward(engine, net, precision, training=during_training, settings=settings)
     scores: list[Float32Array] = []
     labels: list[Int64Array] = []
     loss_sum, seconds = 0.0, 0.0
@@ -113,6 +121,7 @@ def evaluate(
     files: Sequence[Path] | None = None,
     engine: str = DEFAULT_ENGINE,
     precision: str = "fp32",
+    engine_settings: EngineSettings | None = None,
 ) -> EvalResult:
     """Score a run's model on a dataset (only ``files`` of it, when given: e.g. the files a
     training held out); write an ``evaluate`` record when ``results`` is set."""
@@ -132,7 +141,7 @@ def evaluate(
     # The fast engine's memory is bounded by its budget; reading is bounded here.
     read = batch_size if engine == "reference" else min(batch_size, FAST_READ_JETS)
     pred = predict(net, read_batches(Path(data_dir), read, max_jets, files), dev, engine,
-                   precision)
+                   precision, settings=engine_settings)
     total_s = time.perf_counter() - t0
     config: dict[str, object] = {
         "run": str(run_dir),
@@ -144,7 +153,7 @@ def evaluate(
         "batch_size": batch_size,
         "max_jets": max_jets,
         "files": None if files is None else [Path(f).name for f in files],
-        **engine_record(engine, dev, precision),
+        **engine_record(engine, dev, precision, settings=engine_settings),
     }
     area, undefined = defined_auc(pred.scores, pred.labels)
     out = EvalResult(

@@ -79,17 +79,25 @@ def test_bench_frameworks_runs_the_fast_engine_beside_torch(tmp_path, tiny_test_
     assert fast.status == "ok" and fast.metrics["parity_ok"]
     assert fast.metrics["max_abs_dscore"] <= TOLERANCE["fp32"]
     assert fast.config["paper_framework"] is False
-    # What the engine ran with is in the record, $FAIRHEP_ENGINE_* included.
+    # What the engine ran with is in the record (the command's engine settings included).
     assert fast.config["engine_options"] == FastBackend("cpu")._options().to_dict()
     assert fast.config["engine_options"]["buckets"] is None  # the CPU's exact groups
     if not torch.cuda.is_available():
         assert recs["fast-cuda"].status == "skipped"
 
 
-def test_engine_options_set_through_the_environment_reach_the_record(monkeypatch):
-    monkeypatch.setenv("FAIRHEP_ENGINE_BUDGET_MB", "8")
-    config: dict[str, Any] = FastBackend("cpu").config()
+def test_engine_settings_passed_in_reach_the_record():
+    from fairhep.backends import select_backends
+    from fairhep.model.fast import EngineSettings
+
+    settings = EngineSettings(memory_budget_mb=8, buckets=(20, 60), compile="none")
+    config: dict[str, Any] = FastBackend("cpu", settings=settings).config()
     assert config["engine_options"]["memory_budget_mb"] == 8.0
+    # Backends chosen by name (what the bench modes do) get the command's settings.
+    cuda = select_backends(["fast-cuda"], engine=settings)[0]
+    assert isinstance(cuda, FastBackend)
+    assert cuda._options().to_dict()["buckets"] == [20, 60]
+    assert cuda._options().compile is None and cuda._options().memory_budget_mb == 8.0
 
 
 @pytest.mark.gpu

@@ -4,13 +4,24 @@ for the baseline and ablated variants, on both plans (exact groups, fixed bucket
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 
+from fairhep.errors import SettingError
 from fairhep.metrics import auc
 from fairhep.model import InteractionNetwork, ModelConfig, reference_forward
-from fairhep.model.fast import ENGINES, EngineOptions, fast_logits, make_forward, scores
+from fairhep.model.fast import (
+    ENGINES,
+    EngineOptions,
+    EngineSettings,
+    engine_record,
+    fast_logits,
+    make_forward,
+    scores,
+)
 from fairhep.model.fast import linear as fast_linear
 from fairhep.model.fast import plan as fast_plan
 from jet_helpers import random_jets
@@ -114,25 +125,29 @@ def _grads(net: InteractionNetwork, logits: torch.Tensor, labels: torch.Tensor
 @pytest.mark.parametrize("option", ["exact", "buckets-tiny-budget"])
 @pytest.mark.parametrize("variant", ["baseline", "ablated"])
 def test_loss_and_gradients_equal_the_interaction_matrix_form(variant, option, onednn,
-                                                              monkeypatch, request):
-    if onednn:
-        monkeypatch.setenv("FAIRHEP_ONEDNN", "1")
-        fast_linear.onednn_available.cache_clear()
-        request.addfinalizer(fast_linear.onednn_available.cache_clear)
-        if not fast_linear.onednn_available():
-            pytest.skip("oneDNN's fused linear is not in this torch build")
-    else:
-        monkeypatch.setattr(fast_linear, "onednn_available", lambda: False)
+                                                              monkeypatch):
+    if onednn and not fast_linear.onednn_available():
+        pytest.skip("oneDNN's fused linear is not in this torch build")
+    fused_calls: list[int] = []
+    pointwise = fast_linear._pointwise
+
+    def counted(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+        fused_calls.append(1)
+        return pointwise(x, w, b)
+
+    monkeypatch.setattr(fast_linear, "_pointwise", counted)
+    options = replace(OPTIONS[option], onednn=onednn)  # what --onednn gives the engine
     net = _net(CONFIGS[variant]).train()
     tracks, svs = random_jets(12, seed=11, counts=[0, 60, 1, 25, 7, 40, 3, 12, 33, 18, 9, 50])
     labels = torch.arange(12) % 2
     ref_logits = reference_forward(net, tracks, svs)
-    fast = fast_logits(net, tracks, svs, OPTIONS[option])
+    fast = fast_logits(net, tracks, svs, options)
+    assert bool(fused_calls) == onednn  # the option, and only it, runs the fused kernel
     torch.testing.assert_close(
         torch.nn.functional.cross_entropy(fast, labels),
         torch.nn.functional.cross_entropy(ref_logits, labels), rtol=1e-5, atol=0)
     g_ref = _grads(net, reference_forward(net, tracks, svs), labels)
-    g_fast = _grads(net, fast_logits(net, tracks, svs, OPTIONS[option]), labels)
+    g_fast = _grads(net, fast_logits(net, tracks, svs, options), labels)
     assert g_ref.keys() == g_fast.keys() == {k for k, _ in net.named_parameters()}
     for k, g in g_ref.items():
         rel = float((g_fast[k] - g).norm() / g.norm())
@@ -290,12 +305,33 @@ def test_any_graph_size_other_track_and_sv_slots(option):
     torch.testing.assert_close(got, ref, rtol=0, atol=1e-5)
 
 
-def test_the_memory_budget_can_be_set_from_the_environment(monkeypatch):
-    monkeypatch.setenv("FAIRHEP_ENGINE_BUDGET_MB", "12.5")
-    assert EngineOptions.for_device("cpu").memory_budget_mb == 12.5
-    monkeypatch.setenv("FAIRHEP_ENGINE_BUDGET_MB", "lots")
-    with pytest.raises(ValueError, match="give megabytes"):
-        EngineOptions.for_device("cpu")
+def test_settings_passed_in_replace_the_device_defaults_and_reach_the_record():
+    budget = EngineSettings(memory_budget_mb=12.5, onednn=fast_linear.onednn_available())
+    assert EngineOptions.for_device("cpu", settings=budget).memory_budget_mb == 12.5
+    cuda = EngineOptions.for_device("cuda", settings=EngineSettings(
+        compile="none", buckets=(20, 40, 60), memory_budget_mb=100))
+    assert (cuda.compile, cuda.buckets, cuda.memory_budget_mb) == (None, (20, 40, 60), 100)
+    assert EngineOptions.for_device("cuda", training=True, settings=EngineSettings(
+        compile="reduce-overhead")).compile == "reduce-overhead"
+    # No settings: the device's defaults, whatever the process's variables say.
+    assert EngineOptions.for_device("cpu").memory_budget_mb == 64
+    assert EngineOptions.for_device("cuda").compile == "max-autotune"
+    record = engine_record("fast", torch.device("cpu"), settings=budget)["engine_options"]
+    assert record["memory_budget_mb"] == 12.5 and record["onednn"] == budget.onednn
+    bads: list[dict[str, object]] = [{"memory_budget_mb": 0}, {"buckets": (40, 20)},
+                                      {"compile": "fastest"}]
+    for bad in bads:
+        with pytest.raises(SettingError, match=f"engine {next(iter(bad))}"):
+            EngineSettings(**bad)  # type: ignore[arg-type]
+
+
+def test_the_model_layer_reads_no_environment(monkeypatch):
+    for var in ("FAIRHEP_ENGINE_BUDGET_MB", "FAIRHEP_ENGINE_COMPILE", "FAIRHEP_ONEDNN"):
+        monkeypatch.setenv(var, "1")
+    fast_linear.onednn_available.cache_clear()
+    opts = EngineOptions.for_device("cpu")
+    assert (opts.memory_budget_mb, opts.onednn) == (64, False)
+    assert EngineOptions.for_device("cuda").compile == "max-autotune"
 
 
 @pytest.mark.parametrize("counts", [[30] * 8, [5, 40] * 4, list(range(0, 60, 5))],

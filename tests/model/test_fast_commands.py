@@ -4,7 +4,10 @@ GPU-resident training batches equal to the streamed ones (checked here on the CP
 
 from __future__ import annotations
 
+import argparse
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +15,7 @@ import pytest
 import torch
 
 from fairhep.cli import _engine, main
+from fairhep.cli import runs as _runs
 from fairhep.data import load
 from fairhep.data.resident import ResidentJets, on_device, train_batches
 from fairhep.data.synth import synthesize
@@ -119,3 +123,73 @@ def test_evaluation_reads_the_streamed_batches_one_slice_at_a_time(data):
             assert np.array_equal(x.tracks, y.tracks) and np.array_equal(x.labels, y.labels)
     with pytest.raises(ValueError, match="batch size must be positive"):
         next(iter_slices(files, 0))
+
+
+def test_cli_spells_the_compile_modes_of_the_model():
+    assert (*fast.COMPILE_MODES, "none") == _engine.COMPILE_CHOICES
+
+
+def test_building_the_parser_with_the_engine_options_imports_no_torch():
+    code = ("import sys; from fairhep.cli import build_parser; build_parser(); "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"
+
+
+def _evaluate_record(runs: dict[str, Path], data: Path, results: Path, *extra: str
+                     ) -> dict[str, object]:
+    assert main(["evaluate", "--run", str(runs["fast"]), "--data", str(data), "--device",
+                 "cpu", "--max-jets", "40", "--results", str(results), *extra]) == 0
+    (record,) = load_records(results, "evaluate")
+    options: dict[str, object] = record.config["engine_options"]
+    return options
+
+
+def test_engine_options_and_their_variables_reach_the_evaluate_record(runs, data, tmp_path,
+                                                                      monkeypatch):
+    onednn = fast.linear.onednn_available()
+    flags = ["--engine-budget-mb", "3", *(["--onednn"] if onednn else [])]
+    got = _evaluate_record(runs, data, tmp_path / "flags", *flags)
+    assert got["memory_budget_mb"] == 3.0 and got["onednn"] is onednn
+    # The variables are the options' defaults (job files and tools/gpu-check set them) ...
+    monkeypatch.setenv("FAIRHEP_ENGINE_BUDGET_MB", "5")
+    monkeypatch.setenv("FAIRHEP_ONEDNN", "1" if onednn else "0")
+    got = _evaluate_record(runs, data, tmp_path / "env")
+    assert got["memory_budget_mb"] == 5.0 and got["onednn"] is onednn
+    # ... and an option given wins over its variable.
+    got = _evaluate_record(runs, data, tmp_path / "both", "--engine-budget-mb", "7",
+                           "--no-onednn")
+    assert got["memory_budget_mb"] == 7.0 and got["onednn"] is False
+
+
+@pytest.mark.parametrize(("argv", "env", "named"), [
+    (["--engine-buckets", "20,x"], {}, "--engine-buckets: 'x' is not an integer"),
+    (["--engine-compile", "fastest"], {}, "--engine-compile: 'fastest' is not a torch.compile"),
+    (["--engine-budget-mb", "0"], {}, "--engine-budget-mb: must be above 0"),
+    ([], {"FAIRHEP_ENGINE_COMPILE": "fastest"}, "$FAIRHEP_ENGINE_COMPILE='fastest'"),
+    ([], {"FAIRHEP_ENGINE_BUCKETS": "60,,20"}, "$FAIRHEP_ENGINE_BUCKETS='60,,20'"),
+    ([], {"FAIRHEP_ONEDNN": "yes"}, "$FAIRHEP_ONEDNN='yes'"),
+])
+def test_a_bad_engine_setting_is_one_line_naming_the_option_or_variable(
+        argv, env, named, runs, data, tmp_path, capsys, monkeypatch):
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    assert main(["evaluate", "--run", str(runs["fast"]), "--data", str(data), "--device",
+                 "cpu", "--results", str(tmp_path), *argv]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and named in err, err
+    assert not list(tmp_path.rglob("*.json"))  # refused before any record
+
+
+def test_task_run_takes_the_engine_options_after_the_positionals():
+    from fairhep.cli import build_parser
+
+    args = build_parser().parse_args(["task", "run", "smoke", "--kind", "train", "0",
+                                      "--engine-budget-mb", "9"])
+    inner = argparse.ArgumentParser()
+    _runs._run_options(inner, suppress=True)
+    inner.add_argument("positional", nargs="+")
+    args = inner.parse_intermixed_args(args.words, namespace=args)
+    settings = _engine.engine_settings(args)
+    assert settings is not None and settings.memory_budget_mb == 9.0

@@ -17,13 +17,18 @@ imports them lazily, so listing backends works where neither is installed.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from fairhep.backends.base import REFERENCE, TOLERANCE, Backend, PreparedModel
 from fairhep.errors import ConfigError
 
+if TYPE_CHECKING:
+    from fairhep.model.fast import EngineSettings
 
-def all_backends() -> list[Backend]:
-    """Every backend fairhep knows, in Table 8 order (reference first); none is dropped."""
+
+def all_backends(engine: EngineSettings | None = None) -> list[Backend]:
+    """Every backend fairhep knows, in Table 8 order (reference first); none is dropped.
+    ``engine``: how the fast engine's backends run (the commands' ``--engine-*``)."""
     from fairhep.backends.fast_backend import FastBackend
     from fairhep.backends.onnxruntime_backend import OnnxRuntimeBackend
     from fairhep.backends.onnxruntime_fast import OnnxRuntimeFastBackend
@@ -38,7 +43,8 @@ def all_backends() -> list[Backend]:
         OnnxRuntimeBackend("TensorrtExecutionProvider"),
         TensorRTBackend("fp32"),
         TensorRTBackend("fp16"),
-        FastBackend("cpu"), FastBackend("cuda"),  # this suite's engine, not a paper framework
+        # This suite's engine, not a paper framework.
+        FastBackend("cpu", settings=engine), FastBackend("cuda", settings=engine),
         # This suite's fast graph on ONNX Runtime: same weights, not the paper's graph.
         OnnxRuntimeFastBackend("CPUExecutionProvider"),
         OnnxRuntimeFastBackend("CUDAExecutionProvider"),
@@ -47,12 +53,14 @@ def all_backends() -> list[Backend]:
 
 
 def select_backends(names: Sequence[str] = (), known: Sequence[Backend] | None = None,
-                    option: str = "--backends") -> list[Backend]:
+                    option: str = "--backends", engine: EngineSettings | None = None
+                    ) -> list[Backend]:
     """Backends matching ``names`` (framework ``torch`` or label ``onnxruntime-cpu``); all
     when empty. The reference (torch-cpu) is not added here; the modes add it when needed.
     ``known``: choose among these instead of :func:`all_backends` (``option`` names the
-    command-line option in the error)."""
-    known = list(known) if known is not None else all_backends()
+    command-line option in the error; ``engine``: the fast engine's settings, for
+    :func:`all_backends`)."""
+    known = list(known) if known is not None else all_backends(engine)
     if not names:
         return known
     chosen: list[Backend] = []

@@ -13,13 +13,16 @@ synthetic jets, so compilation is part of ``prepare_s`` and never of a timed bat
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from fairhep.backends.base import TOLERANCE, PreparedModel
 from fairhep.backends.torch_backend import TorchBackend
 from fairhep.errors import BackendUnavailable
+
+if TYPE_CHECKING:  # torch is imported only when a fast backend runs
+    from fairhep.model.fast import EngineSettings
 
 ENGINE_NOTE = "fairhep fast engine (this suite's exact closed form; not a paper framework)"
 
@@ -30,13 +33,15 @@ class FastBackend(TorchBackend):
     name = "fast"
 
     def __init__(self, device: str = "cpu", precision: str = "fp32",
-                 compile_mode: str | None = None) -> None:
+                 compile_mode: str | None = None, settings: EngineSettings | None = None
+                 ) -> None:
         super().__init__(device)
         if precision != "fp32" and device != "cuda":
             raise ValueError(f"precision {precision} needs the cuda device")
         self.precision = precision
-        # None: the engine's default for the device ($FAIRHEP_ENGINE_COMPILE, max-autotune).
+        # None: the settings' mode, else the engine's default for the device (max-autotune).
         self._compile = compile_mode if device == "cuda" else None
+        self.settings = settings  # the commands' --engine-* (None: the device's defaults)
         self._engine: Any = None
 
     @property
@@ -58,14 +63,14 @@ class FastBackend(TorchBackend):
         return cfg
 
     def _options(self) -> Any:
-        """The engine's options here ($FAIRHEP_ENGINE_* included): one source for the engine
-        and its records."""
+        """The engine's options here (the commands' settings included): one source for the
+        engine and its records."""
         from fairhep.model.fast import EngineOptions
 
         overrides: dict[str, Any] = {"precision": self.precision}
         if self._compile is not None:
             overrides["compile"] = self._compile
-        return EngineOptions.for_device(self.device, **overrides)
+        return EngineOptions.for_device(self.device, settings=self.settings, **overrides)
 
     def prepare(self, model: PreparedModel) -> None:
         if reason := self.available():

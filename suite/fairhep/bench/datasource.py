@@ -181,6 +181,7 @@ def _prepare_run(opts: BenchOptions, chosen: DefaultSettings, train_dir: Path
             data=train_dir, out=run_dir, seed=opts.seed, split="kfold", fold=0, fold_files=1,
             epochs=chosen.epochs, patience=8, batch_size=chosen.batch_size,
             lr=chosen.lr, device=opts.device, results=opts.results, engine=opts.engine,
+            engine_settings=opts.engine_settings,
         )
         if train(cfg).interrupted:
             raise FairhepError(f"{run_dir}: training of the default model was interrupted; "

@@ -27,7 +27,8 @@ def run_default(opts: BenchOptions, inputs: Inputs) -> list[Path]:
 
     data_dir, run_dir = inputs.data_dir, inputs.run_dir
     ev = evaluate(run_dir, data_dir, device=opts.device, max_jets=opts.max_jets,
-                  files=inputs.test_files, engine=opts.engine)
+                  files=inputs.test_files, engine=opts.engine,
+                  engine_settings=opts.engine_settings)
     summary_path = Path(run_dir) / SUMMARY
     summary: dict[str, Any] = (json.loads(summary_path.read_text()) if summary_path.is_file()
                                else {})

@@ -119,7 +119,7 @@ def _reference_scores(model: PreparedModel, jets: JetArrays) -> np.ndarray:
 def run_frameworks(opts: BenchOptions, data_dir: Path, run_dir: Path) -> list[Path]:
     """Run every selected backend on the same jets; one record per backend; print Table 8."""
     console = make_console()
-    backends = select_backends(opts.backends)
+    backends = select_backends(opts.backends, engine=opts.engine_settings)
     work = prepare_workload(opts, data_dir, run_dir, backends, TIMED_BATCH_SIZES)
     settings = settings_of(opts, data_dir, run_dir, batch_sizes=list(TIMED_BATCH_SIZES))
     session = open_session(work.results, KIND, settings, [b.label for b in backends])

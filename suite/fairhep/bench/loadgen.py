@@ -254,7 +254,7 @@ def _run_backends(opts: BenchOptions, data_dir: Path, run_dir: Path, console: An
     from fairhep.bench.workload import prepare_workload
 
     s = opts.loadgen_settings
-    backends = select_backends(opts.backends)
+    backends = select_backends(opts.backends, engine=opts.engine_settings)
     work = prepare_workload(opts, data_dir, run_dir, backends, (1, s.max_batch))
     console.print(f"[bold]LoadGen[/bold] {', '.join(opts.loadgen)} on {len(work.jets)} jets "
                   f"from {data_dir}", highlight=False)

@@ -11,12 +11,15 @@ import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fairhep.bench.loadgen_driver import LoadgenSettings
 from fairhep.cache import default_cache_dir
 from fairhep.errors import ConfigError
 from fairhep.results.location import default_results_dir
+
+if TYPE_CHECKING:  # the options stay torch-free: a server's bench needs no torch
+    from fairhep.model.fast import EngineSettings
 
 HOST_MEMORY = ("auto", "pinned", "pageable")  # fairhep.backends.pinned.CHOICES
 DEVICES = ("auto", "cpu", "cuda")
@@ -60,6 +63,9 @@ class BenchOptions:
     batch_sizes: tuple[int, ...] | None = None  # None = the mode's default grid
     repeats: int = 10
     engine: str = "fast"  # the embedded default's training and evaluation: fast | reference
+    # How the fast engine runs (--engine-compile, --engine-buckets, --engine-budget-mb,
+    # --onednn): the default's training and evaluation and the fast-* backends. None: defaults.
+    engine_settings: EngineSettings | None = None
     cache_dir: Path | None = None  # None = fairhep.cache.default_cache_dir()
     # Overrides of the embedded default's size (fairhep.bench.datasource.DefaultSettings); tests
     # use a tiny one. $FAIRHEP_BENCH_DEFAULTS overrides the same keys from the environment.

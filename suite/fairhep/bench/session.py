@@ -11,6 +11,7 @@ command run again measures afresh (a new session).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -47,10 +48,13 @@ class Session:
 def settings_of(opts: BenchOptions, data_dir: Path, run_dir: Path, **mode: Any
                 ) -> dict[str, Any]:
     """What makes two runs of a mode the same run: the options every mode shares and the
-    mode's own (``mode``)."""
+    mode's own (``mode``). The engine's settings count only when given, so that the key of
+    a run without them is what it was before they existed (its sessions resume)."""
+    engine = {} if opts.engine_settings is None else {
+        "engine_settings": dataclasses.asdict(opts.engine_settings)}
     return {"run": str(run_dir), "data": str(data_dir), "max_jets": opts.max_jets,
             "backends": list(opts.backends), "device": opts.device,
-            "host_memory": opts.host_memory, **mode}
+            "host_memory": opts.host_memory, **engine, **mode}
 
 
 def session_key(kind: str, settings: Mapping[str, Any]) -> str:

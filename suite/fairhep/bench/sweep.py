@@ -186,7 +186,7 @@ def run_sweep(opts: BenchOptions, data_dir: Path, run_dir: Path) -> list[Path]:
     """Sweep every selected backend over its grid; a record per backend as it finishes
     (with the CSV and PNG of all swept so far); returns the records."""
     console = make_console()
-    backends = select_backends(opts.backends)
+    backends = select_backends(opts.backends, engine=opts.engine_settings)
     gpu_node = any(b.device == "cuda" and b.available() is None for b in backends)
     work = prepare_workload(opts, data_dir, run_dir, backends,
                             sorted({s for b in backends for s in backend_grid(opts, b)}))

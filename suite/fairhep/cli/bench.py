@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from fairhep.cli._engine import add_engine_options
+from fairhep.cli._engine import add_engine_options, engine_settings
 from fairhep.cli._results import add_results_option
 from fairhep.cli._values import int_list, positive_float, positive_int
 
@@ -105,7 +105,7 @@ def _run(args: argparse.Namespace) -> int:
         frameworks=args.frameworks, batch_sweep=args.batch_sweep, backends=args.backends,
         batch_sizes=args.batch_sizes,
         repeats=args.repeats, cache_dir=args.cache_dir, repeat_s=args.repeat_s,
-        host_memory=args.host_memory, engine=args.engine,
+        host_memory=args.host_memory, engine=args.engine, engine_settings=engine_settings(args),
         loadgen=args.loadgen, url=args.url, model_name=args.model_name,
         loadgen_settings=LoadgenSettings(
             min_duration_s=args.loadgen_seconds, min_queries=args.loadgen_queries,

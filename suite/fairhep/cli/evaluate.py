@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from fairhep.cli import Subparsers, add_device_option
-from fairhep.cli._engine import add_engine_options
+from fairhep.cli._engine import add_engine_options, engine_settings
 from fairhep.cli._results import add_results_option
 from fairhep.cli._values import positive_int
 
@@ -37,7 +37,8 @@ def _run(args: argparse.Namespace) -> int:
 
     r = evaluate(args.run, args.data, device=args.device, max_jets=args.max_jets,
                  results=args.results, batch_size=args.batch_size, weights=args.weights,
-                 engine=args.engine, precision=args.precision)
+                 engine=args.engine, precision=args.precision,
+                 engine_settings=engine_settings(args))
     if args.json:
         print(json.dumps({
             "accuracy": r.accuracy, "auc": r.auc, "auc_undefined": r.auc_undefined,

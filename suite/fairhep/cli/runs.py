@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from fairhep.cli._engine import add_engine_settings_options, engine_settings
 from fairhep.cli._values import positive_int
 
 if TYPE_CHECKING:
@@ -80,6 +81,7 @@ def _run_options(p: argparse.ArgumentParser, suppress: bool) -> None:
     p.add_argument("--results", type=Path, default=default(None))
     p.add_argument("--force", action="store_true", help="run even if a result exists",
                    default=default(False))
+    add_engine_settings_options(p, suppress)
 
 
 def _context(args: argparse.Namespace, campaign: str | None = None) -> TaskContext:
@@ -88,7 +90,10 @@ def _context(args: argparse.Namespace, campaign: str | None = None) -> TaskConte
     from fairhep.tasks import TaskContext
 
     site = load_site(args.site, args.site_dir)
-    return TaskContext.create(site, load_campaign(campaign or args.campaign), args.results)
+    # `submit` has no --engine-* options: its local tasks (and its jobs' `task run`) take
+    # the FAIRHEP_ENGINE_* variables.
+    return TaskContext.create(site, load_campaign(campaign or args.campaign), args.results,
+                              engine_settings(args))
 
 
 def _resume_command(ctx: TaskContext) -> str:

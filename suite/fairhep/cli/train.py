@@ -7,7 +7,7 @@ import signal
 from pathlib import Path
 
 from fairhep.cli import Subparsers, add_device_option, add_progress_option
-from fairhep.cli._engine import add_engine_options
+from fairhep.cli._engine import add_engine_options, engine_settings
 from fairhep.cli._results import add_results_option
 from fairhep.cli._values import positive_float, positive_int
 from fairhep.cli.model import add_model_options, model_config_from_args
@@ -80,6 +80,7 @@ def _run(args: argparse.Namespace) -> int:
         valid_fraction=args.valid_fraction or DEFAULT_VALID_FRACTION, overwrite=args.overwrite,
         engine=args.engine, precision=args.precision, distributed=args.distributed,
         lr_rule=args.lr_rule, dist_timeout_s=args.dist_timeout,
+        engine_settings=engine_settings(args),
     )
     result = train(cfg)
     if result.interrupted:  # 143 after SIGTERM (what a scheduler expects), 130 after Ctrl-C

@@ -15,11 +15,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fairhep.campaign import Campaign, builtin_campaigns
 from fairhep.errors import ConfigError, FairhepError
 from fairhep.sites import Site, available_sites
 from fairhep.tasks.tasklist import TaskList, expand
+
+if TYPE_CHECKING:  # torch only where a task runs the engine
+    from fairhep.model.fast import EngineSettings
 
 
 class TaskError(FairhepError):
@@ -78,10 +82,15 @@ class TaskContext:
     campaign: Campaign
     tasks: TaskList
     layout: Layout
+    # How the fast engine runs in this process's tasks (`fairhep run` / `fairhep task run`'s
+    # --engine-* options and their FAIRHEP_ENGINE_* defaults); None: the device's defaults.
+    engine: EngineSettings | None = None
 
     @classmethod
-    def create(cls, site: Site, campaign: Campaign, results: Path | None = None) -> TaskContext:
-        return cls(site, campaign, expand(campaign), layout_for(site, campaign, results))
+    def create(cls, site: Site, campaign: Campaign, results: Path | None = None,
+               engine: EngineSettings | None = None) -> TaskContext:
+        return cls(site, campaign, expand(campaign), layout_for(site, campaign, results),
+                   engine)
 
     def data_dirs(self) -> tuple[Path, Path]:
         """(training/validation directory, test directory) for this site and campaign."""

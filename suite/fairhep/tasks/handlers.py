@@ -72,6 +72,7 @@ def _handle_train(ctx: TaskContext, task: Task) -> dict[str, Any]:
         batch_size=spec.batch_size, lr=spec.lr, device=spec.device, max_jets=spec.max_jets,
         fold_files=spec.fold_files, results=ctx.layout.records, progress=False,
         model=ModelConfig(hidden=spec.hidden, de=spec.de, do=spec.do),
+        engine_settings=ctx.engine,
     )
     # A finished run directory is not trained again: `train` writes its record from it.
     result = train(cfg)
@@ -98,7 +99,8 @@ def _handle_evaluate(ctx: TaskContext, task: Task) -> dict[str, Any]:
     from fairhep.evaluate import evaluate  # torch: only once the inputs are there
 
     result = evaluate(run_dir, test_dir, device=spec.device, max_jets=spec.max_jets,
-                      results=ctx.layout.records, batch_size=spec.batch_size)
+                      results=ctx.layout.records, batch_size=spec.batch_size,
+                      engine_settings=ctx.engine)
     return {"records": [getattr(result, "record", None)], "accuracy": result.accuracy,
             "auc": result.auc}
 
@@ -132,7 +134,7 @@ def _handle_bench(ctx: TaskContext, task: Task, spec: BenchSpec | LoadgenSpec, m
     opts = BenchOptions(
         data=test_dir, run=run_dir, results=ctx.layout.records, device=spec.device,
         max_jets=spec.max_jets, backends=tuple(spec.backends),
-        cache_dir=ctx.layout.root / "cache", **mode_opts,
+        cache_dir=ctx.layout.root / "cache", engine_settings=ctx.engine, **mode_opts,
     )
     return {"records": run(opts)}
 
@@ -200,7 +202,8 @@ def _handle_ablate(ctx: TaskContext, task: Task) -> dict[str, Any]:
             epochs=recipe.epochs, patience=recipe.patience, batch_size=recipe.batch_size,
             lr=recipe.lr, device=spec.device, max_jets=recipe.max_jets,
             fold_files=recipe.fold_files, results=None, progress=False,
-            model=variant_config(variant, spec.drop_track_features, spec.drop_sv_features)))
+            model=variant_config(variant, spec.drop_track_features, spec.drop_sv_features),
+            engine_settings=ctx.engine))
         if result.interrupted:
             return {"run_dir": run_dir, "interrupted": True}
         out["run_dir"] = run_dir

@@ -63,7 +63,8 @@ def handle_scaling(ctx: TaskContext, task: Task) -> dict[str, Any]:
         epochs=spec.epochs, patience=spec.epochs,  # every run trains all its epochs
         batch_size=p["batch_size"], lr=recipe.lr, device="cuda" if uses_gpu(ctx) else "cpu",
         max_jets=recipe.max_jets, fold_files=recipe.fold_files, results=None, progress=False,
-        model=ModelConfig(hidden=recipe.hidden, de=recipe.de, do=recipe.do), distributed=True)
+        model=ModelConfig(hidden=recipe.hidden, de=recipe.de, do=recipe.do), distributed=True,
+        engine_settings=ctx.engine)
     # No train record: the study's trainings are not seeds of Tables 4, 5 and 7.
     result = train(cfg)
     if result.interrupted:

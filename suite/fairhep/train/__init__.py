@@ -361,7 +361,8 @@ def _train_epoch(cfg: TrainConfig, split: Split, net: InteractionNetwork,
     net.train()
     t0 = time.perf_counter()
     base_s = state.train_s
-    forward = make_forward(cfg.engine, net, cfg.precision, training=True)
+    forward = make_forward(cfg.engine, net, cfg.precision, training=True,
+                           settings=cfg.engine_settings)
     if comm is not None:
         forward = comm.data_parallel(net, forward)
     for jets in batches:
@@ -429,7 +430,8 @@ def _finish_epoch(cfg: TrainConfig, split: Split, net: InteractionNetwork,
     _require_finite_weights(cfg, net, state)
     t0 = time.perf_counter()
     batches = load.iter_batches(split.valid.files, VALID_BATCH_SIZE, subsets=split.valid.subsets)
-    pred = predict(net, batches, device, cfg.engine, cfg.precision, during_training=True)
+    pred = predict(net, batches, device, cfg.engine, cfg.precision, during_training=True,
+                   settings=cfg.engine_settings)
     valid_s = time.perf_counter() - t0
     if not (math.isfinite(pred.loss) and np.isfinite(pred.scores).all()):
         # Finite but huge weights overflow the activations: the metrics would be NaN.

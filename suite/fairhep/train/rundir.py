@@ -175,7 +175,8 @@ def _write_record(cfg: TrainConfig, results: Path, split: Split, device: torch.d
             "split_detail": split.describe(),
             # True when a rerun wrote the record that a killed run could not.
             "recorded_on_rerun": recorded_on_rerun,
-            **engine_record(cfg.engine, device, cfg.precision, training=True),
+            **engine_record(cfg.engine, device, cfg.precision, training=True,
+                            settings=cfg.engine_settings),
         },
         metrics={
             "val_accuracy": result.val_accuracy, "val_auc": result.val_auc,

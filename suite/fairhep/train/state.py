@@ -11,7 +11,7 @@ from typing import Any
 
 from fairhep.errors import ConfigError, FairhepError
 from fairhep.model import ModelConfig
-from fairhep.model.fast import DEFAULT_ENGINE
+from fairhep.model.fast import DEFAULT_ENGINE, EngineSettings
 from fairhep.splits import DEFAULT_VALID_FRACTION
 
 # Adam's first step is lr / (1 - beta1), 10 lr (a hair more in floating point), applied to
@@ -49,6 +49,9 @@ class TrainConfig:
     distributed: bool = False
     lr_rule: str = "fixed"  # fixed | linear | sqrt in global batch / REFERENCE_BATCH
     dist_timeout_s: float = 1800.0  # how long a rank waits for the others
+    # How the fast engine runs (--engine-compile, ...; None: the device's defaults). Not part
+    # of identity(): a run resumes under other settings, as it did when they were variables.
+    engine_settings: EngineSettings | None = None
 
     def effective_lr(self) -> float:
         """The learning rate Adam uses: ``lr`` scaled by the rule from the paper's batch."""

@@ -39,12 +39,14 @@ from fairhep.model.fast.linear import linear_relu
 from fairhep.model.network import InteractionNetwork
 
 
-def _tail(z: torch.Tensor, second: nn.Linear, third: nn.Linear) -> torch.Tensor:
+def _tail(z: torch.Tensor, second: nn.Linear, third: nn.Linear, fused: bool = False
+          ) -> torch.Tensor:
     """``relu(third(relu(second(relu(z)))))`` on first-layer pre-activations ``z`` (a fresh
-    tensor, overwritten: an addition's backward does not need its output), any leading dims."""
+    tensor, overwritten: an addition's backward does not need its output), any leading dims;
+    ``fused``: the linears through oneDNN (:func:`fairhep.model.fast.linear.linear_relu`)."""
     lead = z.shape[:-1]
     z = nnf.relu(z, inplace=True).reshape(-1, z.shape[-1])
-    out = linear_relu(linear_relu(z, second), third)
+    out = linear_relu(linear_relu(z, second, fused), third, fused)
     return out.view(*lead, out.shape[-1])
 
 
@@ -63,14 +65,14 @@ def _offdiag(n: int, like: torch.Tensor) -> torch.Tensor:
 
 def _readout(net: InteractionNetwork, x: torch.Tensor, e_pp: torch.Tensor, e_vp: torch.Tensor,
              e_pp_pad: torch.Tensor, e_vp_pad: torch.Tensor, m: torch.Tensor,
-             tmask: torch.Tensor | None) -> torch.Tensor:
+             tmask: torch.Tensor | None, fused: bool = False) -> torch.Tensor:
     """f_O over the real tracks (masked by ``tmask`` when given) plus m times f_O of the
     padded track, summed, then the final linear layer: (J, 2) logits."""
     j, n, p = x.shape
     real_in = torch.cat([x, e_pp, e_vp], dim=2).reshape(j * n, p + 2 * net.config.de)
     pad_in = torch.cat([x.new_zeros(j, p), e_pp_pad, e_vp_pad], dim=1)
-    o = linear_relu(linear_relu(linear_relu(torch.cat([real_in, pad_in]), net.fo1), net.fo2),
-                    net.fo3)
+    o = linear_relu(linear_relu(linear_relu(torch.cat([real_in, pad_in]), net.fo1, fused),
+                                net.fo2, fused), net.fo3, fused)
     o_real, o_pad = torch.split(o, [j * n, j])
     o_real = o_real.view(j, n, net.config.do)
     if tmask is not None:
@@ -80,7 +82,7 @@ def _readout(net: InteractionNetwork, x: torch.Tensor, e_pp: torch.Tensor, e_vp:
 
 
 def _pair_sums(a: torch.Tensor, c: torch.Tensor, send: torch.Tensor, second: nn.Linear,
-               third: nn.Linear, block_edges: int | None) -> torch.Tensor:
+               third: nn.Linear, block_edges: int | None, fused: bool = False) -> torch.Tensor:
     """``Σ_s send[r, s] · f_R(a_r + c_s)``: (J, N, D_E), over blocks of jets of about
     ``block_edges`` edges (None: one block), so that each block's edge tensors stay in the
     CPU's cache between the layers."""
@@ -91,7 +93,7 @@ def _pair_sums(a: torch.Tensor, c: torch.Tensor, send: torch.Tensor, second: nn.
     sums = []
     for lo in range(0, j, step):
         hi = min(j, lo + step)
-        pairs = _tail(a[lo:hi].unsqueeze(2) + c[lo:hi].unsqueeze(1), second, third)
+        pairs = _tail(a[lo:hi].unsqueeze(2) + c[lo:hi].unsqueeze(1), second, third, fused)
         mask = send[lo:hi] if send.shape[0] > 1 else send
         sums.append((pairs * mask.unsqueeze(3)).sum(dim=2))
     if len(sums) == 1:
@@ -100,8 +102,8 @@ def _pair_sums(a: torch.Tensor, c: torch.Tensor, send: torch.Tensor, second: nn.
 
 
 def _track_track(net: InteractionNetwork, x: torch.Tensor, m: torch.Tensor,
-                 tmask: torch.Tensor | None, block_edges: int | None = None
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
+                 tmask: torch.Tensor | None, block_edges: int | None = None,
+                 fused: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Track-track sums: (J, N, D_E) onto each slot's track and (J, D_E) onto a padded one."""
     j, n, _ = x.shape
     a, c = _halves(net.fr1, x, x)  # (J, N, h) each
@@ -109,12 +111,12 @@ def _track_track(net: InteractionNetwork, x: torch.Tensor, m: torch.Tensor,
     send = _offdiag(n, x).unsqueeze(0)
     if tmask is not None:
         send = send * tmask.unsqueeze(1)  # only real senders
-    e_rr = _pair_sums(a, c, send, net.fr2, net.fr3, block_edges)
+    e_rr = _pair_sums(a, c, send, net.fr2, net.fr3, block_edges, fused)
     # Padded senders give f_R(a_r) to every receiver; padded receivers get f_R(b + c_s) from
     # each real sender and f_R(b) from each other padded one.
     rows = torch.cat([a.reshape(j * n, h), (c + net.fr1.bias).reshape(j * n, h),
                       net.fr1.bias.unsqueeze(0)])
-    f_a, f_bc, f_b = torch.split(_tail(rows, net.fr2, net.fr3), [j * n, j * n, 1])
+    f_a, f_bc, f_b = torch.split(_tail(rows, net.fr2, net.fr3, fused), [j * n, j * n, 1])
     f_bc = f_bc.view(j, n, net.config.de)
     if tmask is not None:
         f_bc = f_bc * tmask.unsqueeze(2)
@@ -124,7 +126,8 @@ def _track_track(net: InteractionNetwork, x: torch.Tensor, m: torch.Tensor,
 
 
 def _track_sv_prefix(net: InteractionNetwork, x: torch.Tensor, y: torch.Tensor,
-                     mv: torch.Tensor, prefix: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+                     mv: torch.Tensor, prefix: Sequence[int], fused: bool = False
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
     """Track-SV sums when jet i has a v-th real SV iff i < prefix[v]: only real pairs."""
     j, n, _ = x.shape
     p, q = _halves(net.fr1_pv, x, y)  # p: (J, N, h) with the bias, q: (J, V, h)
@@ -135,7 +138,7 @@ def _track_sv_prefix(net: InteractionNetwork, x: torch.Tensor, y: torch.Tensor,
     sv_rows = [q[:jv, v] + bias for v, jv in enumerate(prefix)]
     sizes = [r.shape[0] for r in pair_rows] + [j * n] + [r.shape[0] for r in sv_rows] + [1]
     out = _tail(torch.cat([*pair_rows, p.reshape(j * n, h), *sv_rows, bias.unsqueeze(0)]),
-                net.fr2_pv, net.fr3_pv)
+                net.fr2_pv, net.fr3_pv, fused)
     parts = torch.split(out, sizes)
     k = len(prefix)
     g_p, g_b = parts[k], parts[-1]
@@ -151,17 +154,19 @@ def _track_sv_prefix(net: InteractionNetwork, x: torch.Tensor, y: torch.Tensor,
 
 
 def _track_sv_masked(net: InteractionNetwork, x: torch.Tensor, y: torch.Tensor,
-                     mv: torch.Tensor, smask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                     mv: torch.Tensor, smask: torch.Tensor, fused: bool = False
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
     """Track-SV sums over all SV slots, the padded ones masked out (fixed shapes)."""
     j, n, _ = x.shape
     nv = y.shape[1]
     p, q = _halves(net.fr1_pv, x, y)
     bias = net.fr1_pv.bias
     h = p.shape[2]
-    pairs = _tail(p.unsqueeze(2) + q.unsqueeze(1), net.fr2_pv, net.fr3_pv)  # (J, N, V, D_E)
+    pairs = _tail(p.unsqueeze(2) + q.unsqueeze(1), net.fr2_pv, net.fr3_pv, fused)  # (J,N,V,D_E)
     e_tv = (pairs * smask.view(j, 1, nv, 1)).sum(dim=2)
     rows = torch.cat([p.reshape(j * n, h), (q + bias).reshape(j * nv, h), bias.unsqueeze(0)])
-    g_p, g_bq, g_b = torch.split(_tail(rows, net.fr2_pv, net.fr3_pv), [j * n, j * nv, 1])
+    g_p, g_bq, g_b = torch.split(_tail(rows, net.fr2_pv, net.fr3_pv, fused),
+                                 [j * n, j * nv, 1])
     e_vp = e_tv + mv.view(j, 1, 1) * g_p.view(j, n, net.config.de)
     e_sv = (g_bq.view(j, nv, net.config.de) * smask.unsqueeze(2)).sum(dim=1)
     e_pad = e_sv + mv.unsqueeze(1) * g_b
@@ -169,25 +174,26 @@ def _track_sv_masked(net: InteractionNetwork, x: torch.Tensor, y: torch.Tensor,
 
 
 def exact_chunk(net: InteractionNetwork, x: torch.Tensor, y: torch.Tensor, m: torch.Tensor,
-                mv: torch.Tensor, sv_prefix: Sequence[int], block_edges: int | None = None
-                ) -> torch.Tensor:
+                mv: torch.Tensor, sv_prefix: Sequence[int], block_edges: int | None = None,
+                fused: bool = False) -> torch.Tensor:
     """Logits (J, 2) of J jets with exactly N real tracks each.
 
     x: (J, N, P) the real tracks; y: (J, V, S) SVs, real ones first, jets by descending SV
     count (``sv_prefix[v]`` = jets with more than v real SVs); m, mv: (J,) padded track and
-    SV counts among the network's slots."""
-    e_pp, e_pp_pad = _track_track(net, x, m, None, block_edges)
-    e_vp, e_vp_pad = _track_sv_prefix(net, x, y, mv, sv_prefix)
-    return _readout(net, x, e_pp, e_vp, e_pp_pad, e_vp_pad, m, None)
+    SV counts among the network's slots; ``fused``: the MLPs' linears through oneDNN."""
+    e_pp, e_pp_pad = _track_track(net, x, m, None, block_edges, fused)
+    e_vp, e_vp_pad = _track_sv_prefix(net, x, y, mv, sv_prefix, fused)
+    return _readout(net, x, e_pp, e_vp, e_pp_pad, e_vp_pad, m, None, fused)
 
 
 def masked_chunk(net: InteractionNetwork, x: torch.Tensor, y: torch.Tensor, m: torch.Tensor,
-                 mv: torch.Tensor, tmask: torch.Tensor, smask: torch.Tensor) -> torch.Tensor:
+                 mv: torch.Tensor, tmask: torch.Tensor, smask: torch.Tensor,
+                 fused: bool = False) -> torch.Tensor:
     """Logits (J, 2) of J jets with at most N real tracks (fixed shapes for compilation).
 
     x: (J, N, P), real tracks first and zeros after; y: (J, N_v, S), real SVs first;
     tmask (J, N), smask (J, N_v): 1 on real slots; m, mv: padded counts among the network's
     slots (the bucket's zero slots are padded tracks too)."""
-    e_pp, e_pp_pad = _track_track(net, x, m, tmask)
-    e_vp, e_vp_pad = _track_sv_masked(net, x, y, mv, smask)
-    return _readout(net, x, e_pp, e_vp, e_pp_pad, e_vp_pad, m, tmask)
+    e_pp, e_pp_pad = _track_track(net, x, m, tmask, fused=fused)
+    e_vp, e_vp_pad = _track_sv_masked(net, x, y, mv, smask, fused)
+    return _readout(net, x, e_pp, e_vp, e_pp_pad, e_vp_pad, m, tmask, fused)

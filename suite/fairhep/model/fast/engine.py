@@ -28,6 +28,7 @@ from fairhep.errors import SettingError
 from fairhep.model.fast import plan as fast_plan
 from fairhep.model.fast.algebra import masked_chunk
 from fairhep.model.fast.forward import ENGINES, EngineOptions, fast_logits
+from fairhep.model.fast.settings import EngineSettings
 from fairhep.model.network import InteractionNetwork
 
 # Jets per host->device slice: ~7.5 KB each, so 64k jets are ~0.5 GB of pinned memory.
@@ -178,13 +179,16 @@ class FastEngine:
 
 
 def make_forward(engine: str, net: InteractionNetwork, precision_name: str = "fp32",
-                 training: bool = False) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+                 training: bool = False, settings: EngineSettings | None = None
+                 ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """``logits = forward(tracks, svs)`` of ``net`` on its device with the named engine:
-    ``fast`` (:class:`FastEngine`) or ``reference`` (the factored dense forward)."""
+    ``fast`` (:class:`FastEngine`, run as ``settings`` say) or ``reference`` (the factored
+    dense forward)."""
     device = next(net.parameters()).device
     check_engine(engine, precision_name, device)
     if engine == "fast":
-        options = EngineOptions.for_device(device, training, precision=precision_name)
+        options = EngineOptions.for_device(device, training, settings,
+                                           precision=precision_name)
         return FastEngine(net, options).logits
 
     def dense(tracks: torch.Tensor, svs: torch.Tensor) -> torch.Tensor:  # the reference
@@ -196,11 +200,14 @@ def make_forward(engine: str, net: InteractionNetwork, precision_name: str = "fp
 
 
 def engine_record(engine: str, device: torch.device, precision_name: str = "fp32",
-                  training: bool = False) -> dict[str, Any]:
-    """What a record's config says about how the network was evaluated."""
+                  training: bool = False, settings: EngineSettings | None = None
+                  ) -> dict[str, Any]:
+    """What a record's config says about how the network was evaluated (the options
+    :func:`make_forward` runs with the same arguments)."""
     out: dict[str, Any] = {"engine": engine, "precision": precision_name,
                            "approximate": precision_name != "fp32"}
     if engine == "fast":
-        options = EngineOptions.for_device(device, training, precision=precision_name)
+        options = EngineOptions.for_device(device, training, settings,
+                                           precision=precision_name)
         out["engine_options"] = options.to_dict()
     return out

@@ -22,7 +22,6 @@ interaction-matrix form (:func:`fairhep.model.reference_forward`) is the truth i
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -35,7 +34,9 @@ from fairhep import schema
 from fairhep.errors import SettingError
 from fairhep.model.fast import plan as fast_plan
 from fairhep.model.fast.algebra import exact_chunk, masked_chunk
+from fairhep.model.fast.linear import onednn_available
 from fairhep.model.fast.parallel import map_chunks
+from fairhep.model.fast.settings import EAGER, EngineSettings, check_buckets, check_budget
 from fairhep.model.network import InteractionNetwork
 
 ENGINES = ("fast", "reference")
@@ -49,9 +50,6 @@ GPU_BUDGET_MB = 512
 # Jets a command reads at a time for the fast engine (~120 MB of inputs): with the engine's
 # budget, this bounds evaluation memory whatever --batch-size says.
 FAST_READ_JETS = 16_384
-COMPILE_ENV = "FAIRHEP_ENGINE_COMPILE"
-BUCKETS_ENV = "FAIRHEP_ENGINE_BUCKETS"
-BUDGET_ENV = "FAIRHEP_ENGINE_BUDGET_MB"
 # Edges per block of the track-track MLP on the CPU: the block's edge tensors then stay in a
 # core's L2 cache between the layers.
 BLOCK_EDGES = 4096
@@ -65,6 +63,7 @@ class EngineOptions:
     the batch); ``buckets`` None groups jets by exact real-track count (the CPU default),
     a tuple uses those fixed sizes (the GPU default :data:`GPU_BUCKETS`; its last entry must
     be ≥ N_p). ``compile`` is a ``torch.compile`` mode for the chunk function (None: eager).
+    ``onednn``: the edge MLPs through oneDNN's fused linear + ReLU (CPU float32 only).
     """
 
     memory_budget_mb: float = DEFAULT_BUDGET_MB
@@ -76,18 +75,22 @@ class EngineOptions:
     # Exact groups after all when a batch has at most this many real-track counts (CPU
     # training: a few large exact groups beat masked buckets).
     exact_up_to: int = 0
+    onednn: bool = False
 
     def __post_init__(self) -> None:
-        if self.memory_budget_mb <= 0:
-            raise SettingError(f"memory budget must be positive, got {self.memory_budget_mb} MB")
+        try:
+            check_budget(self.memory_budget_mb)
+        except ValueError:
+            raise SettingError(f"memory budget must be positive, got {self.memory_budget_mb} MB"
+                               ) from None
         if self.precision not in PRECISIONS:
             raise SettingError(f"precision must be one of {', '.join(PRECISIONS)}, "
                                f"not {self.precision!r}")
         if self.buckets is not None:
-            b = tuple(int(v) for v in self.buckets)
-            if not b or list(b) != sorted(set(b)) or b[0] < 1:
-                raise SettingError(f"buckets must be ascending positive sizes, got {self.buckets}")
-            object.__setattr__(self, "buckets", b)
+            try:
+                object.__setattr__(self, "buckets", check_buckets(self.buckets))
+            except ValueError as exc:
+                raise SettingError(f"buckets {self.buckets}: {exc}") from None
 
     @property
     def approximate(self) -> bool:
@@ -96,35 +99,30 @@ class EngineOptions:
 
     @classmethod
     def for_device(cls, device: torch.device | str, training: bool = False,
-                   **overrides: Any) -> EngineOptions:
+                   settings: EngineSettings | None = None, **overrides: Any) -> EngineOptions:
         """CPU: exact groups, eager. CUDA: fixed buckets, compiled (``max-autotune`` with CUDA
         graphs for inference; ``default`` for training, whose forward and backward graphs
-        would otherwise autotune for many minutes); ``$FAIRHEP_ENGINE_COMPILE`` names
-        another ``torch.compile`` mode, or ``none`` for eager, and ``$FAIRHEP_ENGINE_BUCKETS``
-        other bucket sizes (``20,40,60``: fewer shapes to compile), ``$FAIRHEP_ENGINE_BUDGET_MB``
-        the memory budget of a chunk."""
-        budget = os.environ.get(BUDGET_ENV)
-        if budget:
-            try:
-                overrides = {"memory_budget_mb": float(budget), **overrides}
-            except ValueError:
-                raise SettingError(f"${BUDGET_ENV}={budget!r}: give megabytes, like 64") from None
-        if torch.device(device).type != "cuda":
+        would otherwise autotune for many minutes). ``settings`` (the commands'
+        ``--engine-*`` and ``--onednn``) replace these defaults: another ``torch.compile``
+        mode or ``none`` for eager and other bucket sizes on CUDA, the memory budget of a
+        chunk, oneDNN on the CPU; ``overrides`` replace any field last."""
+        user = settings or EngineSettings()
+        dev = torch.device(device)
+        if dev.type != "cuda":
             # Training on the CPU: coarse buckets, so that a batch of 128 makes a few large
             # chunks (autograd and OpenMP cost per operation, and backward has no pool).
             base = (cls(buckets=CPU_TRAIN_BUCKETS, fill_chunks=False, block_edges=None,
                         exact_up_to=len(CPU_TRAIN_BUCKETS)) if training else cls())
-            return replace(base, **overrides)
-        mode = os.environ.get(COMPILE_ENV) or (
-            "default" if training else "max-autotune")
-        sizes = os.environ.get(BUCKETS_ENV)
-        try:
-            buckets = tuple(int(v) for v in sizes.split(",")) if sizes else GPU_BUCKETS
-        except ValueError:
-            raise SettingError(f"${BUCKETS_ENV}={sizes!r}: give ascending sizes like 20,40,60"
-                               ) from None
-        base = cls(buckets=buckets, compile=None if mode == "none" else mode,
-                   memory_budget_mb=GPU_BUDGET_MB)
+            if user.onednn and not onednn_available():
+                raise SettingError("--onednn: this torch has no working oneDNN fused linear "
+                                   "(torch.ops.mkldnn._linear_pointwise); leave --onednn out")
+            base = replace(base, onednn=user.onednn)
+        else:
+            mode = user.compile or ("default" if training else "max-autotune")
+            base = cls(buckets=user.buckets or GPU_BUCKETS,
+                       compile=None if mode == EAGER else mode, memory_budget_mb=GPU_BUDGET_MB)
+        if user.memory_budget_mb is not None:
+            base = replace(base, memory_budget_mb=user.memory_budget_mb)
         return replace(base, **overrides)
 
     def to_dict(self) -> dict[str, object]:
@@ -132,7 +130,7 @@ class EngineOptions:
                 "buckets": None if self.buckets is None else list(self.buckets),
                 "compile": self.compile, "precision": self.precision,
                 "fill_chunks": self.fill_chunks, "block_edges": self.block_edges,
-                "exact_up_to": self.exact_up_to,
+                "exact_up_to": self.exact_up_to, "onednn": self.onednn,
                 "approximate": self.approximate}
 
 
@@ -171,10 +169,12 @@ def fast_logits(net: InteractionNetwork, tracks: torch.Tensor, svs: torch.Tensor
     def run(chunk: fast_plan.Chunk) -> torch.Tensor:
         cx, cy, m, mv = fast_plan.gather_chunk(xt, yt, slots, chunk)
         if exact:
-            out = exact_chunk(net, cx, cy, m, mv, chunk.sv_prefix, opts.block_edges)
+            out = exact_chunk(net, cx, cy, m, mv, chunk.sv_prefix, opts.block_edges,
+                              fused=opts.onednn)
         else:
             tmask, smask = fast_plan.masks(m, mv, chunk.n, cfg.n_tracks, cfg.n_svs)
-            out = (chunk_fn or masked_chunk)(net, cx, cy, m, mv, tmask, smask)
+            out = (chunk_fn or masked_chunk)(net, cx, cy, m, mv, tmask, smask,
+                                            fused=opts.onednn)
             if chunk_fn is not None:
                 out = out.clone()  # a CUDA graph's output is overwritten by its next replay
         return out[: len(chunk.jets) - chunk.fillers]

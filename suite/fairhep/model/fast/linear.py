@@ -1,6 +1,7 @@
 """``relu(linear(x))``, the one operation the edge MLPs spend their time in.
 
-By default ``relu_(linear(x))``. ``FAIRHEP_ONEDNN=1`` uses oneDNN's fused linear + bias +
+By default ``relu_(linear(x))``. ``fused=True`` (``--onednn``, the engine's
+``EngineOptions.onednn``) uses oneDNN's fused linear + bias +
 ReLU on the CPU (``torch.ops.mkldnn._linear_pointwise``, the kernel ``torch.compile`` uses for
 CPU linears; it has no autograd formula, so training goes through :class:`_LinearReLU`, whose
 backward is the textbook one). It is off by default because oneDNN builds and caches one
@@ -13,7 +14,6 @@ is ~25% faster than sgemm.
 from __future__ import annotations
 
 import functools
-import os
 from typing import Any
 
 import torch
@@ -24,8 +24,6 @@ from torch.nn import functional as nnf
 @functools.cache
 def onednn_available() -> bool:
     """Whether the fused oneDNN kernel exists and agrees with the plain ops here."""
-    if os.environ.get("FAIRHEP_ONEDNN") != "1":
-        return False
     if not torch.backends.mkldnn.is_available():  # type: ignore[no-untyped-call]
         return False
     try:
@@ -63,9 +61,10 @@ class _LinearReLU(torch.autograd.Function):
         return grad_x, grad_w, grad_b
 
 
-def linear_relu(x: torch.Tensor, layer: nn.Linear) -> torch.Tensor:
-    """``relu(layer(x))`` for 2-D ``x`` (rows, in) on any device."""
-    if x.device.type == "cpu" and x.dtype == torch.float32 and onednn_available():
+def linear_relu(x: torch.Tensor, layer: nn.Linear, fused: bool = False) -> torch.Tensor:
+    """``relu(layer(x))`` for 2-D ``x`` (rows, in) on any device; ``fused``: through oneDNN
+    where it runs (CPU, float32, :func:`onednn_available`)."""
+    if fused and x.device.type == "cpu" and x.dtype == torch.float32 and onednn_available():
         w, b = layer.weight, layer.bias
         if torch.is_grad_enabled() and (w.requires_grad or b.requires_grad or x.requires_grad):
             out: torch.Tensor = _LinearReLU.apply(x, w, b)  # type: ignore[no-untyped-call]
