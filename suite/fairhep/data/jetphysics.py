@@ -22,6 +22,16 @@ SOURCES: dict[str, str] = {
           "decays, Phys. Rev. D 102 (2020) 012010, arXiv:1909.12285 (Sec. II: the selection)",
     "ntupler": "H. Qu et al., DeepNTuples NtupleAK8 TrackFiller.cc / SVFiller.cc (the ntupliser "
                "of this dataset): feature definitions, signs, sort orders, -1 defaults",
+    "ntupler80x": "DeepNTuples NtupleAK8 TrackFiller.cc / SVFiller.cc as run on 80X (2016) MiniAOD "
+                  "for the DeepDoubleB ntuples the IN was trained on: track_drminsv = "
+                  "catchInfsAndBound(min(0.8, min dR(track, event SV)) - 0.8, 0, -0.8, 0), "
+                  "sv_deltaR = catchInfsAndBound(dR(SV, jet) - 0.5, 0, -2, 0); the same "
+                  "formulas in CMSSW's HiggsInteractionNetTagInfoProducer.cc (cpf_drminsv, "
+                  "sv_deltaR)",
+    "btau": "CMSSW DataFormats/BTauReco TaggingVariable / TrackInfoBuilder: trackBTag_EtaRel = "
+            "reco::btau::etaRel(jet direction, track momentum) = 0.5 ln((E + p_par) / "
+            "(E - p_par)), E = sqrt(p^2 + m_pi^2): the rapidity along the jet axis under the "
+            "pion hypothesis, not the pseudorapidity",
     "cmssw_in": "CMSSW RecoBTag/FeatureTools HiggsInteractionNetTagInfoProducer.cc (CMS's "
                 "port of this IN's inputs): tracks are charged constituents with track "
                 "details (pT > 0.95 GeV), normchi2 = floor(chi2/ndof)",
@@ -150,16 +160,13 @@ PARAMS: dict[str, Param] = {
     "c_nch": _p(2.4, "1", "mean charged multiplicity of c-hadron decays", "pdg"),
     "b_cascade_frac": _p(0.45, "1", "fraction of b-decay tracks from the c cascade", "pdg",
                          "approx"),
-    "b_charged_frac": _p(0.60, "1", "energy fraction of a b decay carried by charged "
-                         "particles (neutrinos, pi0, K0L take the rest)", "pdg", "approx"),
     "b_cascade_pfrac": _p(0.5, "1", "momentum fraction of the c hadron in a b decay", "pdg",
                           "approx"),
-    "decay_share_shape": _p(2.0, "1", "Gamma shape of the momentum shares of decay products",
+    "decay_share_shape": _p(2.0, "1", "Gamma shape of the rest-frame momentum shares of "
+                            "decay products (scaled so energies add up to the hadron mass)",
                             "pdg", "assumed"),
-    "b_pstar": _p(0.9, "GeV", "transverse momentum of b-decay products w.r.t. the hadron",
-                  "pdg", "approx"),
-    "c_pstar": _p(0.5, "GeV", "transverse momentum of c-decay products w.r.t. the hadron",
-                  "pdg", "approx"),
+    "pion_mass": _p(0.13957, "GeV", "charged-pion mass: the hypothesis of every track in an "
+                    "SV's four-momentum, in EtaRel and in decays", "pdg"),
     # ---- long-lived light hadrons and fakes ----------------------------------------------
     "k0s_per_charged": _p(0.05, "1", "K0S per charged particle (2.0 K0 per Z decay / 21)",
                           "lep_mult"),
@@ -171,14 +178,6 @@ PARAMS: dict[str, Param] = {
     "ip_tail_frac": _p(0.03, "1", "tracks with non-Gaussian impact-parameter tails (hit "
                        "mis-association, nuclear interactions)", "btv", "approx"),
     "ip_tail_scale": _p(4.0, "1", "resolution multiplier of tail tracks", "btv", "approx"),
-    "other_sv_prob_qcd": _p(0.4, "1", "a QCD event has an SV outside this jet (recoil jet)",
-                            "btv", "assumed"),
-    "other_sv_prob_hbb": _p(0.85, "1", "an H->bb event has an SV outside this jet (the other "
-                            "boson of the signal topology)", "opendata", "assumed"),
-    "other_sv_eta_sigma": _p(1.0, "1", "eta of that SV relative to this jet ~ Normal(0, s)",
-                             "qcdjets", "assumed"),
-    "other_sv_dphi_sigma": _p(0.3, "rad", "its azimuth: back to back (pi) smeared by s",
-                              "qcdjets", "assumed"),
     # ---- track resolution (perigee parameters) -------------------------------------------
     "pt_res_ms": _p(0.009, "1", "sigma(pT)/pT multiple-scattering term", "trk", "approx"),
     "pt_res_slope": _p(1.5e-4, "1/GeV", "sigma(pT)/pT term growing with pT", "trk", "approx"),
@@ -219,6 +218,8 @@ PARAMS: dict[str, Param] = {
                         "(adaptive fit weight)", "btv", "approx"),
     "sv_pos_res": _p(0.0020, "cm", "SV position resolution across the flight direction",
                      "btv", "approx"),
+    "sv_deltaR_offset": _p(0.5, "1", "sv_deltaR is stored as dR(SV, jet) - 0.5, capped at 0",
+                           "ntupler80x"),
     # ---- spectators (stored beside the inputs, never read by the IN) -----------------------
     "npv_mean": _p(23.0, "1", "mean number of primary vertices (2016 pileup)", "opendata",
                    "approx"),
@@ -250,14 +251,18 @@ DISTRIBUTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
       "tracking_eff", "track_pt_min")),
     ("track momenta (ptrel, erel)", "hump-backed xi = ln(1/x), sharing the charged fraction",
      ("xi_scale", "xi_peak_offset", "xi_width", "charged_energy_frac")),
-    ("track angles (etarel, phirel, deltaR, drsubjet, EtaRel, PtRatio, PParRatio)",
+    ("track angles (etarel, phirel, deltaR, drsubjet, PtRatio, PParRatio)",
      "kT/p around the prong (Gamma kT) + log-uniform wide-angle emissions",
      ("kt_soft", "kt_shape", "wide_angle_min", "wide_angle_frac")),
-    ("heavy hadrons", "x ~ Beta(mean), flight (p/m) c tau Exp(1), charged decay products",
+    ("trackBTag_EtaRel", ("0.5 ln((E + p_par)/(E - p_par)) along the jet axis, E with the pion "
+                         "mass (reco::btau::etaRel)"), ("pion_mass",)),
+    ("heavy hadrons", ("x ~ Beta(mean), flight (p/m) c tau Exp(1); decays conserve four-momentum: "
+                       "charged pions + a massless neutral recoil share the hadron mass in its "
+                       "rest frame, boosted along its flight (so an SV's mass <= the hadron's)"),
      ("xb_mean", "xc_mean", "x_beta_sum", "b_mass", "c_mass", "b_ctau", "c_ctau", "b_nch",
-      "c_nch", "b_cascade_frac", "b_cascade_pfrac", "b_charged_frac", "decay_share_shape",
-      "b_pstar", "c_pstar")),
-    ("V0 tracks", "K0S -> pi pi among the hadrons, reconstructed inside the tracker",
+      "c_nch", "b_cascade_frac", "b_cascade_pfrac", "decay_share_shape", "pion_mass")),
+    ("V0 tracks", ("K0S -> pi+ pi- (exact two-body kinematics) among the hadrons, "
+                  "reconstructed inside the tracker"),
      ("k0s_per_charged", "k0s_to_pipi", "k0s_ctau", "k0s_mass", "v0_max_radius")),
     ("impact parameters (dxy, dz, Sip2d/3d, JetDistVal) and significances",
      "straight-line geometry from the true vertex + Gaussian resolution with tails",
@@ -274,8 +279,10 @@ DISTRIBUTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
                             "opening angle"),
      ("ivf_track_pt_min", "ivf_seed_ip3d", "ivf_seed_ip3d_sig", "ivf_track_eff",
       "ivf_min_dxysig", "ivf_min_cos", "ivf_max_mass", "sv_pos_res", "max_sv_dr")),
-    ("track_drminsv", "nearest SV of the event (this jet's or the recoil's), -1 if none",
-     ("other_sv_prob_qcd", "other_sv_prob_hbb", "other_sv_eta_sigma", "other_sv_dphi_sigma")),
+    ("sv_deltaR", "dR(SV, jet) - 0.5 capped at 0 (80X ntupliser)", ("sv_deltaR_offset",)),
+    ("track_drminsv", ("min(R, dR to the nearest SV of the event) - R in [-R, 0], from the "
+                       "generated tracks' and SVs' directions (80X ntupliser)"),
+     ("jet_r",)),
     ("spectators", "not read by the IN", ("npv_mean", "tau21_hbb", "tau21_qcd", "tau21_sigma",
                                           "doubleb_scale")),
 )

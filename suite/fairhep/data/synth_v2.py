@@ -26,8 +26,12 @@ holds only the physics and geometry that turn them into the 30 track and 14 SV f
   that pass its seed cuts form a vertex when there are at least two; mass, pT and direction
   from their four-momenta (pion mass), flight distance with a resolution set by the opening
   angle, kept when its 2-D flight significance and pointing pass IVF's cuts, within Delta R
-  0.8 of the jet. ``track_drminsv`` is the distance to the nearest SV of the *event* (-1 when
-  there is none), as the ntupliser fills it.
+  0.8 of the jet. ``track_drminsv`` and ``sv_deltaR`` as the 80X DeepDoubleB ntuples (the
+  IN's training data) store them: min(0.8, Delta R to the nearest SV of the event) - 0.8,
+  and Delta R(SV, jet) - 0.5 capped at 0.
+* **Decays** conserve four-momentum (:mod:`fairhep.data.decays`), so an SV's mass never
+  exceeds its hadron's; ``trackBTag_EtaRel`` is reco::btau::etaRel, the rapidity along the
+  jet axis with the pion mass. Small angles in space map to Delta R = angle x cosh(eta).
 * **Layout**: tracks sorted by descending Sip2dSig, SVs by descending dxy significance, cut
   at 60 / 5, zero-padded; classes balanced per block.
 
@@ -43,6 +47,7 @@ import numpy.typing as npt
 from fairhep import schema
 from fairhep.data import jagged
 from fairhep.data.arrays import Float32Array, Int64Array
+from fairhep.data.decays import decay_in_flight
 from fairhep.data.jetphysics import value as P
 from fairhep.data.load import JetArrays
 
@@ -50,8 +55,7 @@ F = npt.NDArray[np.float64]
 Ix = npt.NDArray[np.int64]
 B = npt.NDArray[np.bool_]
 
-VERSION = "1"  # bump whenever the same seed gives different bytes
-PION_MASS = 0.13957  # GeV (PDG): the mass hypothesis of every track in a vertex fit
+VERSION = "2"  # bump whenever the same seed gives different bytes
 # Flavour of a prong: light quark, charm, bottom, gluon.
 LIGHT, CHARM, BOTTOM, GLUON = 0, 1, 2, 3
 
@@ -146,13 +150,17 @@ class _Tracks:
 
 
 def _scatter(r: _Rng, deta: F, dphi: F, theta: F) -> tuple[F, F]:
+    """Move directions by ``theta`` in the (eta, phi) plane, at a random azimuth. A small
+    angle t in space at pseudorapidity eta spans Delta R = t cosh(eta) (d eta = d theta /
+    sin theta, d phi likewise), so callers pass kT / pT, not kT / p."""
     a = 2 * np.pi * r.u(len(theta))
     return deta + theta * np.cos(a), dphi + theta * np.sin(a)
 
 
 def _fragmentation(r: _Rng, out: _Tracks, jet: Ix, p_frag: F, gluon: B,
-                   axis_eta: F, axis_phi: F) -> None:
-    """Prompt charged hadrons of prongs (one row per prong) and the K0S among them."""
+                   axis_eta: F, axis_phi: F, eta0: F) -> None:
+    """Prompt charged hadrons of prongs (one row per prong; ``eta0`` the jet's pseudorapidity,
+    the axes relative to it) and the K0S among them."""
     e_ratio = np.maximum(p_frag, 1.0) / P("nch_ref_energy")
     nch = (P("nch_quark_45") * e_ratio ** P("nch_energy_power")
            * np.where(gluon, P("nch_gluon_ratio"), 1.0))
@@ -163,7 +171,8 @@ def _fragmentation(r: _Rng, out: _Tracks, jet: Ix, p_frag: F, gluon: B,
     x = np.exp(-(xi_peak[grp] + P("xi_width") * r.n(m)))
     share = x / _group_sum(x, grp, len(count))[grp]
     p = share * P("charged_energy_frac") * p_frag[grp]
-    soft = r.g.gamma(P("kt_shape"), P("kt_soft") / P("kt_shape"), m) / p
+    ch = np.cosh(eta0[grp] + axis_eta[grp])
+    soft = r.g.gamma(P("kt_shape"), P("kt_soft") / P("kt_shape"), m) / (p / ch)  # kT / pT
     lo, hi = np.log(P("wide_angle_min")), np.log(P("jet_r"))
     wide = np.exp(lo + (hi - lo) * r.u(m))
     theta = np.where(r.u(m) < P("wide_angle_frac"), wide, soft)
@@ -174,40 +183,41 @@ def _fragmentation(r: _Rng, out: _Tracks, jet: Ix, p_frag: F, gluon: B,
     k = int(prompt.sum())
     out.add(jet=jet[grp][prompt], p=p[prompt], deta=de[prompt], dphi=dp[prompt],
             chain=np.full(k, -1), L=np.zeros(k), veta=de[prompt], vphi=dp[prompt])
-    mk = P("k0s_mass")
-    pstar = np.sqrt(mk ** 2 / 4 - PION_MASS ** 2)  # two-body decay momentum
-    nv = int(v0.sum())
-    _decays(r, out, jet[grp][v0], p[v0], de[v0], dp[v0], mk, P("k0s_ctau"),
-            np.full(nv, 2), 1.0, pstar, two_body=True)
+    _decays(r, out, jet[grp][v0], p[v0], de[v0], dp[v0], eta0[grp][v0], P("k0s_mass"),
+            P("k0s_ctau"), np.full(int(v0.sum()), 2), neutral=False, v0=True)
 
 
-def _decays(r: _Rng, out: _Tracks, jet: Ix, p_had: F, eta: F, phi: F, mass: float,
-            ctau: float, nch: Ix, charged_frac: float, pstar: float, two_body: bool = False,
+def _decays(r: _Rng, out: _Tracks, jet: Ix, p_had: F, eta: F, phi: F, eta0: F, mass: float,
+            ctau: float, nch: Ix, neutral: bool, v0: bool = False,
             cascade: tuple[float, float, float] | None = None) -> None:
     """Charged decay products of hadrons (one row per hadron) that fly L = (p/m) c tau Exp(1)
-    before decaying. ``cascade`` (fraction of tracks, momentum fraction, c tau) moves that
-    fraction of the tracks further along by the c hadron's own flight. ``two_body``: a V0,
-    reconstructed only when it decays inside the tracker."""
+    before decaying, with four-momentum conserved (:func:`decays.decay_in_flight`; where
+    ``neutral``, a neutral system recoils against the charged pions). ``eta``, ``phi``: the
+    hadron's direction relative to its jet at ``eta0``.
+    ``cascade`` (fraction of tracks, momentum fraction, c tau) moves that fraction of
+    the tracks further along by the c hadron's own flight. ``v0``: reconstructed only when
+    it decays inside the tracker."""
     nh = len(jet)
     if nh == 0:
         return
     base = out.n_chains
     out.n_chains += nh
     flight = p_had / mass * ctau * r.e(nh)
-    h, _ = jagged.positions(nch)
+    h, p, theta, turn = decay_in_flight(r.g, p_had, mass, nch, neutral, P("pion_mass"),
+                                        P("decay_share_shape"))
     m = len(h)
-    w = r.g.gamma(P("decay_share_shape"), 1.0, m)
-    p = w / _group_sum(w, h, nh)[h] * charged_frac * p_had[h]
-    kt = (pstar * np.sqrt(1 - r.u(m) ** 2) if two_body else r.g.rayleigh(pstar, m))
-    de, dp = _scatter(r, eta[h], phi[h], np.minimum(kt / p, 1.0))
+    spread = theta * np.cosh(eta0 + eta)[h]  # Delta R of a small angle in space
+    de, dp = eta[h] + spread * np.cos(turn), phi[h] + spread * np.sin(turn)
     L = flight[h]
     if cascade is not None:
         frac, pfrac, c_tau = cascade
         L = L + (r.u(m) < frac) * (pfrac * p_had[h] / P("c_mass") * c_tau * r.e(m))
-    keep = np.ones(m, bool)
-    if two_body:
-        radius = flight / np.cosh(eta)
-        keep = (r.u(nh) > radius / P("v0_max_radius"))[h]
+    # Products thrown backwards, or more than pi away in (eta, phi), are far outside the jet
+    # (and beyond where the small-angle map to Delta R holds).
+    keep = (theta < np.pi / 2) & (spread < np.pi)
+    if v0:
+        radius = flight / np.cosh(eta0 + eta)
+        keep &= (r.u(nh) > radius / P("v0_max_radius"))[h]
     out.add(jet=jet[h][keep], p=p[keep], deta=de[keep], dphi=dp[keep],
             chain=(base + h)[keep], L=L[keep], veta=eta[h][keep], vphi=phi[h][keep])
 
@@ -228,22 +238,21 @@ def _prongs(r: _Rng, out: _Tracks, pt: F, eta: F, z: F, mass: F, flav: tuple[Ix,
         is_b = f == BOTTOM
         x = np.where(is_b, _beta_mean(r, P("xb_mean"), n), _beta_mean(r, P("xc_mean"), n))
         x = np.where(heavy, x, 0.0)
-        _fragmentation(r, out, jet, p_prong * (1 - x), f == GLUON, ax_eta[i], ax_phi[i])
+        _fragmentation(r, out, jet, p_prong * (1 - x), f == GLUON, ax_eta[i], ax_phi[i], eta)
         # The heavy hadron leaves the prong axis by about its hadronisation kT.
         hp = x * p_prong
         hd_eta, hd_phi = _scatter(r, ax_eta[i], ax_phi[i],
                                   r.g.gamma(P("kt_shape"), P("kt_soft") / P("kt_shape"), n)
-                                  / np.maximum(hp, 1.0))
-        for sel, mass_h, ctau, nch, frac, pstar, casc in (
-            (is_b, P("b_mass"), P("b_ctau"), P("b_nch"), P("b_charged_frac"), P("b_pstar"),
+                                  / np.maximum(hp, 1.0) * np.cosh(eta + ax_eta[i]))
+        for sel, mass_h, ctau, nch, casc in (
+            (is_b, P("b_mass"), P("b_ctau"), P("b_nch"),
              (P("b_cascade_frac"), P("b_cascade_pfrac"), P("c_ctau"))),
-            (heavy & ~is_b, P("c_mass"), P("c_ctau"), P("c_nch"), P("charged_energy_frac"),
-             P("c_pstar"), None),
+            (heavy & ~is_b, P("c_mass"), P("c_ctau"), P("c_nch"), None),
         ):
             k = int(sel.sum())
             counts = np.maximum(1 + r.g.poisson(nch - 1, k), 2 if casc else 1)
-            _decays(r, out, jet[sel], hp[sel], hd_eta[sel], hd_phi[sel], mass_h, ctau,
-                    counts, frac, pstar, cascade=casc)
+            _decays(r, out, jet[sel], hp[sel], hd_eta[sel], hd_phi[sel], eta[sel], mass_h,
+                    ctau, counts, neutral=True, cascade=casc)
     return ax_eta, ax_phi
 
 
@@ -279,6 +288,7 @@ def _measure(r: _Rng, t: dict[str, F], eta_j: F) -> dict[str, F]:
     j = _unit(ej, np.zeros(m))
     cos_a = np.clip((u * j).sum(axis=0), -1.0, 1.0)
     sin_a = np.sqrt(1.0 - cos_a ** 2)
+    e_trk = np.sqrt(t["p"] ** 2 + P("pion_mass") ** 2)
     # Lifetime signs: the point of closest approach projected on the jet axis.
     sign2 = np.where(-dxy * np.sin(phi_u) >= 0, 1.0, -1.0)
     pca_dot_j = -dxy * np.sin(phi_u) / np.cosh(ej) + dz * (np.tanh(ej) - np.tanh(eta_u))
@@ -318,7 +328,9 @@ def _measure(r: _Rng, t: dict[str, F], eta_j: F) -> dict[str, F]:
         "track_dxydz": rho_xz * s_d0 * s_dz,
         "track_dphidxy": rho_pd * f * res["phi"] * s_d0,
         "track_dlambdadz": rho_lz * f * res["lam"] * s_dz,
-        "trackBTag_EtaRel": np.arctanh(np.clip(cos_a, -0.999999, 0.999999)),
+        # reco::btau::etaRel: the rapidity along the jet axis with the pion mass,
+        # 0.5 ln((E + p_par) / (E - p_par)), bounded by ln(2p / m_pi), not arctanh(cos a).
+        "trackBTag_EtaRel": 0.5 * np.log((e_trk + t["p"] * cos_a) / (e_trk - t["p"] * cos_a)),
         "trackBTag_PtRatio": sin_a,
         "trackBTag_PParRatio": cos_a,
         "trackBTag_Sip2dVal": sign2 * np.abs(dxy),
@@ -330,9 +342,10 @@ def _measure(r: _Rng, t: dict[str, F], eta_j: F) -> dict[str, F]:
 
 
 def _vertices(r: _Rng, t: dict[str, F], x: dict[str, F], eta_j: F
-              ) -> tuple[dict[str, F], Ix, F, F]:
-    """IVF-like SVs from the displaced tracks of each decay chain: features per SV, the jet
-    of each SV and its direction (eta, phi relative to the jet)."""
+              ) -> tuple[dict[str, F], Ix, tuple[Ix, F, F]]:
+    """IVF-like SVs from the displaced tracks of each decay chain: features of the SVs within
+    R of their jet, the jet of each, and every SV of the event (its jet, and its direction,
+    eta and phi relative to that jet) - the collection track_drminsv searches."""
     chain = t["chain"].astype(np.int64)
     seed = ((chain >= 0) & (x["pt"] > P("ivf_track_pt_min"))
             & (np.abs(x["trackBTag_Sip3dVal"]) > P("ivf_seed_ip3d"))
@@ -340,7 +353,7 @@ def _vertices(r: _Rng, t: dict[str, F], x: dict[str, F], eta_j: F
             & (r.u(len(chain)) < P("ivf_track_eff")))
     ids, inv, cnt = np.unique(chain[seed], return_inverse=True, return_counts=True)
     k = len(ids)
-    e_t = np.sqrt(t["p"][seed] ** 2 + PION_MASS ** 2)
+    e_t = np.sqrt(t["p"][seed] ** 2 + P("pion_mass") ** 2)
     pvec = t["p"][seed] * _unit(x["eta"][seed], x["phi"][seed])
     px, py, pz = (_group_sum(c, inv, k) for c in pvec)
     e = _group_sum(e_t, inv, k)
@@ -367,22 +380,26 @@ def _vertices(r: _Rng, t: dict[str, F], x: dict[str, F], eta_j: F
     ch = np.cosh(v_eta)
     dxy, s_lt = l3 / ch, np.hypot(s_l / ch, s_pos)
     # Measured flight direction: the true one, blurred across by the position resolution.
-    fe, fp = _scatter(r, v_eta, v_phi, s_pos * np.abs(r.n(k)) / np.maximum(l3, s_pos))
+    fe, fp = _scatter(r, v_eta, v_phi, s_pos * np.abs(r.n(k)) / np.maximum(l3, s_pos) * ch)
     cos_sv = np.clip((_unit(fe, fp) * u_s).sum(axis=0), -1.0, 1.0)
     ndof = 2.0 * cnt - 3.0
     e_j = np.zeros(k)
     keep = ((cnt >= 2) & (dxy / s_lt > P("ivf_min_dxysig")) & (cos_sv > P("ivf_min_cos"))
             & (mass < P("ivf_max_mass")))
     d_eta, d_phi = eta_s - eta_j[jet], phi_s
+    event = (jet[keep], d_eta[keep], d_phi[keep])
     keep &= np.hypot(d_eta, d_phi) < P("max_sv_dr")
+    # The 80X ntupliser stores sv_deltaR as catchInfsAndBound(dR - 0.5, 0, -2, 0): dR - 0.5
+    # capped at 0 (dR >= 0 never reaches the -2 bound).
+    delta_r = np.minimum(np.hypot(d_eta, d_phi) - P("sv_deltaR_offset"), 0.0)
     feats = {
         "sv_pt": ptv, "sv_erel": e + e_j, "sv_phirel": d_phi, "sv_etarel": d_eta,
-        "sv_deltaR": np.hypot(d_eta, d_phi), "sv_mass": mass, "sv_ntracks": cnt.astype(float),
+        "sv_deltaR": delta_r, "sv_mass": mass, "sv_ntracks": cnt.astype(float),
         "sv_normchi2": r.g.chisquare(np.maximum(ndof, 1.0)) / np.maximum(ndof, 1.0),
         "sv_dxy": dxy, "sv_dxysig": dxy / s_lt, "sv_d3d": l3, "sv_d3dsig": l3 / s_l,
         "sv_costhetasvpv": cos_sv,
     }
-    return ({k2: v[keep] for k2, v in feats.items()}, jet[keep], d_eta[keep], d_phi[keep])
+    return {k2: v[keep] for k2, v in feats.items()}, jet[keep], event
 
 
 def generate_jets(n: int, rng: np.random.Generator, difficulty: float,
@@ -400,12 +417,12 @@ def generate_jets(n: int, rng: np.random.Generator, difficulty: float,
     inside &= t["p"] / np.cosh(eta[t["jet"].astype(np.int64)] + t["deta"]) > P("track_pt_min")
     t = {k: v[inside] for k, v in t.items()}
     x = _measure(r, t, eta)
-    sv, sv_jet, sv_eta, sv_phi = _vertices(r, t, x, eta)
+    sv, sv_jet, event_svs = _vertices(r, t, x, eta)
     jet = t["jet"].astype(np.int64)
     e_jet = np.sqrt((pt * np.cosh(eta)) ** 2 + mass ** 2)
     etasign = np.where(eta > 0, 1.0, -1.0)
     x["track_ptrel"] = x["track_ptrel"] / pt[jet]
-    x["track_erel"] = np.sqrt(t["p"] ** 2 + PION_MASS ** 2) / e_jet[jet]
+    x["track_erel"] = np.sqrt(t["p"] ** 2 + P("pion_mass") ** 2) / e_jet[jet]
     x["track_etarel"] = etasign[jet] * x["track_etarel"]
     sv["sv_ptrel"] = sv["sv_pt"] / pt[sv_jet]
     sv["sv_erel"] = sv["sv_erel"] / e_jet[sv_jet]
@@ -414,22 +431,7 @@ def generate_jets(n: int, rng: np.random.Generator, difficulty: float,
     for i in (0, 1):
         x[f"track_drsubjet{i + 1}"] = np.hypot(t["deta"] - ax_eta[i][jet],
                                                t["dphi"] - ax_phi[i][jet])
-    # Nearest SV of the event: this jet's, or one elsewhere (the recoiling jet), else -1.
-    p_other = np.where(higgs, P("other_sv_prob_hbb"), P("other_sv_prob_qcd"))
-    other = r.u(n) < p_other
-    o_eta = P("other_sv_eta_sigma") * r.n(n)
-    o_phi = np.pi + P("other_sv_dphi_sigma") * r.n(n)
-    dr = np.where(other[jet], np.hypot(t["deta"] - o_eta[jet], t["dphi"] - o_phi[jet]), np.inf)
-    order_sv = np.argsort(sv_jet, kind="stable")
-    if len(sv_jet):  # a short loop over each jet's few SVs, not a (tracks x SVs) array
-        first = np.searchsorted(sv_jet[order_sv], jet, "left")
-        last = np.searchsorted(sv_jet[order_sv], jet, "right")
-        for off in range(int((last - first).max(initial=0))):
-            has = first + off < last
-            idx = order_sv[np.minimum(first + off, len(order_sv) - 1)]
-            d = np.hypot(t["deta"] - sv_eta[idx], t["dphi"] - sv_phi[idx])
-            dr = np.where(has, np.minimum(dr, d), dr)
-    x["track_drminsv"] = np.where(np.isfinite(dr), dr, -1.0)
+    x["track_drminsv"] = _drminsv(t, jet, *event_svs)
 
     tracks = _pad(x, schema.TRACK_FEATURES, jet, x["trackBTag_Sip2dSig"], n, schema.N_TRACKS,
                   buffer)
@@ -449,6 +451,25 @@ def generate_jets(n: int, rng: np.random.Generator, difficulty: float,
     }
     spectators = np.stack([spec[k] for k in schema.SPECTATORS], axis=1).astype(np.float32)
     return JetArrays(tracks, svs, labels, spectators)
+
+
+def _drminsv(t: dict[str, F], jet: Ix, sv_jet: Ix, sv_eta: F, sv_phi: F) -> F:
+    """track_drminsv as the 80X ntupliser fills it: the search for the nearest SV of the event
+    starts at R (0.8), so the value is min(R, min dR(track, SV)) - R in [-R, 0], 0 when no SV
+    lies within R of the track. Only this jet's decay chains make SVs near its tracks (those of
+    the recoiling jet or boson lie about pi away in azimuth)."""
+    r_jet = P("jet_r")
+    dr = np.full(len(jet), r_jet)
+    order_sv = np.argsort(sv_jet, kind="stable")
+    if len(sv_jet):  # a short loop over each jet's few SVs, not a (tracks x SVs) array
+        first = np.searchsorted(sv_jet[order_sv], jet, "left")
+        last = np.searchsorted(sv_jet[order_sv], jet, "right")
+        for off in range(int((last - first).max(initial=0))):
+            has = first + off < last
+            idx = order_sv[np.minimum(first + off, len(order_sv) - 1)]
+            d = np.hypot(t["deta"] - sv_eta[idx], t["dphi"] - sv_phi[idx])
+            dr = np.where(has, np.minimum(dr, d), dr)
+    return dr - r_jet
 
 
 def _pad(feats: dict[str, F], names: tuple[str, ...], jet: Ix, key: F, n: int, n_max: int,
