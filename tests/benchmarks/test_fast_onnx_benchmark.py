@@ -127,5 +127,5 @@ def _cpp_commands(tmp: Path, tracks: np.ndarray, svs: np.ndarray) -> dict[str, A
     return {"commands": {
         f"cpp_{form}": [str(exe), str(tmp / graph), str(tmp / f"{form}.npy"),
                         f"input_cpf={tmp / 'cpf.npy'}", f"input_sv={tmp / 'sv.npy'}",
-                        "--batch", str(BATCH), "--threads", str(THREADS)]
+                        "--batch", str(BATCH), "--threads", str(THREADS), "--warmup", "1"]
         for form, graph in (("dense", "d.onnx"), ("fast", "f.onnx"))}, "reason": ""}

@@ -42,6 +42,29 @@ def test_compiled_scores_match_the_expected_ones_in_one_process(cpp_runner, cpp_
     assert b.last_run["api"] >= 16 and b.last_run["onnxruntime"]
 
 
+def test_warmup_runs_untimed_and_changes_no_score(cpp_runner, run_bundle, tmp_path):
+    """--warmup W runs the first batch W times before the clock starts (what a benchmark of a
+    long-lived session times); the scores written are the same as without it."""
+    import json
+
+    jets = read_sample(run_bundle.validation_dir)
+    np.save(tmp_path / "cpf.npy", jets.tracks)
+    np.save(tmp_path / "sv.npy", jets.svs)
+    said, scores = [], []
+    for warmup in ("0", "3"):
+        out = tmp_path / f"o{warmup}.npy"
+        cmd = [str(cpp_runner), str(run_bundle.onnx), str(out), f"input_cpf={tmp_path / 'cpf.npy'}",
+               f"input_sv={tmp_path / 'sv.npy'}", "--batch", "7", "--warmup", warmup]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        said.append(json.loads(done.stdout.splitlines()[-1]))
+        scores.append(np.load(out))
+    assert [s["warmup"] for s in said] == [0, 3]
+    assert said[1]["rows"] == len(jets)
+    np.testing.assert_array_equal(scores[0], scores[1])
+    bad = subprocess.run([*cmd[:-1], "-1"], capture_output=True, text=True, check=False)
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "--warmup" in bad.stderr
+
+
 def test_runner_errors_are_one_line_and_exit_1(cpp_runner, run_bundle, tmp_path):
     good, bad = tmp_path / "svs.npy", tmp_path / "tracks.npy"
     np.save(good, np.zeros((2, *schema.SV_SHAPE), np.float32))

@@ -2,7 +2,7 @@
 // and write its first (or named) output as a float32 .npy file.
 //
 //   fairhep-ort-runner MODEL.onnx OUT.npy NAME=FILE.npy [NAME=FILE.npy ...]
-//                      [--output NAME] [--batch B] [--threads T]
+//                      [--output NAME] [--batch B] [--threads T] [--warmup W]
 //                      [--expect EXPECTED.npy --tolerance T]
 //
 // With --expect, the output is compared with EXPECTED.npy (a bundle's validation/
@@ -13,7 +13,10 @@
 // Every input is cut along its first (batch) axis into batches of B rows (default 128), so a
 // model with a dynamic batch axis sees the batch sizes the Python runtimes see. On success one
 // JSON line on stdout says what ran: ONNX Runtime version, rows, batch, seconds to create the
-// session and to run all batches. Errors are one line on stderr and exit status 1.
+// session and to run all batches. --warmup W runs the first batch W times before the clock
+// starts (ONNX Runtime sizes its memory arena and plans the graph's shapes on a session's first
+// runs), so that run_s times what a long-lived session costs, as a Python benchmark's warmed
+// session does. Errors are one line on stderr and exit status 1.
 //
 // This is the compiled runtime `fairhep validate` judges beside the Python ones; its only
 // dependency is ONNX Runtime (the header is fetched at build time, see CMakeLists.txt).
@@ -133,7 +136,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 int run(int argc, char** argv) {
   if (argc < 4) {
     std::cerr << "usage: " << argv[0]
-              << " MODEL.onnx OUT.npy NAME=FILE.npy [NAME=FILE.npy ...] [--output NAME] [--batch B] [--threads T]\n";
+              << " MODEL.onnx OUT.npy NAME=FILE.npy [NAME=FILE.npy ...] [--output NAME] [--batch B] [--threads T] [--warmup W]\n";
     return 2;
   }
   const std::string model_path = argv[1], out_path = argv[2];
@@ -142,17 +145,19 @@ int run(int argc, char** argv) {
   std::string output_name;
   int64_t batch = 128;
   int threads = 0;
+  int warmup = 0;
   std::string expect_path;
   double tolerance = 1e-4;
   for (int i = 3; i < argc; ++i) {
     const std::string arg = argv[i];
     if ((arg == "--output" || arg == "--batch" || arg == "--threads" || arg == "--expect" ||
-         arg == "--tolerance") && i + 1 < argc) {
+         arg == "--tolerance" || arg == "--warmup") && i + 1 < argc) {
       const std::string value = argv[++i];
       if (arg == "--output") output_name = value;
       else if (arg == "--batch") batch = std::stoll(value);
       else if (arg == "--expect") expect_path = value;
       else if (arg == "--tolerance") tolerance = std::stod(value);
+      else if (arg == "--warmup") warmup = std::stoi(value);
       else threads = std::stoi(value);
       continue;
     }
@@ -162,6 +167,7 @@ int run(int argc, char** argv) {
     inputs.push_back(read_npy(arg.substr(eq + 1)));
   }
   if (batch < 1) throw std::runtime_error("--batch must be positive");
+  if (warmup < 0) throw std::runtime_error("--warmup must be 0 or more");
   const int64_t rows = inputs[0].rows();
   for (size_t i = 1; i < inputs.size(); ++i)
     if (inputs[i].rows() != rows)
@@ -182,10 +188,8 @@ int run(int argc, char** argv) {
   std::vector<const char*> input_names;
   for (const auto& n : names) input_names.push_back(n.c_str());
   const char* output_names[] = {output_name.c_str()};
-  Array result;
-  const auto t_run = std::chrono::steady_clock::now();
-  for (int64_t start = 0; start < rows; start += batch) {
-    const int64_t n = std::min(batch, rows - start);
+  // The inputs' rows [start, start + n) as tensors over the arrays' own memory (no copy).
+  auto batch_of = [&](int64_t start, int64_t n) {
     std::vector<Ort::Value> tensors;
     for (auto& a : inputs) {
       std::vector<int64_t> shape = a.shape;
@@ -194,6 +198,18 @@ int run(int argc, char** argv) {
           memory, a.data.data() + start * a.row_size(), static_cast<size_t>(n * a.row_size()),
           shape.data(), shape.size()));
     }
+    return tensors;
+  };
+  for (int i = 0; i < warmup && rows > 0; ++i) {
+    auto tensors = batch_of(0, std::min(batch, rows));
+    session.Run(Ort::RunOptions{nullptr}, input_names.data(), tensors.data(), tensors.size(),
+                output_names, 1);
+  }
+  Array result;
+  const auto t_run = std::chrono::steady_clock::now();
+  for (int64_t start = 0; start < rows; start += batch) {
+    const int64_t n = std::min(batch, rows - start);
+    auto tensors = batch_of(start, n);
     auto outputs = session.Run(Ort::RunOptions{nullptr}, input_names.data(), tensors.data(),
                                tensors.size(), output_names, 1);
     auto info = outputs[0].GetTensorTypeAndShapeInfo();
@@ -226,7 +242,7 @@ int run(int argc, char** argv) {
     compared = c.str();
   }
   std::cout << "{\"onnxruntime\": \"" << OrtGetApiBase()->GetVersionString() << "\", \"api\": "
-            << ORT_API_VERSION << ", \"rows\": " << rows << ", \"batch\": " << batch
+            << ORT_API_VERSION << ", \"rows\": " << rows << ", \"batch\": " << batch << ", \"warmup\": " << warmup
             << ", \"session_s\": " << session_s << ", \"run_s\": " << run_s << compared << "}"
             << std::endl;
   if (!within) std::cerr << "fairhep-ort-runner: output differs from " << expect_path
