@@ -48,11 +48,19 @@ def test_drminsv_is_the_80x_definition_of_the_generated_geometry(jets: load.JetA
     assert (got[trk & hbb[:, None]] < 0).mean() > 3 * (got[trk & ~hbb[:, None]] < 0).mean()
 
 
-def test_sv_deltar_is_stored_minus_half(jets: load.JetArrays) -> None:
-    _, sv = _masks(jets)
+def test_sv_deltar_and_significances_are_stored_as_the_80x_ntupliser_does(
+        jets: load.JetArrays) -> None:
+    trk, sv = _masks(jets)
     dr = np.hypot(jets.svs[:, SV["sv_etarel"], :], jets.svs[:, SV["sv_phirel"], :])[sv]
     np.testing.assert_allclose(jets.svs[:, SV["sv_deltaR"], :][sv],
                                np.minimum(dr - value("sv_deltaR_offset"), 0.0), atol=1e-5)
+    # Flight significances bounded to 800 (K0S vertices centimetres away reach it); the SVs
+    # are still sorted by the unbounded one, so ties at the bound keep their order.
+    for name in ("sv_dxysig", "sv_d3dsig"):
+        x = jets.svs[:, SV[name], :][sv]
+        assert x.max() == 800 and (x > 0).all(), name
+    for name in ("track_dxysig", "track_dzsig"):
+        assert np.abs(jets.tracks[:, TRK[name], :][trk]).max() <= 2000, name
 
 
 def test_etarel_is_the_rapidity_along_the_jet_axis(jets: load.JetArrays) -> None:

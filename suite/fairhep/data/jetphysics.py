@@ -25,8 +25,10 @@ SOURCES: dict[str, str] = {
     "ntupler80x": "DeepNTuples NtupleAK8 TrackFiller.cc / SVFiller.cc as run on 80X (2016) MiniAOD "
                   "for the DeepDoubleB ntuples the IN was trained on: track_drminsv = "
                   "catchInfsAndBound(min(0.8, min dR(track, event SV)) - 0.8, 0, -0.8, 0), "
-                  "sv_deltaR = catchInfsAndBound(dR(SV, jet) - 0.5, 0, -2, 0); the same "
-                  "formulas in CMSSW's HiggsInteractionNetTagInfoProducer.cc (cpf_drminsv, "
+                  "sv_deltaR = catchInfsAndBound(dR(SV, jet) - 0.5, 0, -2, 0), "
+                  "sv_dxysig, sv_d3dsig bounded to [-1, 800], track_dxysig, track_dzsig to "
+                  "+-2000; the first two formulas also in "
+                  "CMSSW's HiggsInteractionNetTagInfoProducer.cc (cpf_drminsv, "
                   "sv_deltaR)",
     "btau": "CMSSW DataFormats/BTauReco TaggingVariable / TrackInfoBuilder: trackBTag_EtaRel = "
             "reco::btau::etaRel(jet direction, track momentum) = 0.5 ln((E + p_par) / "
@@ -218,6 +220,10 @@ PARAMS: dict[str, Param] = {
                         "(adaptive fit weight)", "btv", "approx"),
     "sv_pos_res": _p(0.0020, "cm", "SV position resolution across the flight direction",
                      "btv", "approx"),
+    "sv_sig_bound": _p(800.0, "1", "sv_dxysig and sv_d3dsig are stored bounded to [-1, 800]",
+                       "ntupler80x"),
+    "track_sig_bound": _p(2000.0, "1", "track_dxysig and track_dzsig are stored bounded to "
+                          "+-2000", "ntupler80x"),
     "sv_deltaR_offset": _p(0.5, "1", "sv_deltaR is stored as dR(SV, jet) - 0.5, capped at 0",
                            "ntupler80x"),
     # ---- spectators (stored beside the inputs, never read by the IN) -----------------------
@@ -280,6 +286,8 @@ DISTRIBUTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
      ("ivf_track_pt_min", "ivf_seed_ip3d", "ivf_seed_ip3d_sig", "ivf_track_eff",
       "ivf_min_dxysig", "ivf_min_cos", "ivf_max_mass", "sv_pos_res", "max_sv_dr")),
     ("sv_deltaR", "dR(SV, jet) - 0.5 capped at 0 (80X ntupliser)", ("sv_deltaR_offset",)),
+    ("stored bounds", ("significances bounded as the 80X ntupliser stores them (SVs sorted by "
+                      "the unbounded one)"), ("sv_sig_bound", "track_sig_bound")),
     ("track_drminsv", ("min(R, dR to the nearest SV of the event) - R in [-R, 0], from the "
                        "generated tracks' and SVs' directions (80X ntupliser)"),
      ("jet_r",)),

@@ -55,7 +55,7 @@ F = npt.NDArray[np.float64]
 Ix = npt.NDArray[np.int64]
 B = npt.NDArray[np.bool_]
 
-VERSION = "2"  # bump whenever the same seed gives different bytes
+VERSION = "3"  # bump whenever the same seed gives different bytes
 # Flavour of a prong: light quark, charm, bottom, gluon.
 LIGHT, CHARM, BOTTOM, GLUON = 0, 1, 2, 3
 
@@ -316,8 +316,11 @@ def _measure(r: _Rng, t: dict[str, F], eta_j: F) -> dict[str, F]:
         "track_ptrel": pt_t, "track_erel": t["p"],  # divided by the jet's below
         "track_phirel": phi_u, "track_etarel": t["deta"],  # signed below
         "track_deltaR": np.hypot(t["deta"], t["dphi"]),
-        "track_dz": dz, "track_dzsig": dz / s_dz,
-        "track_dxy": dxy, "track_dxysig": dxy / s_d0,
+        # The 80X ntupliser bounds both significances to +-2000 (catchInfsAndBound).
+        "track_dz": dz, "track_dzsig": np.clip(dz / s_dz, -P("track_sig_bound"),
+                                               P("track_sig_bound")),
+        "track_dxy": dxy, "track_dxysig": np.clip(dxy / s_d0, -P("track_sig_bound"),
+                                                  P("track_sig_bound")),
         "track_normchi2": np.floor(np.minimum(chi2, 255)),
         "track_quality": np.where(r.u(m) < P("highpurity_frac"), 5.0, 1.0),
         "track_dptdpt": (f * res["qop"]) ** 2,
@@ -435,7 +438,10 @@ def generate_jets(n: int, rng: np.random.Generator, difficulty: float,
 
     tracks = _pad(x, schema.TRACK_FEATURES, jet, x["trackBTag_Sip2dSig"], n, schema.N_TRACKS,
                   buffer)
-    svs = _pad(sv, schema.SV_FEATURES, sv_jet, sv["sv_dxysig"], n, schema.N_SVS, None)
+    # Sorted by the flight significance, then stored bounded to [-1, 800] as the 80X
+    # ntupliser does (catchInfsAndBound(significance, 0, -1, 800)).
+    bounded = {k: np.minimum(sv[k], P("sv_sig_bound")) for k in ("sv_dxysig", "sv_d3dsig")}
+    svs = _pad(sv | bounded, schema.SV_FEATURES, sv_jet, sv["sv_dxysig"], n, schema.N_SVS, None)
     n_trk = np.bincount(jet, minlength=n)
     n_sv = np.bincount(sv_jet, minlength=n)
     sig3 = np.sort(tracks[:, schema.TRACK_FEATURES.index("trackBTag_Sip3dSig"), :2], axis=1)
