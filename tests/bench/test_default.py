@@ -14,8 +14,11 @@ from fairhep.data.synth import synthesize
 from fairhep.errors import ConfigError
 from fairhep.results import load_records, read_record
 
+# Generator v1: four steps of 32 jets learn its caricature (AUC > 0.5 below), not reliably
+# v2's realistic, unnormalised magnitudes (AUC 0.25 measured), which the embedded default
+# uses since issue 26; the default's generator choice is tested in test_generator_choice.py.
 TINY = {"train_files": 3, "jets_per_file": 64, "test_jets": 128, "epochs": 1,
-        "batch_size": 32, "lr": 3e-3}
+        "batch_size": 32, "lr": 3e-3, "generator": "v1"}
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
