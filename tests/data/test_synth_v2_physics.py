@@ -28,7 +28,7 @@ def _masks(j: load.JetArrays) -> tuple[np.ndarray, np.ndarray]:
 
 def test_drminsv_is_the_80x_definition_of_the_generated_geometry(jets: load.JetArrays) -> None:
     trk, sv = _masks(jets)
-    r = value("jet_r")
+    r = value("drminsv_search")
     t_eta, t_phi = (jets.tracks[:, TRK[k], :].astype(np.float64)
                     for k in ("track_etarel", "track_phirel"))
     s_eta, s_phi = (jets.svs[:, SV[k], :].astype(np.float64) for k in ("sv_etarel", "sv_phirel"))

@@ -224,6 +224,9 @@ PARAMS: dict[str, Param] = {
                        "ntupler80x"),
     "track_sig_bound": _p(2000.0, "1", "track_dxysig and track_dzsig are stored bounded to "
                           "+-2000", "ntupler80x"),
+    "drminsv_search": _p(0.8, "1", "track_drminsv: the nearest-SV search starts at this dR "
+                         "(the literal 0.8 = R of the ntupliser); stored as min - 0.8",
+                         "ntupler80x"),
     "sv_deltaR_offset": _p(0.5, "1", "sv_deltaR is stored as dR(SV, jet) - 0.5, capped at 0",
                            "ntupler80x"),
     # ---- spectators (stored beside the inputs, never read by the IN) -----------------------
@@ -261,7 +264,7 @@ DISTRIBUTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
      "kT/p around the prong (Gamma kT) + log-uniform wide-angle emissions",
      ("kt_soft", "kt_shape", "wide_angle_min", "wide_angle_frac")),
     ("trackBTag_EtaRel", ("0.5 ln((E + p_par)/(E - p_par)) along the jet axis, E with the pion "
-                         "mass (reco::btau::etaRel)"), ("pion_mass",)),
+                         "mass (reco::btau::etaRel, source [btau])"), ("pion_mass",)),
     ("heavy hadrons", ("x ~ Beta(mean), flight (p/m) c tau Exp(1); decays conserve four-momentum: "
                        "charged pions + a massless neutral recoil share the hadron mass in its "
                        "rest frame, boosted along its flight (so an SV's mass <= the hadron's)"),
@@ -290,7 +293,7 @@ DISTRIBUTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
                       "the unbounded one)"), ("sv_sig_bound", "track_sig_bound")),
     ("track_drminsv", ("min(R, dR to the nearest SV of the event) - R in [-R, 0], from the "
                        "generated tracks' and SVs' directions (80X ntupliser)"),
-     ("jet_r",)),
+     ("drminsv_search",)),
     ("spectators", "not read by the IN", ("npv_mean", "tau21_hbb", "tau21_qcd", "tau21_sigma",
                                           "doubleb_scale")),
 )

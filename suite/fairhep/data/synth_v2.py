@@ -464,7 +464,7 @@ def _drminsv(t: dict[str, F], jet: Ix, sv_jet: Ix, sv_eta: F, sv_phi: F) -> F:
     starts at R (0.8), so the value is min(R, min dR(track, SV)) - R in [-R, 0], 0 when no SV
     lies within R of the track. Only this jet's decay chains make SVs near its tracks (those of
     the recoiling jet or boson lie about pi away in azimuth)."""
-    r_jet = P("jet_r")
+    r_jet = P("drminsv_search")
     dr = np.full(len(jet), r_jet)
     order_sv = np.argsort(sv_jet, kind="stable")
     if len(sv_jet):  # a short loop over each jet's few SVs, not a (tracks x SVs) array
