@@ -113,7 +113,7 @@ class _Broken(Backend):
 def test_a_run_whose_every_backend_failed_exits_non_zero(monkeypatch, tmp_path, capsys,
                                                          tiny_test_set, untrained_run,
                                                          bench_cache):
-    monkeypatch.setattr(frameworks, "select_backends", lambda _names: [_Broken()])
+    monkeypatch.setattr(frameworks, "select_backends", lambda _names, **_options: [_Broken()])
     results = tmp_path / "results"
     assert _bench("--frameworks", data=tiny_test_set, run=untrained_run, results=results,
                   cache=bench_cache) == 1
