@@ -89,11 +89,20 @@ class _Graph:
         return str(out if bias is None else self.op("Add", out, self.const(bias, "b")))
 
     def mlp_tail(self, z: str, layers: list[tuple[np.ndarray, np.ndarray]]) -> str:
-        """``relu(L3(relu(L2(relu(z)))))`` on first-layer pre-activations ``z``."""
-        out = str(self.op("Relu", z))
+        """``relu(L3(relu(L2(relu(z)))))`` on first-layer pre-activations ``z`` (any rank).
+
+        The layers run as 2-D Gemm + Relu on ``z`` flattened to rows: ONNX Runtime fuses each
+        pair into one kernel (FusedGemm), where a MatMul on the (B, n, n, h) edge tensor, its
+        bias Add and its Relu would each read and write the whole tensor (measured: ~10% more
+        jets/s at 30 real tracks)."""
+        width = int(layers[0][0].shape[1])
+        lead = self.op("Slice", self.op("Shape", z), self.ints(0), self.ints(-1), self.ints(0))
+        rows = str(self.op("Reshape", self.op("Relu", z), self.ints(-1, width)))
         for w, b in layers:
-            out = str(self.op("Relu", self.linear(out, w, b)))
-        return out
+            rows = str(self.op("Relu", self.op("Gemm", rows, self.const(w.T.copy(), "w"),
+                                               self.const(b, "b"))))
+        out_width = self.ints(int(layers[-1][0].shape[0]))
+        return str(self.op("Reshape", rows, self.op("Concat", lead, out_width, axis=0)))
 
 
 def _weights(net: InteractionNetwork) -> dict[str, np.ndarray]:
@@ -169,7 +178,9 @@ def build_fast_graph(net: InteractionNetwork, opset: int = schema.ONNX_OPSET) ->
     offdiag = g.op("Cast", g.op("Not", g.op("Equal", g.unsqueeze(slot, 1),
                                             g.unsqueeze(slot, 0))), to=1)  # (n, n)
     send = g.op("Mul", g.unsqueeze(offdiag, 0), g.unsqueeze(tmask, 1))  # (B, n, n)
-    e_rr = g.reduce("ReduceSum", g.op("Mul", pairs, g.unsqueeze(send, 3)), (2,))
+    # The masked sum over senders as one batched MatMul (B, n, 1, n) @ (B, n, n, D_E): one
+    # pass over the edge tensor instead of a Mul and a ReduceSum.
+    e_rr = g.op("Squeeze", g.op("MatMul", g.unsqueeze(send, 2), pairs), g.ints(2))
     f_a = g.mlp_tail(a, fr)
     f_bc = g.op("Mul", g.mlp_tail(g.op("Add", cs, g.const(b1, "b")), fr), tmask3)
     f_b = g.mlp_tail(g.const(b1[None], "b"), fr)  # (1, D_E): a constant ORT folds
