@@ -166,7 +166,7 @@ def test_device_option_excludes_backends_but_keeps_the_reference():
 def with_broken_backends(monkeypatch):
     """torch-cpu, one backend that breaks while running and one that is absent."""
 
-    def select(names):
+    def select(names, **_options):
         return [TorchBackend("cpu"), Fake("broken", predict_error=RuntimeError("boom")),
                 Fake("absent", reason="absent: module not installed")]
 
@@ -221,7 +221,8 @@ class _OutOfMemoryAt16(Fake):
 
 def test_a_backend_breaking_mid_sweep_keeps_its_points_in_a_failed_record(
         monkeypatch, tmp_path, capsys, tiny_test_set, untrained_run, bench_cache):
-    monkeypatch.setattr(sweep, "select_backends", lambda _names: [_OutOfMemoryAt16("oom")])
+    monkeypatch.setattr(sweep, "select_backends",
+                        lambda _names, **_options: [_OutOfMemoryAt16("oom")])
     argv = _argv("--batch-sweep", tmp_path, tiny_test_set, untrained_run, bench_cache)
     argv[argv.index("--batch-sizes") + 1] = "8,16"
     # Its only backend failed: non-zero, with the record (and its points) written.
