@@ -8,6 +8,8 @@ A block is marked by a MyST comment on the line just above its fence::
     % test: fast exit=1               every command of the block must exit 1
     % test: fast file=site.toml       the block is a file: written to that path, not run
     % test: slow unless=apptainer     skipped where `apptainer` is on PATH (it would build)
+    % test: fast needs=hepdata_lib    run where that module imports (an optional extra; the
+                                      test says which blocks it left out and why)
     % test: shown                     not run: what only a cluster or a build host can run
 
 A command block is a ```console fence: lines starting with ``$ `` are commands (a trailing
@@ -46,6 +48,7 @@ class Block:
     exit_code: int = 0
     file: str | None = None
     unless: str | None = None
+    needs: str | None = None  # a module of an optional extra
     body: str = ""
     commands: tuple[Command, ...] = field(default=())
 
@@ -65,11 +68,11 @@ def blocks(page: Path) -> list[Block]:
             i += 1
             continue
         options = dict(opt.split("=", 1) for opt in mark.group(2).split())
-        unknown = set(options) - {"exit", "file", "unless"}
+        unknown = set(options) - {"exit", "file", "unless", "needs"}
         fence = _FENCE.match(lines[i + 1]) if i + 1 < len(lines) else None
         if unknown or fence is None:
-            raise ValueError(f"{page}:{i + 1}: a test mark takes exit=, file=, unless= and "
-                             "stands on the line just above a code fence")
+            raise ValueError(f"{page}:{i + 1}: a test mark takes exit=, file=, unless=, "
+                             "needs= and stands on the line just above a code fence")
         end = i + 2
         while not lines[end].startswith(fence.group(1)):
             end += 1
@@ -80,10 +83,22 @@ def blocks(page: Path) -> list[Block]:
                              f"(this one is {fence.group(2)!r}); a file block names file=")
         found.append(Block(
             page=page, line=i + 2, speed=mark.group(1), exit_code=int(options.get("exit", 0)),
-            file=file, unless=options.get("unless"), body="\n".join(body) + "\n",
+            file=file, unless=options.get("unless"), needs=options.get("needs"),
+            body="\n".join(body) + "\n",
             commands=() if file else _commands(body)))
         i = end + 1
     return found
+
+
+def unmet(block: Block) -> str | None:
+    """Why ``block`` cannot run in this environment (its ``needs`` module does not import),
+    or None."""
+    import importlib.util
+
+    if block.needs is None or importlib.util.find_spec(block.needs) is not None:
+        return None
+    return (f"{block.where} needs the module {block.needs}, not installed here (an optional "
+            "extra of fairhep's: pyproject.toml names it)")
 
 
 def _commands(body: list[str]) -> tuple[Command, ...]:
