@@ -1,8 +1,25 @@
-"""Generated jets for the engine tests: any number of real tracks in random slots."""
+"""Generated jets for the engine tests: any number of real tracks in random slots; and the
+generator tests' feature indices and real-slot masks."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+import numpy as np
 import torch
+
+from fairhep import schema
+
+if TYPE_CHECKING:
+    from fairhep.data.load import JetArrays
+
+TRK = {name: i for i, name in enumerate(schema.TRACK_FEATURES)}
+SV = {name: i for i, name in enumerate(schema.SV_FEATURES)}
+
+
+def real_slots(j: JetArrays) -> tuple[np.ndarray, np.ndarray]:
+    """(jets, tracks) and (jets, SVs) masks of the generated jets' real slots."""
+    return j.tracks[:, TRK["track_ptrel"], :] > 0, j.svs[:, SV["sv_pt"], :] > 0
 
 
 def random_jets(n_jets: int, seed: int, n_tracks: int = 60, n_svs: int = 5,

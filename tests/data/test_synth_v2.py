@@ -14,18 +14,12 @@ from fairhep.cli import main
 from fairhep.data import jetphysics, load, synth_v2
 from fairhep.data.manifest import Manifest
 from fairhep.data.synth import VERSIONS, block_rng, generate_jets, synthesize
-
-TRK = {name: i for i, name in enumerate(schema.TRACK_FEATURES)}
-SV = {name: i for i, name in enumerate(schema.SV_FEATURES)}
+from jet_helpers import SV, TRK, real_slots
 
 
 @pytest.fixture(scope="module")
 def jets() -> load.JetArrays:
     return generate_jets(3000, block_rng(5, 0, 0), difficulty=0.0, generator="v2")
-
-
-def _present(j: load.JetArrays) -> tuple[np.ndarray, np.ndarray]:
-    return j.tracks[:, TRK["track_ptrel"], :] > 0, j.svs[:, SV["sv_pt"], :] > 0
 
 
 def test_every_number_is_cited_and_read_from_the_one_table() -> None:
@@ -62,7 +56,7 @@ def test_selection_and_layout(jets: load.JetArrays) -> None:
     assert pt.min() >= 300 and pt.max() <= 2000
     # The cut in the stored float32 (numpy < 2 would compare float32(2.4) with 2.4 in float64).
     assert np.abs(eta).max() <= np.float32(2.4) and msd.min() >= 40 and msd.max() <= 200
-    trk, _ = _present(jets)
+    trk, _ = real_slots(jets)
     n = trk.sum(axis=1)
     assert np.array_equal(trk, np.arange(schema.N_TRACKS)[None, :] < n[:, None])
     sig = np.where(trk, jets.tracks[:, TRK["trackBTag_Sip2dSig"], :], -1e30)
@@ -74,7 +68,7 @@ def test_selection_and_layout(jets: load.JetArrays) -> None:
 
 
 def test_units_and_magnitudes_of_the_track_fit(jets: load.JetArrays) -> None:
-    trk, _ = _present(jets)
+    trk, _ = real_slots(jets)
     t = {k: jets.tracks[:, i, :][trk] for k, i in TRK.items()}
     # The reco::TrackBase covariance: sigma^2(q/p) in GeV^-2, not sigma^2(pT) in GeV^2.
     assert np.median(t["track_dptdpt"]) < 1e-4 and t["track_dptdpt"].max() < 1e-2
@@ -92,7 +86,7 @@ def test_units_and_magnitudes_of_the_track_fit(jets: load.JetArrays) -> None:
 
 def test_lifetime_physics_separates_the_classes(jets: load.JetArrays) -> None:
     hbb, qcd = jets.labels == schema.HBB, jets.labels == schema.QCD
-    trk, sv = _present(jets)
+    trk, sv = real_slots(jets)
     lead = jets.tracks[:, TRK["trackBTag_Sip2dSig"], 0]
     assert np.median(lead[hbb]) > 5 * np.median(lead[qcd])
     # Sip2dVal: |dxy| with the lifetime sign, that of the point of closest approach projected

@@ -12,9 +12,7 @@ from fairhep import schema
 from fairhep.data import load
 from fairhep.data.jetphysics import value
 from fairhep.data.synth import block_rng, generate_jets
-
-TRK = {name: i for i, name in enumerate(schema.TRACK_FEATURES)}
-SV = {name: i for i, name in enumerate(schema.SV_FEATURES)}
+from jet_helpers import SV, TRK, real_slots
 
 
 @pytest.fixture(scope="module")
@@ -22,12 +20,8 @@ def jets() -> load.JetArrays:
     return generate_jets(3000, block_rng(11, 0, 0), difficulty=0.0, generator="v2")
 
 
-def _masks(j: load.JetArrays) -> tuple[np.ndarray, np.ndarray]:
-    return j.tracks[:, TRK["track_ptrel"], :] > 0, j.svs[:, SV["sv_pt"], :] > 0
-
-
 def test_drminsv_is_the_80x_definition_of_the_generated_geometry(jets: load.JetArrays) -> None:
-    trk, sv = _masks(jets)
+    trk, sv = real_slots(jets)
     r = value("drminsv_search")
     t_eta, t_phi = (jets.tracks[:, TRK[k], :].astype(np.float64)
                     for k in ("track_etarel", "track_phirel"))
@@ -50,7 +44,7 @@ def test_drminsv_is_the_80x_definition_of_the_generated_geometry(jets: load.JetA
 
 def test_sv_deltar_and_significances_are_stored_as_the_80x_ntupliser_does(
         jets: load.JetArrays) -> None:
-    trk, sv = _masks(jets)
+    trk, sv = real_slots(jets)
     dr = np.hypot(jets.svs[:, SV["sv_etarel"], :], jets.svs[:, SV["sv_phirel"], :])[sv]
     np.testing.assert_allclose(jets.svs[:, SV["sv_deltaR"], :][sv],
                                np.minimum(dr - value("sv_deltaR_offset"), 0.0), atol=1e-5)
@@ -64,7 +58,7 @@ def test_sv_deltar_and_significances_are_stored_as_the_80x_ntupliser_does(
 
 
 def test_etarel_is_the_rapidity_along_the_jet_axis(jets: load.JetArrays) -> None:
-    trk, _ = _masks(jets)
+    trk, _ = real_slots(jets)
     spec = jets.spectators
     assert spec is not None
     pt, eta, m = (spec[:, schema.SPECTATORS.index(k)].astype(np.float64)
@@ -84,7 +78,7 @@ def test_etarel_is_the_rapidity_along_the_jet_axis(jets: load.JetArrays) -> None
 
 
 def test_sv_masses_are_bounded_by_the_decaying_hadrons(jets: load.JetArrays) -> None:
-    _, sv = _masks(jets)
+    _, sv = real_slots(jets)
     mass, ntrk = (jets.svs[:, SV[k], :] for k in ("sv_mass", "sv_ntracks"))
     hbb = jets.labels == schema.HBB
     # Four-momentum conservation: the charged products of one b hadron weigh at most m_B.
