@@ -56,4 +56,5 @@ def test_a_build_that_does_not_fit_is_skipped_with_its_figures(tool: Any, tmp_pa
     assert f"{2 * free / 1e9:.1f} GB free on the disk of {tmp_path}" in said
     assert "GB are free; free disk space there or point TMPDIR at a larger disk" in said
     monkeypatch.setattr(tool, "DISK_FACTOR", 4.3)
-    assert tool.check_disk(stack, tmp_path, tmp_path) == 4_300_000
+    monkeypatch.setattr(tool, "DISK_EXTRA", 2_000_000)
+    assert tool.check_disk(stack, tmp_path, tmp_path) == 6_300_000
